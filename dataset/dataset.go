@@ -1,0 +1,275 @@
+package dataset
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"gorgonia.org/tensor"
+)
+
+// Sentinel errors wrapped by the loaders; test for them with [errors.Is].
+var (
+	// ErrFormat: the file is not in the expected format (bad magic number,
+	// malformed header, unsupported element type).
+	ErrFormat = errors.New("bad format")
+	// ErrTruncated: the file ends before the data its header announces.
+	ErrTruncated = errors.New("truncated file")
+	// ErrSizeMismatch: the file holds more data than its header announces,
+	// or its size is not a whole number of records.
+	ErrSizeMismatch = errors.New("size mismatch")
+	// ErrCountMismatch: the numbers of images and labels differ.
+	ErrCountMismatch = errors.New("image/label count mismatch")
+	// ErrLabelRange: a label is negative or not below the number of classes.
+	ErrLabelRange = errors.New("label out of range")
+	// ErrShape: the images have an unsupported number of dimensions or an
+	// inconsistent shape.
+	ErrShape = errors.New("bad shape")
+	// ErrValueRange: a pixel value is NaN or outside [0,1].
+	ErrValueRange = errors.New("pixel value outside [0,1]")
+	// ErrEmpty: the dataset holds no samples.
+	ErrEmpty = errors.New("empty dataset")
+)
+
+// Dataset is a set of N labelled images held in memory.
+//
+// X holds N·C·H·W float32 values in [0,1], NCHW order: sample i occupies
+// X[i*C*H*W : (i+1)*C*H*W], channel-major within it. Y holds the N labels,
+// each in [0, NumClasses).
+type Dataset struct {
+	Name  string // short name, e.g. "fashion-mnist", "cifar10", a file's base name
+	Split string // "train", "test" or "" when unknown
+
+	C, H, W    int      // image shape: channels, rows, columns
+	NumClasses int      // number of classes; labels lie in [0, NumClasses)
+	Classes    []string // optional class names, len NumClasses when set
+
+	X []float32 // N·C·H·W pixel values, NCHW, in [0,1]
+	Y []int64   // N labels
+}
+
+// Len returns the number of samples.
+func (d *Dataset) Len() int { return len(d.Y) }
+
+// ImageSize returns the number of float32 values per sample, C·H·W.
+func (d *Dataset) ImageSize() int { return d.C * d.H * d.W }
+
+// Image returns sample i's C·H·W pixels (a view into d.X, not a copy).
+func (d *Dataset) Image(i int) []float32 {
+	sz := d.ImageSize()
+	return d.X[i*sz : (i+1)*sz : (i+1)*sz]
+}
+
+// String describes the dataset briefly, e.g. "cifar10/test: 10000×3×32×32, 10 classes".
+func (d *Dataset) String() string {
+	name := d.Name
+	if d.Split != "" {
+		name += "/" + d.Split
+	}
+	return fmt.Sprintf("%s: %d×%d×%d×%d, %d classes", name, d.Len(), d.C, d.H, d.W, d.NumClasses)
+}
+
+// Validate checks the dataset's invariants: positive shape and class count,
+// len(X) == Len()·C·H·W, every label in [0, NumClasses), every pixel in [0,1]
+// (no NaN), and len(Classes) equal to NumClasses when names are given. An
+// empty dataset is valid.
+func (d *Dataset) Validate() error {
+	if d.C <= 0 || d.H <= 0 || d.W <= 0 {
+		return fmt.Errorf("%w: image shape %d×%d×%d must be positive", ErrShape, d.C, d.H, d.W)
+	}
+	if d.NumClasses <= 0 {
+		return fmt.Errorf("%w: NumClasses is %d", ErrLabelRange, d.NumClasses)
+	}
+	if d.Classes != nil && len(d.Classes) != d.NumClasses {
+		return fmt.Errorf("%w: %d class names for %d classes", ErrCountMismatch, len(d.Classes), d.NumClasses)
+	}
+	if want := len(d.Y) * d.ImageSize(); len(d.X) != want {
+		return fmt.Errorf("%w: %d pixel values for %d images of %d×%d×%d (want %d)",
+			ErrSizeMismatch, len(d.X), len(d.Y), d.C, d.H, d.W, want)
+	}
+	if err := checkLabels(d.Y, d.NumClasses); err != nil {
+		return err
+	}
+	return checkPixels(d.X, d.ImageSize())
+}
+
+// checkLabels reports the first label outside [0, numClasses).
+func checkLabels(y []int64, numClasses int) error {
+	for i, l := range y {
+		if l < 0 || l >= int64(numClasses) {
+			return fmt.Errorf("%w: label %d of sample %d is not in [0,%d)", ErrLabelRange, l, i, numClasses)
+		}
+	}
+	return nil
+}
+
+// checkPixels reports the first value that is NaN or outside [0,1].
+func checkPixels(x []float32, imageSize int) error {
+	for i, v := range x {
+		if !(v >= 0 && v <= 1) { // also catches NaN
+			return fmt.Errorf("%w: value %v at sample %d, offset %d", ErrValueRange, v, i/imageSize, i%imageSize)
+		}
+	}
+	return nil
+}
+
+// maxLabel returns the largest label, or -1 for none.
+func maxLabel(y []int64) int64 {
+	m := int64(-1)
+	for _, l := range y {
+		m = max(m, l)
+	}
+	return m
+}
+
+// like returns an empty dataset with d's metadata.
+func (d *Dataset) like() *Dataset {
+	return &Dataset{
+		Name: d.Name, Split: d.Split,
+		C: d.C, H: d.H, W: d.W,
+		NumClasses: d.NumClasses, Classes: d.Classes,
+	}
+}
+
+// Subset returns the first n samples (all of them if n ≥ Len(); none if
+// n ≤ 0). The result shares d's storage: writes through one are seen by the
+// other, but appending to the subset's slices never overwrites d's data.
+func (d *Dataset) Subset(n int) *Dataset {
+	n = min(max(n, 0), d.Len())
+	s := d.like()
+	sz := d.ImageSize()
+	s.X = d.X[: n*sz : n*sz]
+	s.Y = d.Y[:n:n]
+	return s
+}
+
+// Select returns a copy of the samples at the given indices, in that order
+// (indices may repeat). It fails if an index is out of range.
+func (d *Dataset) Select(indices []int) (*Dataset, error) {
+	n := d.Len()
+	for _, i := range indices {
+		if i < 0 || i >= n {
+			return nil, fmt.Errorf("dataset: select: index %d out of range [0,%d)", i, n)
+		}
+	}
+	s := d.like()
+	sz := d.ImageSize()
+	s.X = make([]float32, len(indices)*sz)
+	s.Y = make([]int64, len(indices))
+	for j, i := range indices {
+		copy(s.X[j*sz:(j+1)*sz], d.X[i*sz:(i+1)*sz])
+		s.Y[j] = d.Y[i]
+	}
+	return s, nil
+}
+
+// Split holds out a validation set: heldout samples drawn at random (as a
+// function of seed only), returned as val, and the remaining ones as train.
+// Both keep the original relative order of their samples and are copies.
+// heldout must be in [0, Len()).
+func (d *Dataset) Split(heldout int, seed uint64) (train, val *Dataset, err error) {
+	n := d.Len()
+	if heldout < 0 || heldout >= n {
+		return nil, nil, fmt.Errorf("dataset: split: cannot hold out %d of %d samples", heldout, n)
+	}
+	perm := make([]int32, n)
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	shuffle(perm, newSource(seed, splitStream))
+	valIdx := toInts(perm[:heldout])
+	trainIdx := toInts(perm[heldout:])
+	slices.Sort(valIdx)
+	slices.Sort(trainIdx)
+	if train, err = d.Select(trainIdx); err != nil {
+		return nil, nil, err
+	}
+	if val, err = d.Select(valIdx); err != nil {
+		return nil, nil, err
+	}
+	return train, val, nil
+}
+
+func toInts(p []int32) []int {
+	out := make([]int, len(p))
+	for i, v := range p {
+		out[i] = int(v)
+	}
+	return out
+}
+
+// Slice returns samples [lo, hi) as a Batch that shares d's storage (no
+// copy). It panics if the range is out of bounds, like slicing does.
+func (d *Dataset) Slice(lo, hi int) Batch {
+	sz := d.ImageSize()
+	return NewBatch(d.X[lo*sz:hi*sz:hi*sz], d.Y[lo:hi:hi], d.C, d.H, d.W)
+}
+
+// Batch is a minibatch of n samples.
+type Batch struct {
+	// X is the images as a float32 tensor of shape [n, C, H, W], or nil when
+	// n is 0 (gorgonia tensors cannot be empty).
+	X *tensor.Dense
+	// Data is X's backing array, n·C·H·W values in NCHW order, for code that
+	// copies batches into other runtimes' tensors without going through
+	// gorgonia.
+	Data []float32
+	// Y holds the n labels.
+	Y []int64
+}
+
+// NewBatch wraps x (len(y)·c·h·w values, NCHW) and y as a Batch without
+// copying them. It panics if the lengths disagree.
+func NewBatch(x []float32, y []int64, c, h, w int) Batch {
+	n := len(y)
+	if len(x) != n*c*h*w {
+		panic(fmt.Sprintf("dataset: NewBatch: %d values for %d images of %d×%d×%d", len(x), n, c, h, w))
+	}
+	b := Batch{Data: x, Y: y}
+	if n > 0 {
+		b.X = tensor.New(tensor.WithShape(n, c, h, w), tensor.WithBacking(x))
+	}
+	return b
+}
+
+// Len returns the number of samples in the batch.
+func (b Batch) Len() int { return len(b.Y) }
+
+// SaveNPZ writes the dataset to an .npz archive readable by [LoadNPZ] and by
+// numpy.load: "x" float32 of shape (N, C, H, W), "y" int64 of shape (N,), and
+// "num_classes", an int64 scalar.
+func (d *Dataset) SaveNPZ(path string) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	return WriteNPZ(path, map[string]Array{
+		"x":           {Shape: []int{d.Len(), d.C, d.H, d.W}, Data: d.X},
+		"y":           {Shape: []int{d.Len()}, Data: d.Y},
+		"num_classes": {Shape: []int{}, Data: []int64{int64(d.NumClasses)}},
+	})
+}
+
+// u8ToFloat maps a byte b to float32(b)/255.
+var u8ToFloat = func() (t [256]float32) {
+	for i := range t {
+		t[i] = float32(i) / 255
+	}
+	return t
+}()
+
+// bytesToUnit converts bytes to float32 values in [0,1] (b/255).
+func bytesToUnit(dst []float32, src []byte) {
+	_ = dst[len(src)-1:] // hoist the bounds check when src is non-empty
+	for i, b := range src {
+		dst[i] = u8ToFloat[b]
+	}
+}
+
+// checkFinite is a helper for float64 sources: v must lie in [0,1].
+func unitFromFloat64(v float64) (float32, bool) {
+	if !(v >= 0 && v <= 1) || math.IsNaN(v) {
+		return 0, false
+	}
+	return float32(v), true
+}

@@ -1,0 +1,233 @@
+package onnxgraph
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/robust-go/robust/internal/onnxpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrNotONNX is wrapped by decoding errors for input that is not an ONNX model.
+var ErrNotONNX = errors.New("not an ONNX model")
+
+// Load reads an ONNX model file. Tensors stored as external data are read
+// from files next to the model.
+func Load(path string) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	m, err := Decode(data, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Decode parses serialized ModelProto bytes. dir is the folder that external
+// data locations are relative to; "" forbids external data.
+func Decode(data []byte, dir string) (*Model, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty input", ErrNotONNX)
+	}
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotONNX, err)
+	}
+	if mp.IrVersion == nil || mp.GetGraph() == nil {
+		return nil, fmt.Errorf("%w: no ir_version or no graph (truncated or not a model file?)", ErrNotONNX)
+	}
+	if err := resolveExternalData(mp.GetGraph(), dir); err != nil {
+		return nil, err
+	}
+	return FromProto(&mp)
+}
+
+// Encode serialises the model deterministically, with all tensor data inline.
+func Encode(m *Model) ([]byte, error) {
+	return proto.MarshalOptions{Deterministic: true}.Marshal(m.Proto())
+}
+
+// SaveOptions control how Save writes a model.
+type SaveOptions struct {
+	// ExternalData, when not empty, is the file name (relative to the model's
+	// folder) that initializers of at least ExternalThreshold bytes are written
+	// to, as ONNX external data.
+	ExternalData      string
+	ExternalThreshold int
+}
+
+// Save writes the model to path atomically (through a temporary file in the
+// same folder), with all data inline.
+func Save(path string, m *Model) error { return SaveWith(path, m, SaveOptions{}) }
+
+// SaveWith writes the model to path atomically, optionally moving large
+// initializers to an external data file.
+func SaveWith(path string, m *Model, opts SaveOptions) error {
+	mp := m.Proto()
+	if opts.ExternalData != "" {
+		if err := checkLocation(opts.ExternalData); err != nil {
+			return fmt.Errorf("save %s: %w", path, err)
+		}
+		var blob []byte
+		for _, t := range mp.GetGraph().GetInitializer() {
+			if len(t.RawData) < opts.ExternalThreshold || len(t.RawData) == 0 {
+				continue
+			}
+			for len(blob)%64 != 0 {
+				blob = append(blob, 0)
+			}
+			off := len(blob)
+			blob = append(blob, t.RawData...)
+			t.RawData = nil
+			t.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+			t.ExternalData = []*onnxpb.StringStringEntryProto{
+				{Key: proto.String("location"), Value: proto.String(opts.ExternalData)},
+				{Key: proto.String("offset"), Value: proto.String(strconv.Itoa(off))},
+				{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(blob) - off))},
+			}
+		}
+		if err := WriteFileAtomic(filepath.Join(filepath.Dir(path), opts.ExternalData), blob); err != nil {
+			return fmt.Errorf("save %s: %w", path, err)
+		}
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	if err := WriteFileAtomic(path, data); err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to a temporary file next to path, syncs it and
+// renames it over path, so readers never see a partial file.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func checkLocation(loc string) error {
+	clean := filepath.Clean(loc)
+	if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("external data location %q must be a relative path inside the model's folder", loc)
+	}
+	return nil
+}
+
+// resolveExternalData reads external tensor data into raw_data for every
+// tensor of the graph (initializers, tensor attributes, subgraphs).
+func resolveExternalData(gp *onnxpb.GraphProto, dir string) error {
+	cache := map[string][]byte{}
+	var visitGraph func(*onnxpb.GraphProto) error
+	visitTensor := func(t *onnxpb.TensorProto) error {
+		if t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
+			return nil
+		}
+		if err := loadExternal(t, dir, cache); err != nil {
+			return fmt.Errorf("tensor %q: %w", t.GetName(), err)
+		}
+		return nil
+	}
+	visitGraph = func(g *onnxpb.GraphProto) error {
+		for _, t := range g.GetInitializer() {
+			if err := visitTensor(t); err != nil {
+				return err
+			}
+		}
+		for _, n := range g.GetNode() {
+			for _, a := range n.GetAttribute() {
+				if a.T != nil {
+					if err := visitTensor(a.T); err != nil {
+						return err
+					}
+				}
+				for _, t := range a.GetTensors() {
+					if err := visitTensor(t); err != nil {
+						return err
+					}
+				}
+				if a.G != nil {
+					if err := visitGraph(a.G); err != nil {
+						return err
+					}
+				}
+				for _, sg := range a.GetGraphs() {
+					if err := visitGraph(sg); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+	return visitGraph(gp)
+}
+
+func loadExternal(t *onnxpb.TensorProto, dir string, cache map[string][]byte) error {
+	var loc string
+	offset, length := int64(0), int64(-1)
+	for _, e := range t.GetExternalData() {
+		var err error
+		switch e.GetKey() {
+		case "location":
+			loc = e.GetValue()
+		case "offset":
+			offset, err = strconv.ParseInt(e.GetValue(), 10, 64)
+		case "length":
+			length, err = strconv.ParseInt(e.GetValue(), 10, 64)
+		}
+		if err != nil {
+			return fmt.Errorf("external data %s: %w", e.GetKey(), err)
+		}
+	}
+	if loc == "" {
+		return fmt.Errorf("external data without a location")
+	}
+	if dir == "" {
+		return fmt.Errorf("external data %q, but the model was not read from a file", loc)
+	}
+	if err := checkLocation(loc); err != nil {
+		return err
+	}
+	data, ok := cache[loc]
+	if !ok {
+		var err error
+		data, err = os.ReadFile(filepath.Join(dir, loc))
+		if err != nil {
+			return fmt.Errorf("external data: %w", err)
+		}
+		cache[loc] = data
+	}
+	if length < 0 {
+		length = int64(len(data)) - offset
+	}
+	if offset < 0 || length < 0 || offset+length > int64(len(data)) {
+		return fmt.Errorf("external data %s: range [%d, %d) outside the file's %d bytes", loc, offset, offset+length, len(data))
+	}
+	t.RawData = data[offset : offset+length]
+	t.DataLocation = nil
+	t.ExternalData = nil
+	return nil
+}
