@@ -170,6 +170,23 @@ func attrFromProto(ap *onnxpb.AttributeProto) (*Attribute, error) {
 	return a, nil
 }
 
+// checkedElements multiplies dims, reporting false for a negative dimension
+// or a product beyond 2^40 elements (no real tensor is that large, and the
+// check keeps corrupt files from overflowing size computations).
+func checkedElements(dims []int64) (int64, bool) {
+	n := int64(1)
+	for _, d := range dims {
+		if d < 0 || d > 1<<40 {
+			return 0, false
+		}
+		n *= d
+		if n > 1<<40 {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
 func tensorFromProto(tp *onnxpb.TensorProto) (*Tensor, error) {
 	if tp == nil {
 		return nil, fmt.Errorf("missing tensor")
@@ -189,6 +206,9 @@ func tensorFromProto(tp *onnxpb.TensorProto) (*Tensor, error) {
 	if tp.Segment != nil {
 		return nil, fmt.Errorf("tensor %q: segmented tensors are not supported", t.Name)
 	}
+	if _, ok := checkedElements(t.Dims); !ok {
+		return nil, fmt.Errorf("tensor %q: invalid dimensions %v", t.Name, t.Dims)
+	}
 	if t.DataType == String {
 		t.Strings = tp.GetStringData()
 		return t, t.check()
@@ -197,15 +217,11 @@ func tensorFromProto(tp *onnxpb.TensorProto) (*Tensor, error) {
 	if size == 0 {
 		return nil, fmt.Errorf("tensor %q: unsupported data type %s", t.Name, t.DataType)
 	}
-	n := t.NumElements()
-	if n < 0 || n > math.MaxInt32*4 {
-		return nil, fmt.Errorf("tensor %q: invalid dimensions %v", t.Name, t.Dims)
-	}
 	if tp.RawData != nil {
 		t.Raw = tp.GetRawData()
 		return t, t.check()
 	}
-	raw := make([]byte, 0, n*int64(size))
+	var raw []byte
 	switch t.DataType {
 	case Float:
 		for _, v := range tp.GetFloatData() {

@@ -13,7 +13,8 @@ import (
 // values of unknown shape (a nil Shape), not an error. Shapes that cannot
 // fit together (a Conv whose weight has the wrong number of input channels,
 // a Gemm whose inner dimensions differ, operands that do not broadcast) are
-// errors naming the node.
+// errors naming the node. InferShapes sorts the graph's nodes topologically
+// (see TopoSort) and changes nothing else.
 func InferShapes(m *Model) (map[string]*TensorType, error) {
 	if err := m.Graph.TopoSort(); err != nil {
 		return nil, err

@@ -235,6 +235,6 @@ func (g *Graph) TopoSort() error {
 	if err != nil {
 		return err
 	}
-	g.Nodes = order
+	copy(g.Nodes, order)
 	return nil
 }
