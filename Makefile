@@ -1,0 +1,45 @@
+# robust — common tasks. `make demo` is the main job, `make test` the test suite.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/robust
+FUZZTIME ?= 20s
+
+.PHONY: all build setup ort deps test test-short fuzz bench demo lint clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/robust
+
+# Installs what robust needs on a fresh machine: Debian test data and
+# Fashion-MNIST, and the ONNX Runtime library (from the npm registry).
+setup: deps ort
+
+deps:
+	scripts/setup-debian.sh
+
+ort:
+	scripts/setup-ort.sh >/dev/null
+
+# The test suite. ROBUST_REQUIRE_* turn "library or data missing" skips into
+# failures, so a green run means everything really ran.
+test: setup
+	$(GO) vet ./...
+	ROBUST_REQUIRE_ORT=1 ROBUST_REQUIRE_DATA=1 $(GO) test -count=1 ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./onnxgraph
+
+test-short:
+	$(GO) test -short ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 5m ./onnxgraph
+
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./...
+
+lint:
+	gofmt -l . | (! grep .)
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin runs demo-out

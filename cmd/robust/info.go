@@ -1,0 +1,201 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/robust-go/robust/onnxgraph"
+)
+
+// InfoCmd describes a model.
+type InfoCmd struct {
+	Model string `arg:"" type:"existingfile" help:"ONNX model file."`
+	JSON  bool   `help:"Print the description as JSON."`
+}
+
+// modelInfo is what `robust info` reports.
+type modelInfo struct {
+	Path        string            `json:"path"`
+	IRVersion   int64             `json:"ir_version"`
+	Opsets      map[string]int    `json:"opsets"`
+	Producer    string            `json:"producer,omitempty"`
+	Inputs      []valueInfo       `json:"inputs"`
+	Outputs     []valueInfo       `json:"outputs"`
+	Parameters  int64             `json:"parameters"`
+	ParamBytes  int64             `json:"parameter_bytes"`
+	Initializer int               `json:"initializers"`
+	Nodes       int               `json:"nodes"`
+	Ops         []opCount         `json:"ops"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Problems    []string          `json:"problems,omitempty"`
+}
+
+type valueInfo struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+type opCount struct {
+	Op    string `json:"op"`
+	Count int    `json:"count"`
+}
+
+// Run loads the model and prints its description.
+func (c *InfoCmd) Run(g *Globals) error {
+	m, err := onnxgraph.Load(c.Model)
+	if err != nil {
+		return usageError{err}
+	}
+	info := describe(c.Model, m)
+	if c.JSON {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	}
+	info.print(g.stdout)
+	return nil
+}
+
+// describe gathers a model's description; problems (a graph that does not
+// validate, shapes that do not fit) are reported, not fatal.
+func describe(path string, m *onnxgraph.Model) *modelInfo {
+	info := &modelInfo{Path: path, IRVersion: m.IRVersion, Opsets: map[string]int{}, Nodes: len(m.Graph.Nodes)}
+	for _, o := range m.Opsets {
+		d := o.Domain
+		if d == "" {
+			d = "ai.onnx"
+		}
+		info.Opsets[d] = int(o.Version)
+	}
+	info.Producer = strings.TrimSpace(m.ProducerName + " " + m.ProducerVersion)
+	if err := m.Validate(); err != nil {
+		info.Problems = append(info.Problems, err.Error())
+	}
+	types, err := onnxgraph.InferShapes(m)
+	if err != nil {
+		info.Problems = append(info.Problems, err.Error())
+	}
+	typeOf := func(v *onnxgraph.ValueInfo) string {
+		if v.Type != nil && v.Type.Shape != nil {
+			return v.Type.String()
+		}
+		if t := types[v.Name]; t != nil {
+			return t.String()
+		}
+		if v.Type != nil {
+			return v.Type.String()
+		}
+		return "(not a tensor)"
+	}
+	for _, v := range m.Graph.RealInputs() {
+		info.Inputs = append(info.Inputs, valueInfo{v.Name, typeOf(v)})
+	}
+	for _, v := range m.Graph.Outputs {
+		info.Outputs = append(info.Outputs, valueInfo{v.Name, typeOf(v)})
+	}
+	for _, t := range m.Graph.Initializers {
+		info.Initializer++
+		if t.DataType.IsFloat() {
+			info.Parameters += t.NumElements()
+			info.ParamBytes += int64(len(t.Raw))
+		}
+	}
+	counts := map[string]int{}
+	for _, n := range m.Graph.Nodes {
+		op := n.OpType
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			op = n.Domain + "." + op
+		}
+		counts[op]++
+	}
+	for op, n := range counts {
+		info.Ops = append(info.Ops, opCount{op, n})
+	}
+	slices.SortFunc(info.Ops, func(a, b opCount) int {
+		return cmp.Or(b.Count-a.Count, strings.Compare(a.Op, b.Op))
+	})
+	if len(m.Metadata) > 0 {
+		info.Metadata = map[string]string{}
+		for _, e := range m.Metadata {
+			info.Metadata[e.Key] = e.Value
+		}
+	}
+	return info
+}
+
+func (info *modelInfo) print(w io.Writer) {
+	fmt.Fprintf(w, "%s\n", info.Path)
+	var opsets []string
+	for d, v := range info.Opsets {
+		opsets = append(opsets, fmt.Sprintf("%s %d", d, v))
+	}
+	slices.Sort(opsets)
+	fmt.Fprintf(w, "  IR version %d, opset %s", info.IRVersion, strings.Join(opsets, ", "))
+	if info.Producer != "" {
+		fmt.Fprintf(w, ", producer %s", info.Producer)
+	}
+	fmt.Fprintln(w)
+	printValues(w, "inputs", info.Inputs)
+	printValues(w, "outputs", info.Outputs)
+	fmt.Fprintf(w, "  parameters: %s floats (%s) in %d initializers\n", thousands(info.Parameters), byteSize(info.ParamBytes), info.Initializer)
+	ops := make([]string, len(info.Ops))
+	for i, o := range info.Ops {
+		ops[i] = fmt.Sprintf("%s×%d", o.Op, o.Count)
+	}
+	fmt.Fprintf(w, "  operators: %d nodes: %s\n", info.Nodes, strings.Join(ops, " "))
+	if len(info.Metadata) > 0 {
+		keys := make([]string, 0, len(info.Metadata))
+		for k := range info.Metadata {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		fmt.Fprintf(w, "  metadata:\n")
+		for _, k := range keys {
+			fmt.Fprintf(w, "    %s = %s\n", k, info.Metadata[k])
+		}
+	}
+	for _, p := range info.Problems {
+		fmt.Fprintf(w, "  problem: %s\n", p)
+	}
+}
+
+func printValues(w io.Writer, title string, vs []valueInfo) {
+	fmt.Fprintf(w, "  %s:\n", title)
+	width := 0
+	for _, v := range vs {
+		width = max(width, len(v.Name))
+	}
+	for _, v := range vs {
+		fmt.Fprintf(w, "    %-*s  %s\n", width, v.Name, v.Type)
+	}
+}
+
+// thousands formats n with thousands separators: 1234567 → "1,234,567".
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// byteSize formats a byte count with a binary unit.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

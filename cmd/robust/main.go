@@ -1,0 +1,127 @@
+// Command robust trains neural networks that resist adversarial examples and
+// measures how robust any ONNX classifier is.
+//
+//	robust info model.onnx                 what a model is made of
+//	robust zoo list                        built-in architectures
+//	robust train --model small-cnn ...     free / PGD / fast / natural training
+//	robust eval model.onnx --eps 4/255     robust accuracy under an attack suite
+//
+// Run `robust --help` or `robust COMMAND --help` for the flags.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/robust-go/robust/ort"
+)
+
+// Exit codes: 0 success, 1 a robustness gate was missed, 2 usage or input
+// errors (bad flags, unreadable model or data).
+const (
+	exitOK    = 0
+	exitGate  = 1
+	exitUsage = 2
+)
+
+// Globals are the flags every command takes.
+type Globals struct {
+	OrtLib   string `name:"ort-lib" env:"ROBUST_ORT_LIB" placeholder:"PATH" help:"ONNX Runtime shared library (libonnxruntime.so). Default: the project cache (scripts/setup-ort.sh installs it), then system library folders."`
+	Device   string `default:"cpu" placeholder:"cpu|cuda[:N]" help:"Execution provider: cpu, or cuda / cuda:N for a GPU build of ONNX Runtime."`
+	Threads  int    `default:"0" help:"Intra-op threads for ONNX Runtime (0: one per core)."`
+	LogLevel string `name:"log-level" default:"warning" enum:"verbose,info,warning,error,fatal" help:"Log level (${enum})."`
+
+	stdout io.Writer
+	stderr io.Writer
+	logger *slog.Logger
+}
+
+// runtime initialises ONNX Runtime with the global flags.
+func (g *Globals) runtime() (*ort.Env, error) {
+	level, err := ort.ParseLogLevel(g.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	return ort.Init(ort.Options{LibraryPath: g.OrtLib, Device: g.Device, Threads: g.Threads, LogLevel: level})
+}
+
+// CLI is the command tree.
+type CLI struct {
+	Globals
+
+	Version VersionCmd `cmd:"" help:"Print robust's version and the ONNX Runtime it finds."`
+	Info    InfoCmd    `cmd:"" help:"Describe an ONNX model: inputs, outputs, opset, parameters, operators and which of them robust can differentiate."`
+}
+
+// usageError marks errors caused by the user's input (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// gateError marks a missed robustness threshold (exit code 1).
+type gateError struct{ reason string }
+
+func (e gateError) Error() string { return e.reason }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses args, runs the command and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	var cli CLI
+	exitCode := -1
+	parser, err := kong.New(&cli,
+		kong.Name("robust"),
+		kong.Description("Adversarial robustness for ONNX models: free adversarial training, attack suites, CI gates."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exitCode = code }),
+		kong.Vars{"version": version},
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "robust: %v\n", err)
+		return exitUsage
+	}
+	ctx, err := parser.Parse(args)
+	if exitCode >= 0 { // --help or a parse error already reported
+		if exitCode != 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "robust: %v\n", err)
+		return exitUsage
+	}
+	cli.stdout, cli.stderr = stdout, stderr
+	cli.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slogLevel(cli.LogLevel)}))
+	if err := ctx.Run(&cli.Globals); err != nil {
+		fmt.Fprintf(stderr, "robust: %v\n", err)
+		var gate gateError
+		if errors.As(err, &gate) {
+			return exitGate
+		}
+		return exitUsage
+	}
+	return exitOK
+}
+
+func slogLevel(s string) slog.Level {
+	switch s {
+	case "verbose":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "warning":
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
