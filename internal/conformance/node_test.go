@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	onnx "github.com/owulveryck/onnx-go"
@@ -33,7 +34,7 @@ var mustPass = []string{
 	"test_flatten_default_axis", "test_reshape_reordered_all_dims", "test_reshape_negative_dim",
 	"test_transpose_default", "test_transpose_all_permutations_0", "test_concat_2d_axis_0", "test_concat_3d_axis_1",
 	"test_softmax_axis_1", "test_softmax_example", "test_logsoftmax_axis_1", "test_logsoftmax_example_1",
-	"test_identity", "test_dropout_default", "test_clip", "test_clip_default_min", "test_constant",
+	"test_identity", "test_dropout_default", "test_clip", "test_clip_default_min", "test_constantofshape_float_ones",
 	"test_shape", "test_gather_0", "test_unsqueeze_axis_0", "test_squeeze", "test_slice", "test_slice_neg",
 	"test_split_equal_parts_1d", "test_reduce_mean_default_axes_keepdims_example", "test_reduce_sum_keepdims_example",
 	"test_constant_pad", "test_exp", "test_log", "test_neg", "test_sqrt", "test_where_example", "test_equal",
@@ -53,7 +54,7 @@ func requireData(t *testing.T) {
 
 func runtimeEnv(t *testing.T) *ort.Env {
 	t.Helper()
-	env, err := ort.Init(ort.Options{Threads: 1})
+	env, err := ort.Init(ort.Options{Threads: 1, LogLevel: ort.LogFatal})
 	if err != nil {
 		if os.Getenv("ROBUST_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime: %v", err)
@@ -130,6 +131,11 @@ func runNodeTest(env *ort.Env, dir string) error {
 	}
 	for _, o := range m.Graph.Outputs {
 		outNames = append(outNames, o.Name)
+	}
+	if name := filepath.Base(dir); strings.Contains(name, "bernoulli") || strings.Contains(name, "training_dropout") {
+		// Random operators: ORT's random stream is not the one the expected
+		// outputs were drawn from.
+		return unsupportedError{fmt.Errorf("random operator")}
 	}
 	set := filepath.Join(dir, "test_data_set_0")
 	inputs := make([]*ort.Tensor, len(inNames))
