@@ -298,4 +298,3 @@ func convert[T float32 | int64 | int32 | int16 | int8 | uint8 | uint16 | uint32 
 	}
 	return out
 }
-

@@ -9,4 +9,3 @@ import (
 	_ "google.golang.org/protobuf/proto"
 	_ "gorgonia.org/tensor"
 )
-
