@@ -609,8 +609,13 @@ func (s *shapeState) concat(n *Node) error {
 }
 
 func addDim(a, b Dim) Dim {
-	if a.Known() && b.Known() {
+	switch {
+	case a.Known() && b.Known():
 		return D(a.Value + b.Value)
+	case b.Known() && b.Value == 0:
+		return a
+	case a.Known() && a.Value == 0:
+		return b
 	}
 	return Unknown()
 }

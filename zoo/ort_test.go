@@ -1,0 +1,78 @@
+package zoo_test
+
+import (
+	"math"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/ort"
+	"github.com/robust-go/robust/zoo"
+)
+
+// ortEnv returns an ONNX Runtime Env on the CPU. Without a library it skips
+// the test, unless ROBUST_REQUIRE_ORT is set, where it fails.
+func ortEnv(t *testing.T) *ort.Env {
+	t.Helper()
+	if _, err := ort.FindLibrary(""); err != nil {
+		if os.Getenv("ROBUST_REQUIRE_ORT") == "" {
+			t.Skipf("no ONNX Runtime library (set ROBUST_REQUIRE_ORT=1 to fail instead): %v", err)
+		}
+		t.Fatalf("ROBUST_REQUIRE_ORT is set but: %v", err)
+	}
+	env, err := ort.Init(ort.Options{})
+	if err != nil {
+		t.Fatalf("ort.Init: %v", err)
+	}
+	return env
+}
+
+// TestRunInORT runs a batch of two images through zoo models in ONNX
+// Runtime and checks the logits.
+func TestRunInORT(t *testing.T) {
+	env := ortEnv(t)
+	for _, in := range zoo.List() {
+		if in.Name != "small-cnn" && in.Name != "preact-resnet18" {
+			continue
+		}
+		t.Run(in.Name, func(t *testing.T) {
+			m, err := zoo.Build(in.Name, zoo.Options{Seed: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := onnxgraph.Encode(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := env.NewSession(data, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+
+			shape := []int64{2, in.InputShape[0], in.InputShape[1], in.InputShape[2]}
+			x := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
+			for i := range x {
+				x[i] = float32(math.Mod(float64(i)*0.618034, 1)) // in [0,1)
+			}
+			out, err := s.RunTensors(&ort.Tensor{Shape: shape, Data: x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []int64{2, int64(in.Classes)}
+			if len(out) != 1 || !slices.Equal(out[0].Shape, want) {
+				t.Fatalf("outputs %v, want logits %v", out, want)
+			}
+			logits := out[0].Data.([]float32)
+			for _, v := range logits {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("logits %v are not finite", logits)
+				}
+			}
+			if slices.Equal(logits[:in.Classes], logits[in.Classes:]) {
+				t.Errorf("two different images gave the same logits %v", logits)
+			}
+		})
+	}
+}
