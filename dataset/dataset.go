@@ -3,7 +3,6 @@ package dataset
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"gorgonia.org/tensor"
@@ -38,8 +37,8 @@ var (
 // X[i*C*H*W : (i+1)*C*H*W], channel-major within it. Y holds the N labels,
 // each in [0, NumClasses).
 type Dataset struct {
-	Name  string // short name, e.g. "fashion-mnist", "cifar10", a file's base name
-	Split string // "train", "test" or "" when unknown
+	Name      string // short name, e.g. "fashion-mnist", "cifar10", a file's base name
+	Partition string // "train", "test" or "" when unknown
 
 	C, H, W    int      // image shape: channels, rows, columns
 	NumClasses int      // number of classes; labels lie in [0, NumClasses)
@@ -64,8 +63,8 @@ func (d *Dataset) Image(i int) []float32 {
 // String describes the dataset briefly, e.g. "cifar10/test: 10000×3×32×32, 10 classes".
 func (d *Dataset) String() string {
 	name := d.Name
-	if d.Split != "" {
-		name += "/" + d.Split
+	if d.Partition != "" {
+		name += "/" + d.Partition
 	}
 	return fmt.Sprintf("%s: %d×%d×%d×%d, %d classes", name, d.Len(), d.C, d.H, d.W, d.NumClasses)
 }
@@ -126,7 +125,7 @@ func maxLabel(y []int64) int64 {
 // like returns an empty dataset with d's metadata.
 func (d *Dataset) like() *Dataset {
 	return &Dataset{
-		Name: d.Name, Split: d.Split,
+		Name: d.Name, Partition: d.Partition,
 		C: d.C, H: d.H, W: d.W,
 		NumClasses: d.NumClasses, Classes: d.Classes,
 	}
@@ -260,16 +259,8 @@ var u8ToFloat = func() (t [256]float32) {
 
 // bytesToUnit converts bytes to float32 values in [0,1] (b/255).
 func bytesToUnit(dst []float32, src []byte) {
-	_ = dst[len(src)-1:] // hoist the bounds check when src is non-empty
+	dst = dst[:len(src)]
 	for i, b := range src {
 		dst[i] = u8ToFloat[b]
 	}
-}
-
-// checkFinite is a helper for float64 sources: v must lie in [0,1].
-func unitFromFloat64(v float64) (float32, bool) {
-	if !(v >= 0 && v <= 1) || math.IsNaN(v) {
-		return 0, false
-	}
-	return float32(v), true
 }
