@@ -37,6 +37,11 @@ fuzz:
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./...
 
+# The main job: train small-cnn on the real Fashion-MNIST with free
+# adversarial training and naturally for the same budget, evaluate both.
+demo: setup build
+	scripts/demo.sh
+
 lint:
 	gofmt -l . | (! grep .)
 	$(GO) vet ./...
