@@ -15,6 +15,7 @@ import (
 type InfoCmd struct {
 	Model string `arg:"" type:"existingfile" help:"ONNX model file."`
 	JSON  bool   `help:"Print the description as JSON."`
+	Diff  string `type:"existingfile" placeholder:"BASE.onnx" help:"Compare MODEL with BASE.onnx instead: structure, initializer values and metadata (robust info --diff original.onnx hardened.onnx)."`
 }
 
 // modelInfo is what `robust info` reports.
@@ -49,6 +50,13 @@ func (c *InfoCmd) Run(g *Globals) error {
 	m, err := onnxgraph.Load(c.Model)
 	if err != nil {
 		return usageError{err}
+	}
+	if c.Diff != "" {
+		base, err := onnxgraph.Load(c.Diff)
+		if err != nil {
+			return usageError{err}
+		}
+		return printDiff(g.stdout, c.Diff, c.Model, onnxgraph.Diff(base, m))
 	}
 	info := describe(c.Model, m)
 	if c.JSON {
@@ -198,4 +206,25 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// printDiff reports what changed from model a to model b.
+func printDiff(w io.Writer, a, b string, d *onnxgraph.Difference) error {
+	fmt.Fprintf(w, "%s → %s\n", a, b)
+	if d.OnlyValuesChanged() {
+		fmt.Fprintf(w, "  structure: identical (same opsets, inputs, outputs, nodes and attributes)\n")
+	} else {
+		fmt.Fprintf(w, "  structure: %d differences\n", len(d.Structure))
+		for _, s := range d.Structure {
+			fmt.Fprintf(w, "    %s\n", s)
+		}
+	}
+	fmt.Fprintf(w, "  initializers: %d changed, %d unchanged\n", len(d.Values), d.Unchanged)
+	for _, v := range d.Values {
+		fmt.Fprintf(w, "    %-40s %d of %d values changed, max |Δ| %.4g\n", v.Name, v.Changed, v.Count, v.MaxAbs)
+	}
+	for _, m := range d.Metadata {
+		fmt.Fprintf(w, "  metadata %s\n", m)
+	}
+	return nil
 }

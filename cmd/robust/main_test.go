@@ -87,3 +87,15 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: exit %d %q", code, out)
 	}
 }
+
+func TestInfoDiff(t *testing.T) {
+	a := "../../harden/testdata/torch_resnetish.onnx"
+	code, out, errOut := robust(t, "info", "--diff", a, a)
+	if code != 0 || !strings.Contains(out, "structure: identical") || !strings.Contains(out, "0 changed") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = robust(t, "info", "--diff", a, "../../harden/testdata/torch_normalized_input.onnx")
+	if code != 0 || !strings.Contains(out, "differences") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
