@@ -10,6 +10,10 @@ Models (28x28 grey images, 10 classes, untrained: robust trains them):
   torch_resnetish.onnx   normalisation inside (Sub/Div), Conv+BN(eval)+ReLU, residual Add,
                          MaxPool, Dropout, GlobalAveragePool, x.view(x.size(0), -1)
                          (Shape/Gather/Unsqueeze/Concat/Reshape), Linear (Gemm transB=1)
+  torch_tied.onnx        the same untrained network with default BN values: the exporter
+                         deduplicates equal initializers (all-ones BN scales and running
+                         variances become one tensor read through Identity nodes), which
+                         robust must untie before training
   torch_normalized_input.onnx  expects normalised input (mean 0.286, std 0.353): robust
                          must be told --mean/--std; Conv+BN folded by the exporter's
                          constant folding, Flatten, two Linear layers
@@ -58,6 +62,19 @@ class Plain(nn.Module):
         return self.fc2(F.relu(self.fc1(torch.flatten(h, 1))))
 
 
+def pretrained_like(model):
+    """Give BatchNorm layers the distinct values a trained network has."""
+    g = torch.Generator().manual_seed(7)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0, 0.1, generator=g)
+                m.running_mean.normal_(0, 0.1, generator=g)
+                m.running_var.uniform_(0.5, 1.5, generator=g)
+    return model
+
+
 def export(model, path, fold):
     torch.manual_seed(0)
     model.eval()
@@ -71,9 +88,11 @@ def export(model, path, fold):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "harden/testdata"
     torch.manual_seed(0)
-    export(ResNetish(), f"{out}/torch_resnetish.onnx", fold=False)
+    export(pretrained_like(ResNetish()), f"{out}/torch_resnetish.onnx", fold=False)
+    torch.manual_seed(0)
+    export(ResNetish(), f"{out}/torch_tied.onnx", fold=False)
     torch.manual_seed(1)
-    export(Plain(), f"{out}/torch_normalized_input.onnx", fold=True)
+    export(pretrained_like(Plain()), f"{out}/torch_normalized_input.onnx", fold=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+package harden
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/robust-go/robust/onnxgraph"
+)
+
+// Export returns a copy of the original model holding the given values
+// (trained parameters and updated BatchNormalization statistics, by name).
+// Everything else — inputs, outputs, opset, nodes, other initializers — is
+// the original's, so the result is a drop-in replacement; the metadata gets
+// the key "robust.hardened" with note. A value that Prepare untied from a
+// shared tensor replaces the Identity node that read it, the one structural
+// change Export can make.
+func (p *Plan) Export(values map[string][]float32, note string) (*onnxgraph.Model, error) {
+	out := p.Original.Clone()
+	g := out.Graph
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		v := values[name]
+		if t := g.Initializer(name); t != nil {
+			if err := setValues(t, v); err != nil {
+				return nil, fmt.Errorf("export: %w", err)
+			}
+			continue
+		}
+		i := slices.IndexFunc(g.Nodes, func(n *onnxgraph.Node) bool {
+			return len(n.Outputs) == 1 && n.Outputs[0] == name && (n.OpType == "Identity" || n.OpType == "Constant")
+		})
+		if i < 0 {
+			return nil, fmt.Errorf("export: %q is neither an initializer nor a Constant or Identity output of the original model", name)
+		}
+		n := g.Nodes[i]
+		if n.OpType == "Constant" {
+			if err := setValues(n.Attr("value").Tensor, v); err != nil {
+				return nil, fmt.Errorf("export: %w", err)
+			}
+			continue
+		}
+		src := g.Initializer(n.Input(0))
+		if src == nil {
+			return nil, fmt.Errorf("export: %q is an Identity of %q, which is not an initializer", name, n.Input(0))
+		}
+		t := src.Clone()
+		t.Name = name
+		if err := setValues(t, v); err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		g.Initializers = append(g.Initializers, t)
+		g.Nodes = slices.Delete(g.Nodes, i, i+1)
+	}
+	if note != "" {
+		out.SetMetadata("robust.hardened", note)
+	}
+	if err := out.Validate(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return out, nil
+}
+
+// setValues replaces a float32 tensor's data with v.
+func setValues(t *onnxgraph.Tensor, v []float32) error {
+	if t.DataType != onnxgraph.Float {
+		return fmt.Errorf("%q is %s; robust writes back float32 values only", t.Name, t.DataType)
+	}
+	if int64(len(v)) != t.NumElements() {
+		return fmt.Errorf("%q has %d elements, got %d values", t.Name, t.NumElements(), len(v))
+	}
+	nt := onnxgraph.NewFloatTensor(t.Name, t.Dims, v)
+	t.Raw = nt.Raw
+	return nil
+}

@@ -1,0 +1,293 @@
+package harden
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/robust-go/robust/onnxgraph"
+)
+
+// Options control Prepare.
+type Options struct {
+	// Input and Logits name the image input and the logits output; empty
+	// means the model's only input and output.
+	Input, Logits string
+	// Mean and Std, when set, say that the model expects normalised input:
+	// training and evaluation feed images in [0,1] through (x−mean)/std
+	// prepended to the graph. The exported model keeps expecting normalised
+	// input, like the original.
+	Mean, Std []float32
+	// Freeze lists patterns of parameter names to keep fixed: shell globs
+	// ("layer1.*", "conv?.weight") or, between slashes, regular expressions
+	// ("/^features\./").
+	Freeze []string
+}
+
+// Plan is a model made trainable.
+type Plan struct {
+	// Original is the model as given; Export copies it.
+	Original *onnxgraph.Model
+	// Trainable is the model training runs on: images in [0,1] in,
+	// logits out, every parameter an initializer.
+	Trainable *onnxgraph.Model
+	// Input and Logits are the names in Trainable (the same as the
+	// original's).
+	Input, Logits string
+	// Params are the parameters to train, Frozen those kept fixed.
+	Params, Frozen []string
+	// Untied lists parameters that were read through Identity nodes from a
+	// tensor shared with other values; each got its own copy.
+	Untied []string
+	// Notes are what Prepare changed, for reports.
+	Notes []string
+}
+
+// Errors Prepare returns, wrapped with details.
+var (
+	ErrNoParameters = errors.New("no trainable float parameters")
+	ErrQuantized    = errors.New("integer-quantised model")
+	ErrNotTrainable = errors.New("model cannot be trained")
+)
+
+// quantizedOps are operators of integer-quantised models.
+var quantizedOps = []string{"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
+	"QLinearMatMul", "ConvInteger", "MatMulInteger"}
+
+// Prepare checks that m can be hardened and builds its trainable form.
+func Prepare(m *onnxgraph.Model, opts Options) (*Plan, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	for _, n := range m.Graph.Nodes {
+		if slices.Contains(quantizedOps, n.OpType) {
+			return nil, fmt.Errorf("prepare: %w: %v; robust fine-tunes float models only (harden the float model, then quantise it again)", ErrQuantized, n)
+		}
+	}
+	p := &Plan{Original: m, Trainable: m.Clone()}
+	g := p.Trainable.Graph
+	var err error
+	if p.Input, p.Logits, err = classifierIO(g, opts.Input, opts.Logits); err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	p.constantsToInitializers()
+	p.untie()
+	if len(opts.Mean) > 0 || len(opts.Std) > 0 {
+		if err := p.prependNormalisation(opts.Mean, opts.Std); err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+	}
+	all := onnxgraph.TrainableParams(g)
+	if len(all) == 0 {
+		return nil, fmt.Errorf("prepare: %w: no Conv, Gemm, MatMul or BatchNormalization reads a float initializer", ErrNoParameters)
+	}
+	freeze, err := compilePatterns(opts.Freeze)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	for _, name := range all {
+		if freeze(name) {
+			p.Frozen = append(p.Frozen, name)
+		} else {
+			p.Params = append(p.Params, name)
+		}
+	}
+	if len(p.Params) == 0 {
+		return nil, fmt.Errorf("prepare: %w: --freeze %q matches all %d parameters", ErrNoParameters, opts.Freeze, len(all))
+	}
+	// Building the training graph once proves, before any training, that
+	// every operator on the way has a gradient rule.
+	if _, err := onnxgraph.BuildTrainingGraph(p.Trainable, onnxgraph.TrainOptions{Input: p.Input, Logits: p.Logits, Params: p.Params}); err != nil {
+		return nil, fmt.Errorf("prepare: %w: %w", ErrNotTrainable, err)
+	}
+	return p, nil
+}
+
+// CheckTrainable reports whether any float model — not only a classifier —
+// could be trained: it needs float parameters and a gradient rule for every
+// operator between its inputs, parameters and first output. The gradient
+// is taken of the sum of the first output, with respect to the parameters
+// and the float inputs; an operator without a gradient rule is reported
+// before a lack of parameters. It returns the parameters.
+func CheckTrainable(m *onnxgraph.Model) ([]string, error) {
+	for _, n := range m.Graph.Nodes {
+		if slices.Contains(quantizedOps, n.OpType) {
+			return nil, fmt.Errorf("%w: %v", ErrQuantized, n)
+		}
+	}
+	p := &Plan{Original: m, Trainable: m.Clone()}
+	p.constantsToInitializers()
+	p.untie()
+	g := p.Trainable.Graph
+	params := onnxgraph.TrainableParams(g)
+	if len(g.Outputs) == 0 {
+		return nil, fmt.Errorf("%w: the model has no outputs", ErrNotTrainable)
+	}
+	wrt := slices.Clone(params)
+	for _, in := range g.RealInputs() {
+		if in.Type != nil && in.Type.Elem.IsFloat() {
+			wrt = append(wrt, in.Name)
+		}
+	}
+	if len(wrt) == 0 {
+		return nil, fmt.Errorf("%w: no float parameters in Conv, Gemm, MatMul or BatchNormalization, and no float inputs", ErrNoParameters)
+	}
+	b := onnxgraph.Extend(g, p.Trainable.Opset(""))
+	loss := b.ReduceSum(g.Outputs[0].Name, nil, false)
+	if _, err := onnxgraph.Gradients(p.Trainable, loss, wrt, &onnxgraph.GradOptions{NoOutputs: true}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotTrainable, err)
+	}
+	if len(params) == 0 {
+		return nil, fmt.Errorf("%w (every operator is differentiable, but no Conv, Gemm, MatMul or BatchNormalization reads a float initializer)", ErrNoParameters)
+	}
+	return params, nil
+}
+
+// classifierIO finds the image input (rank 4, float) and the logits output.
+func classifierIO(g *onnxgraph.Graph, input, logits string) (string, string, error) {
+	ins := g.RealInputs()
+	if input == "" {
+		if len(ins) != 1 {
+			return "", "", fmt.Errorf("the model has %d inputs (%s); name the image input with --input", len(ins), valueNames(ins))
+		}
+		input = ins[0].Name
+	}
+	in := g.Input(input)
+	if in == nil || g.Initializer(input) != nil {
+		return "", "", fmt.Errorf("%q is not an input of the model (inputs: %s)", input, valueNames(ins))
+	}
+	if in.Type == nil || !in.Type.Elem.IsFloat() || (in.Type.Shape != nil && len(in.Type.Shape) != 4) {
+		return "", "", fmt.Errorf("input %q is %v; robust hardens image classifiers with a float [N,C,H,W] input", input, in.Type)
+	}
+	if logits == "" {
+		if len(g.Outputs) != 1 {
+			return "", "", fmt.Errorf("the model has %d outputs (%s); name the logits with --logits", len(g.Outputs), valueNames(g.Outputs))
+		}
+		logits = g.Outputs[0].Name
+	}
+	if g.Output(logits) == nil {
+		return "", "", fmt.Errorf("%q is not an output of the model (outputs: %s)", logits, valueNames(g.Outputs))
+	}
+	return input, logits, nil
+}
+
+func valueNames(vs []*onnxgraph.ValueInfo) string {
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// constantsToInitializers replaces Constant nodes holding a tensor by
+// initializers of the same name (TensorFlow exporters keep weights there).
+func (p *Plan) constantsToInitializers() {
+	g := p.Trainable.Graph
+	kept := g.Nodes[:0]
+	for _, n := range g.Nodes {
+		if a := n.Attr("value"); n.OpType == "Constant" && a != nil && a.Tensor != nil && len(n.Outputs) == 1 {
+			t := a.Tensor.Clone()
+			t.Name = n.Outputs[0]
+			g.Initializers = append(g.Initializers, t)
+			continue
+		}
+		kept = append(kept, n)
+	}
+	g.Nodes = kept
+}
+
+// untie gives every Identity copy of a float initializer its own tensor, so
+// that training one value does not change the others the exporter merged
+// with it.
+func (p *Plan) untie() {
+	g := p.Trainable.Graph
+	kept := g.Nodes[:0]
+	for _, n := range g.Nodes {
+		if n.OpType == "Identity" && len(n.Outputs) == 1 && g.Output(n.Outputs[0]) == nil {
+			if src := g.Initializer(n.Input(0)); src != nil && src.DataType.IsFloat() {
+				t := src.Clone()
+				t.Name = n.Outputs[0]
+				g.Initializers = append(g.Initializers, t)
+				p.Untied = append(p.Untied, t.Name)
+				continue
+			}
+		}
+		kept = append(kept, n)
+	}
+	g.Nodes = kept
+	if len(p.Untied) > 0 {
+		p.Notes = append(p.Notes, fmt.Sprintf("untied %d values the exporter had merged with equal tensors (%s)", len(p.Untied), strings.Join(p.Untied, ", ")))
+	}
+}
+
+// prependNormalisation makes the trainable model take images in [0,1]:
+// a new input of the original name feeds (x − mean)/std into the graph.
+func (p *Plan) prependNormalisation(mean, std []float32) error {
+	g := p.Trainable.Graph
+	in := g.Input(p.Input)
+	channels := int64(-1)
+	if in.Type.Shape != nil && in.Type.Shape[1].Known() {
+		channels = in.Type.Shape[1].Value
+	}
+	if len(mean) != len(std) || len(mean) == 0 || (len(mean) != 1 && int64(len(mean)) != channels) {
+		return fmt.Errorf("--mean has %d values and --std %d; give 1 or one per channel (%d)", len(mean), len(std), channels)
+	}
+	for _, s := range std {
+		if s <= 0 {
+			return fmt.Errorf("--std values must be positive, got %v", std)
+		}
+	}
+	b := onnxgraph.Extend(g, p.Trainable.Opset(""))
+	dims := []int64{1, int64(len(mean)), 1, 1}
+	meanT, stdT := b.ConstFloat(dims, mean...), b.ConstFloat(dims, std...)
+	inner, centred := b.Fresh(p.Input+"_normalised"), b.Fresh(p.Input+"_centred")
+	for _, n := range g.Nodes {
+		for i, v := range n.Inputs {
+			if v == p.Input {
+				n.Inputs[i] = inner
+			}
+		}
+	}
+	g.Nodes = append([]*onnxgraph.Node{
+		{Name: b.Fresh("normalise_sub"), OpType: "Sub", Inputs: []string{p.Input, meanT}, Outputs: []string{centred}},
+		{Name: b.Fresh("normalise_div"), OpType: "Div", Inputs: []string{centred, stdT}, Outputs: []string{inner}},
+	}, g.Nodes...)
+	p.Notes = append(p.Notes, fmt.Sprintf("training feeds images in [0,1] through (x − %v)/%v; the exported model still expects normalised input", mean, std))
+	return nil
+}
+
+// compilePatterns turns freeze patterns into a matcher.
+func compilePatterns(patterns []string) (func(string) bool, error) {
+	var globs []string
+	var res []*regexp.Regexp
+	for _, pat := range patterns {
+		if len(pat) > 2 && strings.HasPrefix(pat, "/") && strings.HasSuffix(pat, "/") {
+			re, err := regexp.Compile(pat[1 : len(pat)-1])
+			if err != nil {
+				return nil, fmt.Errorf("freeze pattern %q: %w", pat, err)
+			}
+			res = append(res, re)
+			continue
+		}
+		if _, err := path.Match(pat, ""); err != nil {
+			return nil, fmt.Errorf("freeze pattern %q: %w", pat, err)
+		}
+		globs = append(globs, pat)
+	}
+	return func(name string) bool {
+		for _, g := range globs {
+			if ok, _ := path.Match(g, name); ok {
+				return true
+			}
+		}
+		for _, re := range res {
+			if re.MatchString(name) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}
