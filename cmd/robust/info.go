@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/robust-go/robust/harden"
 	"github.com/robust-go/robust/onnxgraph"
 )
 
@@ -32,7 +33,12 @@ type modelInfo struct {
 	Nodes       int               `json:"nodes"`
 	Ops         []opCount         `json:"ops"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
-	Problems    []string          `json:"problems,omitempty"`
+	// NoGradient lists operator types with float outputs that robust's
+	// autodiff has no rule for; Trainable says whether a training graph
+	// can be built (and if not, why).
+	NoGradient []string `json:"no_gradient_rule"`
+	Trainable  string   `json:"trainable"`
+	Problems   []string `json:"problems,omitempty"`
 }
 
 type valueInfo struct {
@@ -112,6 +118,12 @@ func describe(path string, m *onnxgraph.Model) *modelInfo {
 			info.ParamBytes += int64(len(t.Raw))
 		}
 	}
+	info.NoGradient = missingGradientRules(m, types)
+	if params, err := harden.CheckTrainable(m); err != nil {
+		info.Trainable = "no: " + err.Error()
+	} else {
+		info.Trainable = fmt.Sprintf("yes (%d parameter tensors)", len(params))
+	}
 	counts := map[string]int{}
 	for _, n := range m.Graph.Nodes {
 		op := n.OpType
@@ -166,6 +178,12 @@ func (info *modelInfo) print(w io.Writer) {
 			fmt.Fprintf(w, "    %s = %s\n", k, info.Metadata[k])
 		}
 	}
+	if len(info.NoGradient) == 0 {
+		fmt.Fprintf(w, "  gradients: every operator with float outputs has a gradient rule\n")
+	} else {
+		fmt.Fprintf(w, "  gradients: no rule for %s\n", strings.Join(info.NoGradient, ", "))
+	}
+	fmt.Fprintf(w, "  trainable: %s\n", info.Trainable)
 	for _, p := range info.Problems {
 		fmt.Fprintf(w, "  problem: %s\n", p)
 	}
@@ -227,4 +245,25 @@ func printDiff(w io.Writer, a, b string, d *onnxgraph.Difference) error {
 		fmt.Fprintf(w, "  metadata %s\n", m)
 	}
 	return nil
+}
+
+// missingGradientRules lists the operator types of m that produce float
+// values but have no gradient rule. Operators with only integer or boolean
+// outputs (shape arithmetic, comparisons) need none.
+func missingGradientRules(m *onnxgraph.Model, types map[string]*onnxgraph.TensorType) []string {
+	rules := onnxgraph.GradientOps()
+	var missing []string
+	for _, n := range m.Graph.Nodes {
+		if slices.Contains(rules, n.OpType) || slices.Contains(missing, n.OpType) || n.OpType == "Constant" {
+			continue
+		}
+		for _, o := range n.Outputs {
+			if t := types[o]; t == nil || t.Elem.IsFloat() || t.Elem == onnxgraph.Undefined {
+				missing = append(missing, n.OpType)
+				break
+			}
+		}
+	}
+	slices.Sort(missing)
+	return missing
 }
