@@ -1,0 +1,334 @@
+package onnxgraph
+
+import "fmt"
+
+// Gradient rules of elementwise operators. Binary operators broadcast; the
+// gradient of an operand is summed back to the operand's shape (reduceTo).
+
+// binary applies the gradient of a broadcasting binary node: da and db
+// compute the full-shaped gradients of inputs 0 and 1 (each only called
+// when that input needs one).
+func (c *gradCtx) binary(da, db func() string) error {
+	for i, f := range []func() string{da, db} {
+		if !c.needs(i) || f == nil {
+			continue
+		}
+		g, err := c.reduceTo(f(), c.in(i), c.out(0))
+		if err != nil {
+			return err
+		}
+		c.setGrad(i, g)
+	}
+	return nil
+}
+
+func addGrad(c *gradCtx) error {
+	dy := c.dy(0)
+	return c.binary(func() string { return dy }, func() string { return dy })
+}
+
+func subGrad(c *gradCtx) error {
+	dy := c.dy(0)
+	if err := c.binary(func() string { return dy }, nil); err != nil {
+		return err
+	}
+	if c.needs(1) {
+		g, err := c.reduceTo(dy, c.in(1), c.out(0))
+		if err != nil {
+			return err
+		}
+		c.setGrad(1, c.op("Neg", []string{g}))
+	}
+	return nil
+}
+
+func mulGrad(c *gradCtx) error {
+	dy, a, b := c.dy(0), c.in(0), c.in(1)
+	return c.binary(
+		func() string { return c.op("Mul", []string{dy, b}) },
+		func() string { return c.op("Mul", []string{dy, a}) })
+}
+
+func divGrad(c *gradCtx) error {
+	// y = a/b: da = dy/b, db = −dy·a/b² = −(dy/b)·y.
+	dy, b, y := c.dy(0), c.in(1), c.out(0)
+	q := c.op("Div", []string{dy, b})
+	if err := c.binary(func() string { return q }, nil); err != nil {
+		return err
+	}
+	if c.needs(1) {
+		g, err := c.reduceTo(c.op("Mul", []string{q, y}), b, y)
+		if err != nil {
+			return err
+		}
+		c.setGrad(1, c.op("Neg", []string{g}))
+	}
+	return nil
+}
+
+func sumGrad(c *gradCtx) error {
+	for i := range c.n.Inputs {
+		if c.needs(i) {
+			g, err := c.reduceTo(c.dy(0), c.in(i), c.out(0))
+			if err != nil {
+				return err
+			}
+			c.setGrad(i, g)
+		}
+	}
+	return nil
+}
+
+func negGrad(c *gradCtx) error {
+	c.setGrad(0, c.op("Neg", []string{c.dy(0)}))
+	return nil
+}
+
+func identityGrad(c *gradCtx) error {
+	c.setGrad(0, c.dy(0))
+	return nil
+}
+
+func expandGrad(c *gradCtx) error {
+	return c.binary(func() string { return c.dy(0) }, nil)
+}
+
+// unaryMul sets the gradient of input 0 to dy·factor.
+func (c *gradCtx) unaryMul(factor string) {
+	c.setGrad(0, c.op("Mul", []string{c.dy(0), factor}))
+}
+
+// positive returns the bool mask v > 0.
+func (c *gradCtx) positive(v string) string {
+	return c.op("Greater", []string{v, c.scalar(0)})
+}
+
+func reluGrad(c *gradCtx) error {
+	// dx = dy·[y > 0]. Reading the output (not the input) lets ONNX
+	// Runtime fuse the forward Relu into its producer; Cast·Mul is faster
+	// than Where or Sign on the CPU provider.
+	c.unaryMul(c.op("Cast", []string{c.positive(c.out(0))}, IntAttr("to", int64(c.elem))))
+	return nil
+}
+
+func leakyReluGrad(c *gradCtx) error {
+	alpha := float64(c.n.AttrFloat("alpha", 0.01))
+	sign := c.out(0)
+	if alpha <= 0 {
+		sign = c.in(0)
+	}
+	dy := c.dy(0)
+	neg := c.op("Mul", []string{dy, c.scalar(alpha)})
+	c.setGrad(0, c.op("Where", []string{c.positive(sign), dy, neg}))
+	return nil
+}
+
+func preluGrad(c *gradCtx) error {
+	x, slope, dy := c.in(0), c.in(1), c.dy(0)
+	pos := c.positive(x)
+	if c.needs(0) {
+		c.setGrad(0, c.op("Where", []string{pos, dy, c.op("Mul", []string{dy, slope})}))
+	}
+	if c.needs(1) {
+		full := c.op("Where", []string{pos, c.scalar(0), c.op("Mul", []string{dy, x})})
+		g, err := c.reduceTo(full, slope, c.out(0))
+		if err != nil {
+			return err
+		}
+		c.setGrad(1, g)
+	}
+	return nil
+}
+
+func eluGrad(c *gradCtx) error {
+	// y = α(eˣ−1) for x ≤ 0, so dy/dx = y + α there.
+	alpha := float64(c.n.AttrFloat("alpha", 1))
+	dy := c.dy(0)
+	neg := c.op("Mul", []string{dy, c.op("Add", []string{c.out(0), c.scalar(alpha)})})
+	c.setGrad(0, c.op("Where", []string{c.positive(c.in(0)), dy, neg}))
+	return nil
+}
+
+func seluGrad(c *gradCtx) error {
+	alpha := float64(c.n.AttrFloat("alpha", 1.67326319217681884765625))
+	gamma := float64(c.n.AttrFloat("gamma", 1.05070102214813232421875))
+	dy := c.dy(0)
+	pos := c.op("Mul", []string{dy, c.scalar(gamma)})
+	neg := c.op("Mul", []string{dy, c.op("Add", []string{c.out(0), c.scalar(gamma * alpha)})})
+	c.setGrad(0, c.op("Where", []string{c.positive(c.in(0)), pos, neg}))
+	return nil
+}
+
+func sigmoidGrad(c *gradCtx) error {
+	y := c.out(0)
+	c.unaryMul(c.op("Mul", []string{y, c.op("Sub", []string{c.scalar(1), y})}))
+	return nil
+}
+
+func tanhGrad(c *gradCtx) error {
+	y := c.out(0)
+	c.unaryMul(c.op("Sub", []string{c.scalar(1), c.op("Mul", []string{y, y})}))
+	return nil
+}
+
+func softplusGrad(c *gradCtx) error {
+	c.unaryMul(c.op("Sigmoid", []string{c.in(0)}))
+	return nil
+}
+
+func softsignGrad(c *gradCtx) error {
+	// y = x/(1+|x|): dy/dx = 1/(1+|x|)².
+	d := c.op("Add", []string{c.scalar(1), c.op("Abs", []string{c.in(0)})})
+	c.setGrad(0, c.op("Div", []string{c.dy(0), c.op("Mul", []string{d, d})}))
+	return nil
+}
+
+func expGrad(c *gradCtx) error {
+	c.unaryMul(c.out(0))
+	return nil
+}
+
+func logGrad(c *gradCtx) error {
+	c.setGrad(0, c.op("Div", []string{c.dy(0), c.in(0)}))
+	return nil
+}
+
+func sqrtGrad(c *gradCtx) error {
+	c.setGrad(0, c.op("Div", []string{c.dy(0), c.op("Add", []string{c.out(0), c.out(0)})}))
+	return nil
+}
+
+func reciprocalGrad(c *gradCtx) error {
+	y := c.out(0)
+	c.setGrad(0, c.op("Neg", []string{c.op("Mul", []string{c.dy(0), c.op("Mul", []string{y, y})})}))
+	return nil
+}
+
+func absGrad(c *gradCtx) error {
+	c.unaryMul(c.op("Sign", []string{c.in(0)}))
+	return nil
+}
+
+func powGrad(c *gradCtx) error {
+	// y = xᵉ: dx = dy·e·x^(e−1), de = dy·y·ln x.
+	x, e, y, dy := c.in(0), c.in(1), c.out(0), c.dy(0)
+	if c.types[e] == nil || c.types[e].Elem != c.elem {
+		return fmt.Errorf("exponent %q must have the base's type %v", e, c.elem)
+	}
+	return c.binary(
+		func() string {
+			em1 := c.op("Sub", []string{e, c.scalar(1)})
+			return c.op("Mul", []string{dy, c.op("Mul", []string{e, c.op("Pow", []string{x, em1})})})
+		},
+		func() string {
+			return c.op("Mul", []string{dy, c.op("Mul", []string{y, c.op("Log", []string{x})})})
+		})
+}
+
+func clipGrad(c *gradCtx) error {
+	x, lo, hi, dy := c.in(0), c.in(1), c.in(2), c.dy(0)
+	if lo == "" && c.n.Attr("min") != nil || hi == "" && c.n.Attr("max") != nil {
+		return fmt.Errorf("min/max attributes (opset < 11) must be converted first")
+	}
+	var inside string
+	for _, bound := range []struct {
+		v  string
+		op string
+	}{{lo, "GreaterOrEqual"}, {hi, "LessOrEqual"}} {
+		if bound.v == "" {
+			continue
+		}
+		m := c.op(bound.op, []string{x, bound.v})
+		if inside == "" {
+			inside = m
+		} else {
+			inside = c.op("And", []string{inside, m})
+		}
+	}
+	if inside == "" {
+		c.setGrad(0, dy)
+		return nil
+	}
+	zero := c.scalar(0)
+	if c.needs(0) {
+		c.setGrad(0, c.op("Where", []string{inside, dy, zero}))
+	}
+	for i, cmp := range []string{1: "Less", 2: "Greater"} {
+		if i > 0 && c.needs(i) {
+			full := c.op("Where", []string{c.op(cmp, []string{x, c.in(i)}), dy, zero})
+			g, err := c.reduceTo(full, c.in(i), c.out(0))
+			if err != nil {
+				return err
+			}
+			c.setGrad(i, g)
+		}
+	}
+	return nil
+}
+
+func whereGrad(c *gradCtx) error {
+	cond, dy, zero := c.in(0), c.dy(0), c.scalar(0)
+	for i, args := range [][]string{1: {cond, dy, zero}, 2: {cond, zero, dy}} {
+		if i > 0 && c.needs(i) {
+			g, err := c.reduceTo(c.op("Where", args), c.in(i), c.out(0))
+			if err != nil {
+				return err
+			}
+			c.setGrad(i, g)
+		}
+	}
+	return nil
+}
+
+func castGrad(c *gradCtx) error {
+	t := c.types[c.in(0)]
+	if t == nil || !t.Elem.IsFloat() {
+		return nil
+	}
+	g := c.dy(0)
+	if ot := c.types[c.out(0)]; ot == nil || ot.Elem != t.Elem {
+		g = c.op("Cast", []string{g}, IntAttr("to", int64(t.Elem)))
+	}
+	c.setGrad(0, g)
+	return nil
+}
+
+// dropoutPrepare makes sure the mask output exists: the gradient reads it,
+// and ONNX Runtime removes a Dropout whose mask is unused.
+func dropoutPrepare(c *gradCtx) error {
+	if c.out(1) == "" {
+		mask := c.b.Fresh(c.out(0) + "_mask")
+		for len(c.n.Outputs) < 2 {
+			c.n.Outputs = append(c.n.Outputs, "")
+		}
+		c.n.Outputs[1] = mask
+		c.types[mask] = &TensorType{Elem: Bool, Shape: c.shape(c.out(0))}
+	}
+	return nil
+}
+
+func dropoutGrad(c *gradCtx) error {
+	training := false
+	if tm := c.in(2); tm != "" {
+		v, ok := c.constInts(tm)
+		if !ok || len(v) != 1 {
+			return fmt.Errorf("training_mode %q must be a constant", tm)
+		}
+		training = v[0] != 0
+	}
+	ratio := 0.5
+	if r := c.in(1); r != "" {
+		v, ok := c.constFloats(r)
+		if !ok || len(v) != 1 {
+			return fmt.Errorf("ratio %q must be a constant", r)
+		}
+		ratio = v[0]
+	}
+	if !training || ratio == 0 {
+		c.setGrad(0, c.dy(0))
+		return nil
+	}
+	scaled := c.op("Mul", []string{c.dy(0), c.scalar(1 / (1 - ratio))})
+	c.setGrad(0, c.op("Where", []string{c.out(1), scaled, c.scalar(0)}))
+	return nil
+}

@@ -1,0 +1,150 @@
+package onnxgraph
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Gradient rules of Gemm and MatMul.
+
+// gemmGrad differentiates Y = α·A'·B' + β·C (A' = Aᵀ when transA, B' = Bᵀ
+// when transB). Each matrix gradient is one Gemm with the transpositions
+// folded into its attributes.
+func gemmGrad(c *gradCtx) error {
+	a, b, dy := c.in(0), c.in(1), c.dy(0)
+	tA, tB := c.n.AttrInt("transA", 0) != 0, c.n.AttrInt("transB", 0) != 0
+	alpha := c.n.AttrFloat("alpha", 1)
+	beta := c.n.AttrFloat("beta", 1)
+	if c.needs(0) {
+		// dA' = α·dY·B'ᵀ; dA = dA'ᵀ when transA.
+		if !tA {
+			c.setGrad(0, c.b.Gemm(dy, b, "", GemmOpts{TransB: !tB, Alpha: alpha}))
+		} else {
+			c.setGrad(0, c.b.Gemm(b, dy, "", GemmOpts{TransA: tB, TransB: true, Alpha: alpha}))
+		}
+	}
+	if c.needs(1) {
+		// dB' = α·A'ᵀ·dY; dB = dB'ᵀ when transB.
+		if !tB {
+			c.setGrad(1, c.b.Gemm(a, dy, "", GemmOpts{TransA: !tA, Alpha: alpha}))
+		} else {
+			c.setGrad(1, c.b.Gemm(dy, a, "", GemmOpts{TransA: true, TransB: tA, Alpha: alpha}))
+		}
+	}
+	if c.needs(2) {
+		g, err := c.reduceTo(dy, c.in(2), c.out(0))
+		if err != nil {
+			return err
+		}
+		if beta != 1 {
+			g = c.op("Mul", []string{g, c.scalar(float64(beta))})
+		}
+		c.setGrad(2, g)
+	}
+	return nil
+}
+
+// matMulGrad differentiates numpy-style matrix products: dA = dY·Bᵀ and
+// dB = Aᵀ·dY over the last two axes, summed over broadcast batch axes.
+// 1-D operands are promoted to matrices as numpy does. 2-D products use
+// Gemm, and an N-D × 2-D product computes dB with a single Gemm.
+func matMulGrad(c *gradCtx) error {
+	a, b, dy := c.in(0), c.in(1), c.dy(0)
+	as, bs := c.shape(a), c.shape(b)
+	if as == nil || bs == nil {
+		return fmt.Errorf("operand ranks unknown (%v, %v)", as, bs)
+	}
+	ra, rb := len(as), len(bs)
+	switch {
+	case ra == 2 && rb == 2:
+		c.setGrad(0, c.b.Gemm(dy, b, "", GemmOpts{TransB: true}))
+		c.setGrad(1, c.b.Gemm(a, dy, "", GemmOpts{TransA: true}))
+		return nil
+	case ra > 2 && rb == 2 && bs[0].Known() && bs[1].Known():
+		k, n := bs[0].Value, bs[1].Value
+		if c.needs(0) {
+			c.setGrad(0, c.b.MatMul(dy, c.b.Transpose(b, 1, 0)))
+		}
+		if c.needs(1) {
+			a2 := c.b.ReshapeTo(a, -1, k)
+			dy2 := c.b.ReshapeTo(dy, -1, n)
+			c.setGrad(1, c.b.Gemm(a2, dy2, "", GemmOpts{TransA: true}))
+		}
+		return nil
+	}
+	// General case: promote 1-D operands to matrices, then batched
+	// products summed over broadcast batch axes.
+	a2, b2, dy2 := a, b, dy
+	as2, bs2 := as, bs
+	if ra == 1 {
+		a2, as2 = c.unsqueeze(a, 0), Shape{D(1), as[0]}
+	}
+	if rb == 1 {
+		b2, bs2 = c.unsqueeze(b, -1), Shape{bs[0], D(1)}
+	}
+	switch {
+	case ra == 1 && rb == 1:
+		dy2 = c.unsqueeze(dy, 0, 1)
+	case ra == 1:
+		dy2 = c.unsqueeze(dy, -2)
+	case rb == 1:
+		dy2 = c.unsqueeze(dy, -1)
+	}
+	batch, err := broadcastBatch(as2[:len(as2)-2], bs2[:len(bs2)-2])
+	if err != nil {
+		return err
+	}
+	products := []struct {
+		target, x, y string
+		shape        Shape
+	}{
+		{a, dy2, swapLast(c, b2, len(bs2)), as2},
+		{b, swapLast(c, a2, len(as2)), dy2, bs2},
+	}
+	for i, p := range products {
+		if !c.needs(i) {
+			continue
+		}
+		full := append(slices.Clone(batch), p.shape[len(p.shape)-2:]...)
+		g, err := c.reduceShapes(c.b.MatMul(p.x, p.y), p.shape, full)
+		if err != nil {
+			return err
+		}
+		if len(p.shape) != len(c.shape(p.target)) {
+			g = c.reshapeLike(g, p.target)
+		}
+		c.setGrad(i, g)
+	}
+	return nil
+}
+
+// broadcastBatch broadcasts the batch dimensions of two matrix operands.
+func broadcastBatch(a, b Shape) (Shape, error) {
+	n := max(len(a), len(b))
+	out := make(Shape, n)
+	for i := range n {
+		da, db := D(1), D(1)
+		if j := i - (n - len(a)); j >= 0 {
+			da = a[j]
+		}
+		if j := i - (n - len(b)); j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case sameDim(da, db) || db.Known() && db.Value == 1:
+			out[i] = da
+		case da.Known() && da.Value == 1:
+			out[i] = db
+		default:
+			return nil, fmt.Errorf("batch dimensions %v and %v do not broadcast", a, b)
+		}
+	}
+	return out, nil
+}
+
+// swapLast transposes the last two axes of a value of the given rank.
+func swapLast(c *gradCtx, v string, rank int) string {
+	perm := iota64(0, rank)
+	perm[rank-1], perm[rank-2] = perm[rank-2], perm[rank-1]
+	return c.b.Transpose(v, perm...)
+}

@@ -1,0 +1,191 @@
+package onnxgraph
+
+import (
+	"fmt"
+	"slices"
+)
+
+// BatchNormalization: eval form (running statistics) and training form
+// (batch statistics), the latter lowered to standard operators.
+//
+// Training form follows ONNX BatchNormalization-15 with training_mode=1:
+//
+//	μ = mean(X), σ² = mean((X−μ)²) over all axes but the channel axis 1
+//	Y = scale·(X−μ)/√(σ²+ε) + B
+//	running_mean ← momentum·running_mean + (1−momentum)·μ
+//	running_var  ← momentum·running_var + (1−momentum)·σ²
+//
+// σ² is the biased (population) variance in the normalisation and, as ONNX
+// specifies, in running_var; GradOptions.UnbiasedRunningVar switches
+// running_var to PyTorch's unbiased estimate σ²·n/(n−1). Note that
+// PyTorch's momentum m_pt weighs the new value: momentum = 1 − m_pt (0.9 for
+// PyTorch's default 0.1).
+
+// bnChannelShape returns the shape [C, 1, ..., 1] that broadcasts a [C]
+// vector against a rank-r input [N, C, ...]; nil for rank 2.
+func bnChannelShape(r int) []int64 {
+	if r <= 2 {
+		return nil
+	}
+	s := make([]int64, r-1)
+	for i := range s {
+		s[i] = 1
+	}
+	s[0] = -1
+	return s
+}
+
+// perChannel reshapes a [C] vector to broadcast against the input.
+func (c *gradCtx) perChannel(v string, r int) string {
+	if s := bnChannelShape(r); s != nil {
+		return c.b.ReshapeTo(v, s...)
+	}
+	return v
+}
+
+// bnAxes returns the axes BatchNormalization averages over: all but 1.
+func bnAxes(r int) []int64 { return append([]int64{0}, iota64(2, r)...) }
+
+func bnTraining(n *Node) bool { return n.AttrInt("training_mode", 0) != 0 }
+
+// emitAs appends a node whose single output is the existing name out.
+func (ad *autodiff) emitAs(out, opType string, inputs []string, attrs ...*Attribute) {
+	ad.g.Nodes = append(ad.g.Nodes, &Node{Name: ad.b.Fresh(opType), OpType: opType,
+		Inputs: inputs, Outputs: []string{out}, Attrs: attrs})
+}
+
+// batchNormPrepare lowers a training-mode BatchNormalization to standard
+// operators, keeping its output names, and saves x̂, 1/√(σ²+ε) and the
+// reshaped scale for the gradient.
+func batchNormPrepare(c *gradCtx) error {
+	if !bnTraining(c.n) {
+		return nil
+	}
+	x, scale, bias := c.in(0), c.in(1), c.in(2)
+	r, err := c.rank(x)
+	if err != nil {
+		return err
+	}
+	if r < 2 {
+		return fmt.Errorf("input rank %d < 2", r)
+	}
+	eps := float64(c.n.AttrFloat("epsilon", 1e-5))
+	axes := bnAxes(r)
+	mu := c.reduce("ReduceMean", x, axes, true)
+	xc := c.op("Sub", []string{x, mu})
+	variance := c.reduce("ReduceMean", c.op("Mul", []string{xc, xc}), axes, true)
+	inv := c.op("Reciprocal", []string{c.op("Sqrt", []string{c.op("Add", []string{variance, c.scalar(eps)})})})
+	xhat := c.op("Mul", []string{xc, inv})
+	gamma := c.perChannel(scale, r)
+	c.emitAs(c.out(0), "Add", []string{c.op("Mul", []string{xhat, gamma}), c.perChannel(bias, r)})
+	c.save("xhat", xhat)
+	c.save("inv", inv)
+	c.save("gamma", gamma)
+	if err := c.bnRunningStats(x, mu, variance); err != nil {
+		return err
+	}
+	c.g.Nodes = slices.DeleteFunc(c.g.Nodes, func(n *Node) bool { return n == c.n })
+	return nil
+}
+
+// bnRunningStats emits the running-statistics outputs of a training-mode
+// BatchNormalization, where the node has them.
+func (c *gradCtx) bnRunningStats(x, mu, variance string) error {
+	m := float64(c.n.AttrFloat("momentum", 0.9))
+	stats := []string{c.squeezeChannels(mu), c.squeezeChannels(variance)}
+	if c.out(2) != "" && c.opts.UnbiasedRunningVar {
+		n := c.op("Div", []string{c.sizeOf(x), c.sizeOf(c.in(1))})
+		stats[1] = c.op("Mul", []string{stats[1], c.op("Div", []string{n, c.op("Sub", []string{n, c.scalar(1)})})})
+	}
+	for i, stat := range stats {
+		out := c.out(1 + i)
+		if out == "" {
+			continue
+		}
+		old := c.op("Mul", []string{c.in(3 + i), c.scalar(m)})
+		c.emitAs(out, "Add", []string{old, c.op("Mul", []string{stat, c.scalar(1 - m)})})
+	}
+	return nil
+}
+
+// squeezeChannels reshapes per-channel statistics [1, C, 1, ...] to [C].
+func (c *gradCtx) squeezeChannels(v string) string { return c.b.ReshapeTo(v, -1) }
+
+// sizeOf returns the element count of v as a scalar of the gradients' type.
+func (c *gradCtx) sizeOf(v string) string {
+	if s := c.shape(v); s.Known() {
+		return c.scalar(float64(s.Size()))
+	}
+	return c.op("Cast", []string{c.op("Size", []string{v})}, IntAttr("to", int64(c.elem)))
+}
+
+func batchNormGrad(c *gradCtx) error {
+	if bnTraining(c.n) {
+		return batchNormTrainGrad(c)
+	}
+	x, scale, mean, variance, dy := c.in(0), c.in(1), c.in(3), c.in(4), c.dy(0)
+	r, err := c.rank(x)
+	if err != nil {
+		return err
+	}
+	eps := float64(c.n.AttrFloat("epsilon", 1e-5))
+	axes := bnAxes(r)
+	inv := c.op("Reciprocal", []string{c.op("Sqrt", []string{c.op("Add", []string{variance, c.scalar(eps)})})})
+	k := c.op("Mul", []string{scale, inv}) // scale/√(var+ε), [C]
+	if c.needs(0) {
+		c.setGrad(0, c.op("Mul", []string{dy, c.perChannel(k, r)}))
+	}
+	var sumDy, xc string
+	if c.needs(2) || c.needs(3) {
+		sumDy = c.reduce("ReduceSum", dy, axes, false)
+	}
+	if c.needs(1) || c.needs(4) {
+		xc = c.op("Sub", []string{x, c.perChannel(mean, r)})
+	}
+	if c.needs(1) {
+		xhat := c.op("Mul", []string{xc, c.perChannel(inv, r)})
+		c.setGrad(1, c.reduce("ReduceSum", c.op("Mul", []string{dy, xhat}), axes, false))
+	}
+	c.setGrad(2, sumDy)
+	if c.needs(3) {
+		c.setGrad(3, c.op("Neg", []string{c.op("Mul", []string{sumDy, k})}))
+	}
+	if c.needs(4) {
+		// ∂Y/∂var = −½·scale·(x−mean)·(var+ε)^(−3/2)
+		s := c.reduce("ReduceSum", c.op("Mul", []string{dy, xc}), axes, false)
+		inv3 := c.op("Mul", []string{inv, c.op("Mul", []string{inv, inv})})
+		f := c.op("Mul", []string{c.op("Mul", []string{scale, inv3}), c.scalar(-0.5)})
+		c.setGrad(4, c.op("Mul", []string{s, f}))
+	}
+	return nil
+}
+
+// batchNormTrainGrad is the fused gradient of batch-statistics
+// normalisation: dβ = Σdy, dγ = Σdy·x̂,
+// dx = γ·r·(dy − mean(dy) − x̂·mean(dy·x̂)) with r = 1/√(σ²+ε).
+func batchNormTrainGrad(c *gradCtx) error {
+	x, dy := c.in(0), c.dy(0)
+	sv := c.saved[c.n]
+	xhat, inv, gamma := sv["xhat"], sv["inv"], sv["gamma"]
+	r, err := c.rank(x)
+	if err != nil {
+		return err
+	}
+	axes := bnAxes(r)
+	sumDy := c.reduce("ReduceSum", dy, axes, true)
+	sumDyX := c.reduce("ReduceSum", c.op("Mul", []string{dy, xhat}), axes, true)
+	if c.needs(1) {
+		c.setGrad(1, c.squeezeChannels(sumDyX))
+	}
+	if c.needs(2) {
+		c.setGrad(2, c.squeezeChannels(sumDy))
+	}
+	if c.needs(0) {
+		invCount := c.op("Div", []string{c.sizeOf(c.in(1)), c.sizeOf(x)}) // 1/n
+		meanDy := c.op("Mul", []string{sumDy, invCount})
+		meanDyX := c.op("Mul", []string{sumDyX, invCount})
+		centered := c.op("Sub", []string{c.op("Sub", []string{dy, meanDy}), c.op("Mul", []string{xhat, meanDyX})})
+		c.setGrad(0, c.op("Mul", []string{centered, c.op("Mul", []string{gamma, inv})}))
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package onnxgraph
+
+import (
+	"fmt"
+	"slices"
+)
+
+// TrainOptions configure [BuildTrainingGraph].
+type TrainOptions struct {
+	// Input is the image input (default: the model's only non-initializer
+	// input) and Logits the classifier output [N, C] (default: the model's
+	// only output).
+	Input, Logits string
+	// Loss is the loss head (default: mean softmax cross-entropy).
+	Loss LossOptions
+	// Params lists the trainable initializers. Empty means every float
+	// initializer used as a Conv/ConvTranspose weight or bias, a Gemm or
+	// MatMul operand, a BatchNormalization scale or bias, or a PRelu slope.
+	Params []string
+	// UnbiasedRunningVar and MaxPool are passed to [Gradients].
+	UnbiasedRunningVar bool
+	MaxPool            MaxPoolGrad
+}
+
+// Param is a trainable parameter of a training graph.
+type Param struct {
+	Name string  // graph input fed with the current value
+	Grad string  // graph output ∂loss/∂Name
+	Init *Tensor // the value the model held, to start training from
+}
+
+// BNStat is the running-statistics state of one BatchNormalization of a
+// training graph: Mean and Var are graph inputs, NewMean and NewVar graph
+// outputs holding the updated values (see [Gradients] for the convention).
+type BNStat struct {
+	Mean, Var       string
+	NewMean, NewVar string
+	InitMean        *Tensor
+	InitVar         *Tensor
+}
+
+// TrainingGraph is a model computing, in one run, the loss of a batch and
+// the gradients of one training step.
+//
+// Inputs: Input, Labels, every Param.Name and every BNStat Mean and Var.
+// Outputs, in this order: Loss, Logits, PerSample, each Param.Grad,
+// InputGrad, then each BNStat NewMean and NewVar.
+type TrainingGraph struct {
+	Model     *Model
+	Input     string
+	Labels    string
+	Loss      string
+	PerSample string
+	Logits    string
+	InputGrad string
+	Params    []Param
+	BNStats   []BNStat
+}
+
+// BuildTrainingGraph turns a classifier into a training graph: trainable
+// initializers become graph inputs, BatchNormalization nodes use batch
+// statistics (training_mode=1, lowered to standard operators) and output
+// their updated running statistics, Dropout nodes are switched on, a loss
+// head is appended and the gradients of the loss with respect to every
+// parameter and the input are outputs. The model is not modified.
+func BuildTrainingGraph(m *Model, opts TrainOptions) (*TrainingGraph, error) {
+	work := m.Clone()
+	if err := UpgradeOpset(work); err != nil {
+		return nil, fmt.Errorf("training graph: %w", err)
+	}
+	g := work.Graph
+	input, logits, err := classifierIO(g, opts.Input, opts.Logits)
+	if err != nil {
+		return nil, fmt.Errorf("training graph: %w", err)
+	}
+	tg := &TrainingGraph{Model: work, Input: input, Logits: logits}
+	b := Extend(g, work.Opset(""))
+	for _, n := range g.Nodes {
+		switch n.OpType {
+		case "BatchNormalization":
+			st, err := trainBatchNorm(g, b, n)
+			if err != nil {
+				return nil, fmt.Errorf("training graph: %v: %w", n, err)
+			}
+			tg.BNStats = append(tg.BNStats, *st)
+		case "Dropout":
+			for len(n.Inputs) < 2 {
+				n.Inputs = append(n.Inputs, "")
+			}
+			n.Inputs = append(n.Inputs[:2], b.Initializer(&Tensor{DataType: Bool, Dims: []int64{}, Raw: []byte{1}}))
+		}
+	}
+	params := opts.Params
+	if len(params) == 0 {
+		params = defaultParams(g)
+	}
+	wrt := make([]string, 0, len(params)+1)
+	for _, p := range params {
+		init, err := promoteToInput(g, p)
+		if err != nil {
+			return nil, fmt.Errorf("training graph: parameter %w", err)
+		}
+		tg.Params = append(tg.Params, Param{Name: p, Init: init})
+		wrt = append(wrt, p)
+	}
+	head, err := AddLoss(work, logits, opts.Loss)
+	if err != nil {
+		return nil, fmt.Errorf("training graph: %w", err)
+	}
+	tg.Labels, tg.Loss, tg.PerSample = head.Labels, head.Loss, head.PerSample
+	grads, err := Gradients(work, tg.Loss, append(wrt, input),
+		&GradOptions{UnbiasedRunningVar: opts.UnbiasedRunningVar, MaxPool: opts.MaxPool})
+	if err != nil {
+		return nil, fmt.Errorf("training graph: %w", err)
+	}
+	for i := range tg.Params {
+		tg.Params[i].Grad = grads[i]
+	}
+	tg.InputGrad = grads[len(grads)-1]
+	order := []string{tg.Loss, tg.Logits, tg.PerSample}
+	order = append(order, grads...)
+	for _, st := range tg.BNStats {
+		order = append(order, st.NewMean, st.NewVar)
+	}
+	if err := orderOutputs(work, order); err != nil {
+		return nil, fmt.Errorf("training graph: %w", err)
+	}
+	if err := work.Validate(); err != nil {
+		return nil, fmt.Errorf("training graph: %w", err)
+	}
+	return tg, nil
+}
+
+// trainBatchNorm switches a BatchNormalization node to training mode: its
+// running statistics become graph inputs and its extra outputs the updated
+// statistics.
+func trainBatchNorm(g *Graph, b *Builder, n *Node) (*BNStat, error) {
+	st := &BNStat{Mean: n.Input(3), Var: n.Input(4)}
+	var err error
+	if st.InitMean, err = promoteToInput(g, st.Mean); err != nil {
+		return nil, fmt.Errorf("running mean %w", err)
+	}
+	if st.InitVar, err = promoteToInput(g, st.Var); err != nil {
+		return nil, fmt.Errorf("running variance %w", err)
+	}
+	st.NewMean, st.NewVar = b.Fresh(st.Mean+"_updated"), b.Fresh(st.Var+"_updated")
+	n.Outputs = []string{n.Outputs[0], st.NewMean, st.NewVar}
+	n.SetAttr(IntAttr("training_mode", 1))
+	for _, v := range []struct {
+		name string
+		init *Tensor
+	}{{st.NewMean, st.InitMean}, {st.NewVar, st.InitVar}} {
+		g.Outputs = append(g.Outputs, NewValueInfo(v.name, v.init.DataType, v.init.Shape()))
+	}
+	return st, nil
+}
+
+// promoteToInput turns an initializer into a graph input of the same type
+// and returns its value.
+func promoteToInput(g *Graph, name string) (*Tensor, error) {
+	t := g.Initializer(name)
+	if t == nil {
+		return nil, fmt.Errorf("%q is not an initializer", name)
+	}
+	if !t.DataType.IsFloat() {
+		return nil, fmt.Errorf("%q has type %v, not floating-point", name, t.DataType)
+	}
+	g.RemoveInitializer(name)
+	if g.Input(name) == nil {
+		g.Inputs = append(g.Inputs, NewValueInfo(name, t.DataType, t.Shape()))
+	}
+	return t, nil
+}
+
+// paramSlots lists, per operator, the inputs that hold trainable parameters.
+var paramSlots = map[string][]int{
+	"Conv": {1, 2}, "ConvTranspose": {1, 2}, "Gemm": {0, 1, 2}, "MatMul": {0, 1},
+	"BatchNormalization": {1, 2}, "PRelu": {1},
+}
+
+// defaultParams returns the float initializers in parameter slots, in
+// first-use order.
+func defaultParams(g *Graph) []string {
+	var out []string
+	for _, n := range g.Nodes {
+		for _, i := range paramSlots[n.OpType] {
+			name := n.Input(i)
+			if t := g.Initializer(name); t != nil && t.DataType.IsFloat() && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// classifierIO finds the image input and the logits output.
+func classifierIO(g *Graph, input, logits string) (string, string, error) {
+	if input == "" {
+		ins := g.RealInputs()
+		if len(ins) != 1 {
+			return "", "", fmt.Errorf("the model has %d inputs; name the image input", len(ins))
+		}
+		input = ins[0].Name
+	} else if g.Input(input) == nil {
+		return "", "", fmt.Errorf("%q is not a graph input", input)
+	}
+	if logits == "" {
+		if len(g.Outputs) != 1 {
+			return "", "", fmt.Errorf("the model has %d outputs; name the logits", len(g.Outputs))
+		}
+		logits = g.Outputs[0].Name
+	}
+	return input, logits, nil
+}
+
+// orderOutputs puts the named outputs first, in the given order, followed by
+// the graph's other outputs.
+func orderOutputs(m *Model, order []string) error {
+	g := m.Graph
+	var out []*ValueInfo
+	for _, name := range order {
+		v := g.Output(name)
+		if v == nil {
+			return fmt.Errorf("%q is not a graph output", name)
+		}
+		out = append(out, v)
+	}
+	for _, v := range g.Outputs {
+		if !slices.Contains(order, v.Name) {
+			out = append(out, v)
+		}
+	}
+	g.Outputs = out
+	return nil
+}
+
+// AttackOptions configure [BuildInputGradientGraph].
+type AttackOptions struct {
+	// Input and Logits are as in TrainOptions.
+	Input, Logits string
+	// Loss selects the loss (cross-entropy or CW margin) and its labels
+	// input name. Per-sample losses are always summed, so that each
+	// sample's input gradient is that of its own loss.
+	Loss LossOptions
+	// MaxPool is passed to [Gradients].
+	MaxPool MaxPoolGrad
+}
+
+// InputGradientGraph is a model for attacking a frozen classifier. Inputs:
+// Input and Labels; outputs, in this order: Logits, Loss, PerSample,
+// InputGrad.
+type InputGradientGraph struct {
+	Model     *Model
+	Input     string
+	Labels    string
+	Logits    string
+	Loss      string
+	PerSample string
+	InputGrad string
+}
+
+// BuildInputGradientGraph appends a loss head and the gradient of the
+// summed loss with respect to the input to a frozen classifier: parameters
+// stay initializers and BatchNormalization uses its running statistics. The
+// model is not modified.
+func BuildInputGradientGraph(m *Model, opts AttackOptions) (*InputGradientGraph, error) {
+	work := m.Clone()
+	if err := UpgradeOpset(work); err != nil {
+		return nil, fmt.Errorf("input-gradient graph: %w", err)
+	}
+	input, logits, err := classifierIO(work.Graph, opts.Input, opts.Logits)
+	if err != nil {
+		return nil, fmt.Errorf("input-gradient graph: %w", err)
+	}
+	for _, n := range work.Graph.Nodes {
+		if n.OpType == "BatchNormalization" && bnTraining(n) {
+			dropAttrs(n, "training_mode")
+			n.Outputs = n.Outputs[:1]
+		}
+	}
+	lo := opts.Loss
+	lo.Sum = true
+	head, err := AddLoss(work, logits, lo)
+	if err != nil {
+		return nil, fmt.Errorf("input-gradient graph: %w", err)
+	}
+	grads, err := Gradients(work, head.Loss, []string{input}, &GradOptions{MaxPool: opts.MaxPool})
+	if err != nil {
+		return nil, fmt.Errorf("input-gradient graph: %w", err)
+	}
+	ig := &InputGradientGraph{Model: work, Input: input, Labels: head.Labels, Logits: logits,
+		Loss: head.Loss, PerSample: head.PerSample, InputGrad: grads[0]}
+	if err := orderOutputs(work, []string{logits, head.Loss, head.PerSample, grads[0]}); err != nil {
+		return nil, fmt.Errorf("input-gradient graph: %w", err)
+	}
+	if err := work.Validate(); err != nil {
+		return nil, fmt.Errorf("input-gradient graph: %w", err)
+	}
+	return ig, nil
+}
