@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/robust
 FUZZTIME ?= 20s
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build setup ort deps test test-short fuzz bench demo lint clean
 
@@ -23,8 +24,7 @@ ort:
 
 # The test suite. ROBUST_REQUIRE_* turn "library or data missing" skips into
 # failures, so a green run means everything really ran.
-test: setup
-	$(GO) vet ./...
+test: setup lint
 	ROBUST_REQUIRE_ORT=1 ROBUST_REQUIRE_DATA=1 $(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./onnxgraph
 
@@ -43,8 +43,9 @@ demo: setup build
 	scripts/demo.sh
 
 lint:
-	gofmt -l . | (! grep .)
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 clean:
 	rm -rf bin runs demo-out
