@@ -1,0 +1,184 @@
+package attacks
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+)
+
+// APGD constants of Croce & Hein (2020) and AutoAttack's autopgd_base.py.
+const (
+	apgdMomentum    = 0.75 // α: weight of the new step against the previous one
+	apgdRho         = 0.75 // a checkpoint halves η when ≤ ρ of its steps raised the loss
+	apgdFirstCheck  = 0.22 // first checkpoint, as a fraction of the steps
+	apgdCheckDecr   = 0.03 // each later interval shrinks by this fraction …
+	apgdCheckMin    = 0.06 // … down to this one
+	apgdDefaultIter = 100
+)
+
+// APGD runs Auto-PGD (Croce & Hein 2020, "Reliable evaluation of
+// adversarial robustness with an ensemble of diverse parameter-free
+// attacks"), the step-size-free PGD of AutoAttack, for b.Steps iterations
+// (default 100) with b.Loss: cross-entropy (APGD-CE), [DLR] (APGD-DLR) or,
+// with b.Targets, the targeted DLR (APGD-T; see [APGDTargeted]).
+//
+// The step size starts at 2ε and is halved at checkpoints where fewer than
+// 75% of the steps since the last checkpoint raised the loss, or where it
+// was not halved before and the best loss has not improved; the iterate
+// then restarts from the best point found. Steps combine the projected
+// gradient step with the previous step (momentum 0.75). It starts at a
+// random point of the ball; restarts start again from new random points.
+//
+// It costs b.Steps + 1 gradient evaluations per sample and run, fewer for
+// samples that break early.
+func APGD(ctx context.Context, m Model, x []float32, y []int64, b Budget, rng *rand.Rand) (*Result, error) {
+	p, err := newProblem(ctx, "apgd", m, x, y, b, rng)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.apgdRestarts(apgdSteps(b)); err != nil {
+		return nil, err
+	}
+	return p.res, nil
+}
+
+// apgdSteps returns the budget's number of iterations or the default.
+func apgdSteps(b Budget) int {
+	if b.Steps == 0 {
+		return apgdDefaultIter
+	}
+	return b.Steps
+}
+
+// apgdRestarts runs APGD from random starts on the samples still unbroken.
+func (p *problem) apgdRestarts(steps int) error {
+	buf := make([]float32, p.n*p.d)
+	for range p.restarts() {
+		r, adv := p.remaining(buf)
+		if r.len() == 0 {
+			break
+		}
+		for k := range r.len() {
+			randomStart(row(adv, k, p.d), p.clean(r, k), p.b.Norm, p.b.Eps, p.rng)
+		}
+		if err := p.apgdRun(r, adv, steps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apgdState is the per-row state of an APGD run.
+type apgdState struct {
+	adv, old, best, grad, gradBest     []float32 // d per row
+	eta, lossPrev, lossBest, lossCheck []float32
+	rises                              []int
+	reduced                            []bool
+	logits, losses, z                  []float32 // scratch
+	keep                               []bool
+}
+
+func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
+	n := r.len()
+	s := &apgdState{
+		adv: adv, old: slices.Clone(adv), best: slices.Clone(adv),
+		grad: make([]float32, n*p.d), gradBest: make([]float32, n*p.d),
+		eta: make([]float32, n), lossPrev: make([]float32, n), lossBest: make([]float32, n),
+		lossCheck: make([]float32, n), rises: make([]int, n), reduced: make([]bool, n),
+		logits: make([]float32, n*p.c), losses: make([]float32, n), z: make([]float32, p.d), keep: make([]bool, n),
+	}
+	for _, c := range []*[]float32{&s.adv, &s.old, &s.best, &s.grad, &s.gradBest} {
+		track(r, c, p.d)
+	}
+	for _, c := range []*[]float32{&s.eta, &s.lossPrev, &s.lossBest, &s.lossCheck} {
+		track(r, c, 1)
+	}
+	track(r, &s.rises, 1)
+	track(r, &s.reduced, 1)
+
+	if left, err := p.apgdEval(r, s); !left {
+		return err
+	}
+	copy(s.gradBest, s.grad)
+	for k := range r.len() {
+		s.eta[k] = 2 * p.b.Eps
+		s.lossPrev[k], s.lossBest[k], s.lossCheck[k] = s.losses[k], s.losses[k], s.losses[k]
+	}
+	interval := max(int(apgdFirstCheck*float64(steps)), 1)
+	decr := max(int(apgdCheckDecr*float64(steps)), 1)
+	minInterval := max(int(apgdCheckMin*float64(steps)), 1)
+	sinceCheck := 0
+	for i := range steps {
+		momentum := float32(apgdMomentum)
+		if i == 0 {
+			momentum = 1
+		}
+		for k := range r.len() {
+			p.apgdStep(row(s.adv, k, p.d), row(s.old, k, p.d), row(s.grad, k, p.d), p.clean(r, k), s.z, s.eta[k], momentum)
+		}
+		if left, err := p.apgdEval(r, s); !left {
+			return err
+		}
+		for k := range r.len() {
+			l := s.losses[k]
+			if l > s.lossPrev[k] {
+				s.rises[k]++
+			}
+			s.lossPrev[k] = l
+			if l > s.lossBest[k] {
+				s.lossBest[k] = l
+				copy(row(s.best, k, p.d), row(s.adv, k, p.d))
+				copy(row(s.gradBest, k, p.d), row(s.grad, k, p.d))
+			}
+		}
+		if sinceCheck++; sinceCheck < interval {
+			continue
+		}
+		for k := range r.len() {
+			reduce := float32(s.rises[k]) <= apgdRho*float32(interval) ||
+				(!s.reduced[k] && s.lossCheck[k] >= s.lossBest[k])
+			s.reduced[k], s.lossCheck[k], s.rises[k] = reduce, s.lossBest[k], 0
+			if reduce {
+				s.eta[k] /= 2
+				copy(row(s.adv, k, p.d), row(s.best, k, p.d))
+				copy(row(s.grad, k, p.d), row(s.gradBest, k, p.d))
+			}
+		}
+		interval, sinceCheck = max(interval-decr, minInterval), 0
+	}
+	return nil
+}
+
+// apgdEval computes the loss and gradient at the rows' points, records
+// them and drops broken samples; it reports whether rows are left.
+func (p *problem) apgdEval(r *rows, s *apgdState) (bool, error) {
+	if err := p.grad(r, s.adv, s.logits, s.losses, s.grad); err != nil {
+		return false, err
+	}
+	k := r.len()
+	for i := range s.losses[:k] {
+		s.losses[i] *= p.obj.sign
+	}
+	keep := s.keep[:k]
+	if kept := p.observe(r, s.adv, s.logits, keep); kept < k {
+		losses := s.losses[:k]
+		r.filter(keep)
+		col[float32]{&losses, 1}.filter(keep)
+		return kept > 0, nil
+	}
+	return true, nil
+}
+
+// apgdStep moves adv (whose previous point is old) by one APGD step:
+// z = P(adv + η·dir(g)), adv ← P(adv + μ(z − adv) + (1−μ)(adv − old)).
+func (p *problem) apgdStep(adv, old, g, x, z []float32, eta, momentum float32) {
+	copy(z, adv)
+	ascend(z, g, p.b.Norm, eta, p.obj.sign)
+	project(z, x, p.b.Norm, p.b.Eps)
+	for j, v := range adv {
+		z[j] = v + momentum*(z[j]-v) + (1-momentum)*(v-old[j])
+	}
+	copy(old, adv)
+	copy(adv, z)
+	project(adv, x, p.b.Norm, p.b.Eps)
+}

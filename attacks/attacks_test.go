@@ -1,0 +1,234 @@
+package attacks
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/robust-go/robust/onnxgraph"
+)
+
+// TestBadInput checks that wrong arguments give a clear error, not a panic
+// or a silent result.
+func TestBadInput(t *testing.T) {
+	m, x, y := binaryModel(t)
+	ok := Budget{Norm: Linf, Eps: 0.1, Steps: 2}
+	cases := []struct {
+		name    string
+		attack  attackFunc
+		x       []float32
+		y       []int64
+		b       Budget
+		wantErr string
+	}{
+		{"empty", PGD, nil, nil, ok, "empty batch"},
+		{"short x", PGD, x[:7], y, ok, "input values"},
+		{"label range", PGD, x, []int64{0, 2}, ok, "label 2 of sample 1 is outside the model's 2 classes"},
+		{"negative label", FGSM, x, []int64{-1, 0}, ok, "label -1"},
+		{"pixel range", PGD, append([]float32{1.5}, x[1:]...), y, ok, "not in [0,1]"},
+		{"nan pixel", PGD, append([]float32{float32(math.NaN())}, x[1:]...), y, ok, "not in [0,1]"},
+		{"eps zero", PGD, x, y, Budget{Norm: Linf, Steps: 2}, "out of range (0, 1]"},
+		{"eps too big", PGD, x, y, Budget{Norm: Linf, Eps: 1.5, Steps: 2}, "out of range"},
+		{"eps nan", PGD, x, y, Budget{Norm: L2, Eps: float32(math.NaN()), Steps: 2}, "out of range"},
+		{"l2 eps too big", PGD, x, y, Budget{Norm: L2, Eps: 3, Steps: 2}, "L2 norm"},
+		{"no steps", PGD, x, y, Budget{Norm: Linf, Eps: 0.1}, "at least one step"},
+		{"negative steps", APGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: -1}, "negative number of steps"},
+		{"bad norm", PGD, x, y, Budget{Norm: 7, Eps: 0.1, Steps: 2}, "unknown norm"},
+		{"bad step size", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, StepSize: -1}, "step size"},
+		{"targets length", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, Targets: []int64{1}}, "1 targets for 2 samples"},
+		{"target is label", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, Targets: []int64{1, 0}}, "is its true label"},
+		{"target range", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, Targets: []int64{1, 5}}, "target 5"},
+		{"dlr two classes", APGD, x, y, Budget{Norm: Linf, Eps: 0.1, Loss: DLR}, "at least 3 classes"},
+		{"dlr-t untargeted", APGD, x, y, Budget{Norm: Linf, Eps: 0.1, Loss: DLRTargeted}, "needs targets"},
+		{"unknown loss", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, Loss: 42}, "unknown loss"},
+		{"square l2", Square, x, y, Budget{Norm: L2, Eps: 0.1}, "only the L∞ norm"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := c.attack(context.Background(), m, c.x, c.y, c.b, nil)
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("got %v, %v; want an error containing %q", res, err, c.wantErr)
+			}
+		})
+	}
+	t.Run("nil model", func(t *testing.T) {
+		if _, err := PGD(context.Background(), nil, x, y, ok, nil); err == nil {
+			t.Fatal("no error")
+		}
+	})
+	t.Run("canceled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := PGD(ctx, m, x, y, ok, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+	})
+	t.Run("apgd-t four classes", func(t *testing.T) {
+		if _, err := APGDTargeted(context.Background(), m, x, y, ok, 3, nil); err == nil || !strings.Contains(err.Error(), "classes") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestNewONNXModelErrors checks the model contract errors.
+func TestNewONNXModelErrors(t *testing.T) {
+	env := ortEnv(t)
+	rank2 := func() *onnxgraph.Model {
+		b := onnxgraph.NewBuilder("rank2")
+		x := b.Input("input", onnxgraph.Float, onnxgraph.Shape{onnxgraph.Sym("N"), onnxgraph.D(4)})
+		w := b.ConstFloat([]int64{2, 4}, 1, 2, 3, 4, 5, 6, 7, 8)
+		b.Output(b.Gemm(x, w, "", onnxgraph.GemmOpts{TransB: true}), onnxgraph.Float, nil)
+		return b.Model()
+	}
+	cases := []struct {
+		name    string
+		m       *onnxgraph.Model
+		opts    ModelOptions
+		wantErr string
+	}{
+		{"rank", rank2(), ModelOptions{}, "want float [N, C, H, W]"},
+		{"shape mismatch", linearONNX(t, anaShape, [][]float32{anaU, anaU}, []float32{0, 0}), ModelOptions{Shape: [3]int{3, 2, 3}}, "not [N, 3, 2, 3]"},
+		{"input name", linearONNX(t, anaShape, [][]float32{anaU, anaU}, []float32{0, 0}), ModelOptions{Input: "nope"}, "not a graph input"},
+		{"output name", linearONNX(t, anaShape, [][]float32{anaU, anaU}, []float32{0, 0}), ModelOptions{Logits: "nope"}, "not a graph output"},
+		{"one class", linearONNX(t, anaShape, [][]float32{anaU}, []float32{0}), ModelOptions{}, "classes"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := NewONNXModel(env, c.m, c.opts)
+			if err == nil {
+				m.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("got %v, want an error containing %q", err, c.wantErr)
+			}
+		})
+	}
+	t.Run("closed", func(t *testing.T) {
+		m, x, y := binaryModel(t)
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := PGD(context.Background(), m, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 1}, nil); err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestBatchSizes runs gradients at many batch sizes, exercising the
+// tensor cache's buckets and eviction, and checks every size gives the
+// same per-sample results.
+func TestBatchSizes(t *testing.T) {
+	m, x, y := binaryModel(t)
+	const n = 40
+	xs, ys := make([]float32, 0, n*6), make([]int64, 0, n)
+	for i := range n {
+		xs = append(xs, x[(i%2)*6:(i%2+1)*6]...)
+		ys = append(ys, y[i%2])
+	}
+	logits, losses, grad := make([]float32, 2*n), make([]float32, n), make([]float32, 6*n)
+	var ref []float32
+	for k := n; k >= 1; k-- {
+		if err := m.Grad(xs, ys, k, onnxgraph.CrossEntropy, logits, losses, grad); err != nil {
+			t.Fatal(err)
+		}
+		if ref == nil {
+			ref = append([]float32{}, grad...)
+		}
+		for i := range k * 6 {
+			if grad[i] != ref[i] {
+				t.Fatalf("batch %d: gradient[%d] = %v, want %v", k, i, grad[i], ref[i])
+			}
+		}
+	}
+	if got := len(m.grads[onnxgraph.CrossEntropy].cache); got > maxCachedSizes {
+		t.Errorf("%d cached sizes", got)
+	}
+}
+
+func TestBucket(t *testing.T) {
+	for _, c := range []struct{ n, want int }{{1, 1}, {16, 16}, {17, 18}, {33, 36}, {100, 104}, {128, 128}, {129, 144}} {
+		if got := bucket(c.n); got != c.want {
+			t.Errorf("bucket(%d) = %d, want %d", c.n, got, c.want)
+		}
+	}
+}
+
+func TestProjectAndBudget(t *testing.T) {
+	x := []float32{0.05, 0.5, 0.97}
+	cases := []struct {
+		norm Norm
+		eps  float32
+		in   []float32
+		want []float32
+	}{
+		{Linf, 0.1, []float32{-0.5, 0.55, 1.2}, []float32{0, 0.55, 1}},
+		{Linf, 0.1, []float32{0.2, 0.3, 0.8}, []float32{0.15, 0.4, 0.87}},
+		{L2, 0.5, []float32{0.05, 0.5, 0.97}, []float32{0.05, 0.5, 0.97}},
+		{L2, 0.3, []float32{0.05, 0.9, 0.97}, []float32{0.05, 0.8, 0.97}},
+		{L2, 0.3, []float32{0.05, 0.5, 1.5}, []float32{0.05, 0.5, 1}},
+	}
+	for i, c := range cases {
+		got := append([]float32{}, c.in...)
+		project(got, x, c.norm, c.eps)
+		for j := range got {
+			if math.Abs(float64(got[j]-c.want[j])) > 1e-6 {
+				t.Errorf("case %d: project = %v, want %v", i, got, c.want)
+				break
+			}
+		}
+		if !WithinBudget(x, got, c.norm, c.eps) {
+			t.Errorf("case %d: projected point %v outside the budget", i, got)
+		}
+	}
+	if WithinBudget(x, x[:2], Linf, 1) {
+		t.Error("length mismatch accepted")
+	}
+}
+
+func TestMarginAndPredict(t *testing.T) {
+	z := []float32{1, 3, 2}
+	cases := []struct {
+		y, target int64
+		margin    float32
+		fooled    bool
+	}{
+		{1, -1, -1, false}, {0, -1, 2, true}, {2, -1, 1, true}, {0, 1, 1, true}, {1, 2, -1, false},
+	}
+	for _, c := range cases {
+		if m := Margin(z, c.y, c.target); m != c.margin {
+			t.Errorf("Margin(y=%d, t=%d) = %v, want %v", c.y, c.target, m, c.margin)
+		}
+		if f := Fooled(z, c.y, c.target); f != c.fooled {
+			t.Errorf("Fooled(y=%d, t=%d) = %v, want %v", c.y, c.target, f, c.fooled)
+		}
+	}
+	nan := float32(math.NaN())
+	if p := Predict([]float32{nan, 1, nan}); p != 1 {
+		t.Errorf("Predict with NaN = %d, want 1", p)
+	}
+	if p := Predict([]float32{2, 2}); p != 0 {
+		t.Errorf("Predict tie = %d, want 0", p)
+	}
+}
+
+func TestParse(t *testing.T) {
+	for s, want := range map[string]Norm{"linf": Linf, "Linf": Linf, "inf": Linf, "l2": L2, "L2": L2} {
+		if got, err := ParseNorm(s); err != nil || got != want {
+			t.Errorf("ParseNorm(%q) = %v, %v", s, got, err)
+		}
+	}
+	if _, err := ParseNorm("l1"); err == nil {
+		t.Error("ParseNorm(l1) accepted")
+	}
+	for _, s := range []string{"ce", "cw", "dlr", "dlr-t"} {
+		k, err := ParseLoss(s)
+		if err != nil || LossName(k) != s {
+			t.Errorf("ParseLoss(%q) = %v, %v", s, k, err)
+		}
+	}
+	if _, err := ParseLoss("mse"); err == nil {
+		t.Error("ParseLoss(mse) accepted")
+	}
+}

@@ -1,0 +1,425 @@
+package attacks
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/ort"
+)
+
+// Model is a classifier under attack; inputs are NCHW float32 in [0,1].
+//
+// Implementations need not be safe for concurrent use; attacks call one
+// method at a time.
+type Model interface {
+	// Classes returns the number of logits.
+	Classes() int
+	// Shape returns the per-sample input shape C, H, W.
+	Shape() [3]int
+	// Logits writes the logits of the n samples of x into out (len n*Classes()).
+	Logits(x []float32, n int, out []float32) error
+	// Grad writes logits, per-sample losses and the gradient of the summed
+	// loss w.r.t. x. y holds n labels, except for [DLRTargeted], where it
+	// holds the n true labels followed by the n target labels.
+	Grad(x []float32, y []int64, n int, loss onnxgraph.LossKind, logits, losses, grad []float32) error
+}
+
+// ModelOptions configure [NewONNXModel].
+type ModelOptions struct {
+	// Input and Logits name the image input and the logits output; empty
+	// means the model's only (non-initializer) input and only output.
+	Input, Logits string
+	// Shape fixes the per-sample input shape C, H, W where the model leaves
+	// dimensions symbolic; zero entries are taken from the model.
+	Shape [3]int
+	// MaxPool selects the MaxPool gradient formulation.
+	MaxPool onnxgraph.MaxPoolGrad
+}
+
+// maxCachedSizes bounds the number of batch sizes whose tensors a session
+// keeps; the least recently used size is released first.
+const maxCachedSizes = 6
+
+// ONNXModel is a [Model] backed by ONNX Runtime. It is safe for concurrent
+// use (calls are serialised) and must be closed.
+type ONNXModel struct {
+	env     *ort.Env
+	model   *onnxgraph.Model
+	opts    ModelOptions
+	input   string
+	logits  string
+	shape   [3]int
+	classes int
+
+	mu    sync.Mutex
+	fwd   *runner
+	grads map[onnxgraph.LossKind]*runner
+}
+
+// NewONNXModel prepares a classifier for attacks. The model must take one
+// float32 image input [N, C, H, W] (N symbolic or any) and output logits
+// [N, classes]; BatchNormalization runs in inference mode. The model is not
+// modified and must not be modified while the ONNXModel is in use.
+func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXModel, error) {
+	if env == nil || m == nil || m.Graph == nil {
+		return nil, errors.New("attacks: new model: nil environment or model")
+	}
+	om := &ONNXModel{env: env, model: m, opts: opts, grads: map[onnxgraph.LossKind]*runner{}}
+	if err := om.resolveIO(); err != nil {
+		return nil, fmt.Errorf("attacks: new model: %w", err)
+	}
+	data, err := onnxgraph.Encode(m)
+	if err != nil {
+		return nil, fmt.Errorf("attacks: new model: %w", err)
+	}
+	s, err := env.NewSession(data, []string{om.input}, []string{om.logits})
+	if err != nil {
+		return nil, fmt.Errorf("attacks: new model: %w", err)
+	}
+	om.fwd = newRunner(s, om, false, false)
+	return om, nil
+}
+
+// resolveIO finds the image input and logits output and their shapes.
+func (om *ONNXModel) resolveIO() error {
+	g := om.model.Graph
+	om.input, om.logits = om.opts.Input, om.opts.Logits
+	if om.input == "" {
+		ins := g.RealInputs()
+		if len(ins) != 1 {
+			return fmt.Errorf("the model has %d inputs; name the image input", len(ins))
+		}
+		om.input = ins[0].Name
+	}
+	if om.logits == "" {
+		if len(g.Outputs) != 1 {
+			return fmt.Errorf("the model has %d outputs; name the logits", len(g.Outputs))
+		}
+		om.logits = g.Outputs[0].Name
+	}
+	types, err := onnxgraph.InferShapes(om.model)
+	if err != nil {
+		return err
+	}
+	in := types[om.input]
+	if in == nil || g.Input(om.input) == nil {
+		return fmt.Errorf("%q is not a graph input", om.input)
+	}
+	if in.Elem != onnxgraph.Float || len(in.Shape) != 4 {
+		return fmt.Errorf("input %q is %v; want float [N, C, H, W]", om.input, in)
+	}
+	for i := range 3 {
+		d := in.Shape[i+1]
+		switch {
+		case d.Known() && om.opts.Shape[i] > 0 && int(d.Value) != om.opts.Shape[i]:
+			return fmt.Errorf("input %q is %v, not [N, %d, %d, %d]", om.input, in, om.opts.Shape[0], om.opts.Shape[1], om.opts.Shape[2])
+		case d.Known():
+			om.shape[i] = int(d.Value)
+		case om.opts.Shape[i] > 0:
+			om.shape[i] = om.opts.Shape[i]
+		default:
+			return fmt.Errorf("input %q is %v: dimension %d is symbolic; give the shape", om.input, in, i+1)
+		}
+		if om.shape[i] <= 0 {
+			return fmt.Errorf("input %q is %v: empty images", om.input, in)
+		}
+	}
+	out := types[om.logits]
+	if out == nil || g.Output(om.logits) == nil {
+		return fmt.Errorf("%q is not a graph output", om.logits)
+	}
+	if out.Elem != onnxgraph.Float || len(out.Shape) != 2 || !out.Shape[1].Known() || out.Shape[1].Value < 2 {
+		return fmt.Errorf("output %q is %v; want float logits [N, classes] with a static number (≥ 2) of classes", om.logits, out)
+	}
+	om.classes = int(out.Shape[1].Value)
+	return nil
+}
+
+// Classes returns the number of logits.
+func (om *ONNXModel) Classes() int { return om.classes }
+
+// Shape returns the per-sample input shape C, H, W.
+func (om *ONNXModel) Shape() [3]int { return om.shape }
+
+// Input returns the name of the image input.
+func (om *ONNXModel) Input() string { return om.input }
+
+// Output returns the name of the logits output.
+func (om *ONNXModel) Output() string { return om.logits }
+
+// Model returns the ONNX model.
+func (om *ONNXModel) Model() *onnxgraph.Model { return om.model }
+
+func (om *ONNXModel) sampleSize() int { return om.shape[0] * om.shape[1] * om.shape[2] }
+
+// Logits writes the logits of the n samples of x into out.
+func (om *ONNXModel) Logits(x []float32, n int, out []float32) error {
+	if err := om.checkArgs(x, n, out, nil); err != nil {
+		return fmt.Errorf("attacks: logits: %w", err)
+	}
+	om.mu.Lock()
+	defer om.mu.Unlock()
+	if om.fwd == nil {
+		return errors.New("attacks: logits: model is closed")
+	}
+	if err := om.fwd.run(x, nil, n, out, nil, nil); err != nil {
+		return fmt.Errorf("attacks: logits: %w", err)
+	}
+	return nil
+}
+
+// Grad writes the logits, per-sample losses and input gradient of the
+// summed loss for the n samples of x.
+func (om *ONNXModel) Grad(x []float32, y []int64, n int, loss onnxgraph.LossKind, logits, losses, grad []float32) error {
+	if err := om.checkArgs(x, n, logits, grad); err != nil {
+		return fmt.Errorf("attacks: gradient: %w", err)
+	}
+	labels := n
+	if loss == DLRTargeted {
+		labels = 2 * n
+	}
+	if len(y) < labels || len(losses) < n {
+		return fmt.Errorf("attacks: gradient: %d labels and %d losses for %d samples", len(y), len(losses), n)
+	}
+	for _, l := range y[:labels] {
+		if l < 0 || l >= int64(om.classes) {
+			return fmt.Errorf("attacks: gradient: label %d outside the model's %d classes", l, om.classes)
+		}
+	}
+	om.mu.Lock()
+	defer om.mu.Unlock()
+	if om.fwd == nil {
+		return errors.New("attacks: gradient: model is closed")
+	}
+	r, err := om.gradRunner(loss)
+	if err != nil {
+		return fmt.Errorf("attacks: gradient: %w", err)
+	}
+	if err := r.run(x, y[:labels], n, logits, losses, grad); err != nil {
+		return fmt.Errorf("attacks: gradient (%s loss): %w", LossName(loss), err)
+	}
+	return nil
+}
+
+func (om *ONNXModel) checkArgs(x []float32, n int, logits, grad []float32) error {
+	d := om.sampleSize()
+	switch {
+	case n <= 0:
+		return fmt.Errorf("batch of %d samples", n)
+	case len(x) < n*d:
+		return fmt.Errorf("%d input values for %d samples of %d", len(x), n, d)
+	case len(logits) < n*om.classes:
+		return fmt.Errorf("logits buffer of %d for %d×%d logits", len(logits), n, om.classes)
+	case grad != nil && len(grad) < n*d:
+		return fmt.Errorf("gradient buffer of %d for %d samples of %d", len(grad), n, d)
+	}
+	return nil
+}
+
+// gradRunner returns the input-gradient session of a loss, building it on
+// first use; om.mu must be held.
+func (om *ONNXModel) gradRunner(loss onnxgraph.LossKind) (*runner, error) {
+	if r := om.grads[loss]; r != nil {
+		return r, nil
+	}
+	var (
+		g   *onnxgraph.Model
+		ins []string
+		out []string
+	)
+	switch loss {
+	case onnxgraph.CrossEntropy, onnxgraph.CWMargin:
+		ig, err := onnxgraph.BuildInputGradientGraph(om.model, onnxgraph.AttackOptions{
+			Input: om.input, Logits: om.logits, Loss: onnxgraph.LossOptions{Kind: loss}, MaxPool: om.opts.MaxPool,
+		})
+		if err != nil {
+			return nil, err
+		}
+		g, ins, out = ig.Model, []string{ig.Input, ig.Labels}, []string{ig.Logits, ig.PerSample, ig.InputGrad}
+	case DLR, DLRTargeted:
+		dg, err := buildDLRGraph(om.model, om.input, om.logits, loss == DLRTargeted, om.opts.MaxPool)
+		if err != nil {
+			return nil, err
+		}
+		g, ins, out = dg.model, dg.inputs, dg.outputs
+	default:
+		return nil, fmt.Errorf("unknown loss %s", LossName(loss))
+	}
+	data, err := onnxgraph.Encode(g)
+	if err != nil {
+		return nil, err
+	}
+	s, err := om.env.NewSession(data, ins, out)
+	if err != nil {
+		return nil, err
+	}
+	r := newRunner(s, om, true, loss == DLRTargeted)
+	om.grads[loss] = r
+	return r, nil
+}
+
+// Close releases the sessions and tensors. Closing twice is allowed.
+func (om *ONNXModel) Close() error {
+	om.mu.Lock()
+	defer om.mu.Unlock()
+	var errs []error
+	if om.fwd != nil {
+		errs = append(errs, om.fwd.close())
+		om.fwd = nil
+	}
+	for k, r := range om.grads {
+		errs = append(errs, r.close())
+		delete(om.grads, k)
+	}
+	return errors.Join(errs...)
+}
+
+// runner is one session with its tensors cached per batch size.
+type runner struct {
+	s        *ort.Session
+	d        int // values per sample
+	classes  int
+	grad     bool // inputs: image, labels (, targets); outputs: logits, losses, gradient
+	targeted bool
+	shape    [3]int
+	cache    []*tensors // most recently used last
+}
+
+// tensors are the pre-allocated inputs and outputs of one batch size.
+type tensors struct {
+	size    int
+	x       *ort.TensorValue[float32]
+	labels  *ort.TensorValue[int64]
+	targets *ort.TensorValue[int64]
+	logits  *ort.TensorValue[float32]
+	losses  *ort.TensorValue[float32]
+	grad    *ort.TensorValue[float32]
+	ins     []ort.Value
+	outs    []ort.Value
+}
+
+func newRunner(s *ort.Session, om *ONNXModel, grad, targeted bool) *runner {
+	return &runner{s: s, d: om.sampleSize(), classes: om.classes, grad: grad, targeted: targeted, shape: om.shape}
+}
+
+// bucket rounds a batch size up to one of a few sizes (eight per octave),
+// so that a shrinking batch reuses tensors; the extra rows are padding.
+func bucket(n int) int {
+	if n <= 16 {
+		return n
+	}
+	step := 1
+	for m := (n - 1) >> 4; m > 0; m >>= 1 {
+		step <<= 1
+	}
+	return (n + step - 1) / step * step
+}
+
+// tensorsFor returns the tensors of a batch size, allocating them on first
+// use.
+func (r *runner) tensorsFor(n int) (*tensors, error) {
+	size := bucket(n)
+	for i, t := range r.cache {
+		if t.size == size {
+			if i != len(r.cache)-1 {
+				r.cache = append(slices.Delete(r.cache, i, i+1), t)
+			}
+			return t, nil
+		}
+	}
+	t, err := r.allocate(size)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.cache) == maxCachedSizes {
+		if err := r.cache[0].close(); err != nil {
+			return nil, err
+		}
+		r.cache = slices.Delete(r.cache, 0, 1)
+	}
+	r.cache = append(r.cache, t)
+	return t, nil
+}
+
+func (r *runner) allocate(size int) (t *tensors, err error) {
+	t = &tensors{size: size}
+	defer func() {
+		if err != nil {
+			_ = t.close()
+		}
+	}()
+	n := int64(size)
+	img := []int64{n, int64(r.shape[0]), int64(r.shape[1]), int64(r.shape[2])}
+	if t.x, err = ort.NewEmptyValue[float32](img); err != nil {
+		return nil, err
+	}
+	if t.logits, err = ort.NewEmptyValue[float32]([]int64{n, int64(r.classes)}); err != nil {
+		return nil, err
+	}
+	t.ins, t.outs = []ort.Value{t.x}, []ort.Value{t.logits}
+	if !r.grad {
+		return t, nil
+	}
+	if t.labels, err = ort.NewEmptyValue[int64]([]int64{n}); err != nil {
+		return nil, err
+	}
+	t.ins = append(t.ins, t.labels)
+	if r.targeted {
+		if t.targets, err = ort.NewEmptyValue[int64]([]int64{n}); err != nil {
+			return nil, err
+		}
+		t.ins = append(t.ins, t.targets)
+	}
+	if t.losses, err = ort.NewEmptyValue[float32]([]int64{n}); err != nil {
+		return nil, err
+	}
+	if t.grad, err = ort.NewEmptyValue[float32](img); err != nil {
+		return nil, err
+	}
+	t.outs = append(t.outs, t.losses, t.grad)
+	return t, nil
+}
+
+// run copies n samples in, runs the session and copies the results out.
+func (r *runner) run(x []float32, y []int64, n int, logits, losses, grad []float32) error {
+	t, err := r.tensorsFor(n)
+	if err != nil {
+		return err
+	}
+	copy(t.x.Data(), x[:n*r.d])
+	if r.grad {
+		copy(t.labels.Data(), y[:n])
+		if r.targeted {
+			copy(t.targets.Data(), y[n:2*n])
+		}
+	}
+	if err := r.s.Run(t.ins, t.outs); err != nil {
+		return err
+	}
+	copy(logits[:n*r.classes], t.logits.Data())
+	if r.grad {
+		copy(losses[:n], t.losses.Data())
+		copy(grad[:n*r.d], t.grad.Data())
+	}
+	return nil
+}
+
+func (r *runner) close() error {
+	errs := []error{r.s.Close()}
+	for _, t := range r.cache {
+		errs = append(errs, t.close())
+	}
+	r.cache = nil
+	return errors.Join(errs...)
+}
+
+func (t *tensors) close() error {
+	var errs []error
+	for _, v := range []ort.Value{t.x, t.labels, t.targets, t.logits, t.losses, t.grad} {
+		errs = append(errs, v.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,265 @@
+package attacks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// problem is one attack on a batch: the inputs, the result being built and
+// the bookkeeping every attack shares.
+type problem struct {
+	ctx     context.Context
+	name    string
+	m       Model
+	x       []float32
+	y       []int64
+	b       Budget
+	obj     objective
+	rng     *rand.Rand
+	n, d, c int
+
+	res  *Result
+	best []float32 // highest margin seen per sample (the worst case)
+
+	// lossTargets are the target classes of a targeted loss: Budget.Targets,
+	// or APGDTargeted's targets for an untargeted goal.
+	lossTargets []int64
+	labelBuf    []int64 // Grad's labels for the active rows
+}
+
+// newProblem checks an attack's arguments and starts its result. A nil rng
+// means a fixed seed.
+func newProblem(ctx context.Context, name string, m Model, x []float32, y []int64, b Budget, rng *rand.Rand) (*problem, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%s: nil model", name)
+	}
+	sh := m.Shape()
+	p := &problem{ctx: ctx, name: name, m: m, x: x, y: y, b: b, rng: rng,
+		n: len(y), d: sh[0] * sh[1] * sh[2], c: m.Classes()}
+	if p.rng == nil {
+		p.rng = rand.New(rand.NewPCG(0, 0))
+	}
+	if p.ctx == nil {
+		p.ctx = context.Background()
+	}
+	if err := p.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p.obj, p.lossTargets = p.b.lossKind(), b.Targets
+	p.res = &Result{Adv: slices.Clone(x), Success: make([]bool, p.n)}
+	p.best = make([]float32, p.n)
+	for i := range p.best {
+		p.best[i] = float32(math.Inf(-1))
+	}
+	return p, nil
+}
+
+func (p *problem) check() error {
+	switch {
+	case p.n == 0:
+		return errors.New("empty batch")
+	case p.d <= 0 || p.c < 2:
+		return fmt.Errorf("model with input shape %v and %d classes", p.m.Shape(), p.c)
+	case len(p.x) != p.n*p.d:
+		return fmt.Errorf("%d input values for %d samples of %v", len(p.x), p.n, p.m.Shape())
+	}
+	for i, l := range p.y {
+		if l < 0 || l >= int64(p.c) {
+			return fmt.Errorf("label %d of sample %d is outside the model's %d classes", l, i, p.c)
+		}
+	}
+	for i, v := range p.x {
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("input value %v of sample %d is not in [0,1]", v, i/p.d)
+		}
+	}
+	return p.b.validate(p.n, p.d, p.c, p.y)
+}
+
+// restarts returns the number of runs.
+func (p *problem) restarts() int { return max(p.b.Restarts, 1) }
+
+// remaining returns the samples not yet broken, with a fresh copy of their
+// clean images in adv (rows of d values).
+func (p *problem) remaining(adv []float32) (*rows, []float32) {
+	r := &rows{}
+	for i, ok := range p.res.Success {
+		if !ok {
+			r.idx = append(r.idx, i)
+		}
+	}
+	adv = adv[:len(r.idx)*p.d]
+	for k, i := range r.idx {
+		copy(row(adv, k, p.d), row(p.x, i, p.d))
+	}
+	return r, adv
+}
+
+// clean returns the clean image of the sample of active row k.
+func (p *problem) clean(r *rows, k int) []float32 { return row(p.x, r.idx[k], p.d) }
+
+// target returns the target class of sample i, or -1 when untargeted.
+func (p *problem) target(i int) int64 {
+	if p.b.Targets == nil {
+		return -1
+	}
+	return p.b.Targets[i]
+}
+
+// labels returns Grad's labels for the active rows.
+func (p *problem) labels(r *rows) []int64 {
+	p.labelBuf = p.labelBuf[:0]
+	if p.obj.labels != targetLabels {
+		for _, i := range r.idx {
+			p.labelBuf = append(p.labelBuf, p.y[i])
+		}
+	}
+	if p.obj.labels != trueLabels {
+		for _, i := range r.idx {
+			p.labelBuf = append(p.labelBuf, p.lossTargets[i])
+		}
+	}
+	return p.labelBuf
+}
+
+// grad evaluates the objective's loss and gradient at the active rows.
+func (p *problem) grad(r *rows, adv, logits, losses, grad []float32) error {
+	if err := p.ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	k := r.len()
+	if err := p.m.Grad(adv, p.labels(r), k, p.obj.kind, logits, losses, grad); err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	p.res.Queries += k
+	return nil
+}
+
+// logits evaluates the model at the active rows.
+func (p *problem) logits(r *rows, adv, logits []float32) error {
+	if err := p.ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	k := r.len()
+	if err := p.m.Logits(adv, k, logits); err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	p.res.Queries += k
+	return nil
+}
+
+// observe records the active rows' points adv, with their logits: a point
+// that fools the model (and passes the budget check) breaks its sample,
+// otherwise a point of higher margin becomes the sample's worst case. It
+// fills keep with the rows to keep attacking (the unbroken ones, or all
+// with Budget.NoEarlyStop) and returns their number.
+func (p *problem) observe(r *rows, adv, logits []float32, keep []bool) int {
+	kept := 0
+	for k, i := range r.idx {
+		if p.res.Success[i] { // broken earlier in this run (NoEarlyStop)
+			keep[k] = true
+			kept++
+			continue
+		}
+		z := row(logits, k, p.c)
+		pt := row(adv, k, p.d)
+		fooled := Fooled(z, p.y[i], p.target(i))
+		margin := Margin(z, p.y[i], p.target(i))
+		if (fooled || margin > p.best[i]) && !WithinBudget(p.x[i*p.d:(i+1)*p.d], pt, p.b.Norm, p.b.Eps) {
+			p.res.Rejected++
+			fooled = false
+		} else if fooled || margin > p.best[i] {
+			copy(row(p.res.Adv, i, p.d), pt)
+			p.best[i] = margin
+		}
+		p.res.Success[i] = fooled
+		keep[k] = !fooled || p.b.NoEarlyStop
+		if keep[k] {
+			kept++
+		}
+	}
+	return kept
+}
+
+// Predict returns the index of the largest logit (the first on ties;
+// NaNs are never the largest).
+func Predict(z []float32) int {
+	best := 0
+	for j, v := range z {
+		if v > z[best] || (z[best] != z[best] && v == v) {
+			best = j
+		}
+	}
+	return best
+}
+
+// Fooled reports whether logits z misclassify a sample of label y
+// (untargeted, target < 0) or classify it as target.
+func Fooled(z []float32, y, target int64) bool {
+	pred := int64(Predict(z))
+	if target >= 0 {
+		return pred == target
+	}
+	return pred != y
+}
+
+// Margin is the attack's progress on logits z: max_{j≠y} z_j − z_y for an
+// untargeted attack (target < 0), z_t − max_{j≠t} z_j for a targeted one.
+// It is positive when the attack has succeeded.
+func Margin(z []float32, y, target int64) float32 {
+	if target >= 0 {
+		return -Margin(z, target, -1)
+	}
+	other := float32(math.Inf(-1))
+	for j, v := range z {
+		if int64(j) != y {
+			other = max(other, v)
+		}
+	}
+	return other - z[y]
+}
+
+// rows tracks the samples an attack still works on: row k of each
+// registered per-sample array belongs to sample idx[k]. filter drops the
+// rows of broken samples from all of them at once.
+type rows struct {
+	idx  []int
+	cols []column
+}
+
+type column interface{ filter(keep []bool) }
+
+type col[T any] struct {
+	s *[]T
+	w int
+}
+
+func (c col[T]) filter(keep []bool) {
+	s, j := *c.s, 0
+	for i, ok := range keep {
+		if ok {
+			if i != j {
+				copy(s[j*c.w:(j+1)*c.w], s[i*c.w:(i+1)*c.w])
+			}
+			j++
+		}
+	}
+	*c.s = s[:j*c.w]
+}
+
+// track registers a per-sample array of w values per row.
+func track[T any](r *rows, s *[]T, w int) { r.cols = append(r.cols, col[T]{s, w}) }
+
+func (r *rows) len() int { return len(r.idx) }
+
+// filter keeps the rows where keep is set.
+func (r *rows) filter(keep []bool) {
+	col[int]{&r.idx, 1}.filter(keep)
+	for _, c := range r.cols {
+		c.filter(keep)
+	}
+}

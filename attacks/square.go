@@ -1,0 +1,194 @@
+package attacks
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+)
+
+const (
+	// squarePInit is the initial fraction of pixels a square covers
+	// (AutoAttack's value for L∞).
+	squarePInit = 0.8
+	// squareDefaultQueries is the default query budget.
+	squareDefaultQueries = 1000
+)
+
+// Square runs the L∞ Square attack (Andriushchenko et al. 2020, "Square
+// Attack: a query-efficient black-box adversarial attack via random
+// search"): a random search that uses only the model's logits, never its
+// gradients, so it is not fooled by masked or obfuscated gradients.
+//
+// It starts from vertical stripes of ±ε and then, for up to b.Steps
+// queries per sample (default 1000), sets a random square window of each
+// image to a random corner ±ε per channel, keeping the change when it
+// lowers the margin z_y − max_{j≠y} z_j (targeted: max_{j≠t} z_j − z_t).
+// The window's area starts at 80% of the image and shrinks on AutoAttack's
+// schedule. b.Restarts reruns it on the samples still unbroken. Only the
+// L∞ norm is supported; StepSize, RandomStart and Loss are ignored.
+func Square(ctx context.Context, m Model, x []float32, y []int64, b Budget, rng *rand.Rand) (*Result, error) {
+	b.Loss = 0 // the margin loss is computed here; any budget loss is fine
+	p, err := newProblem(ctx, "square", m, x, y, b, rng)
+	if err != nil {
+		return nil, err
+	}
+	if b.Norm != Linf {
+		return nil, errors.New("square: only the L∞ norm is supported")
+	}
+	queries := b.Steps
+	if queries == 0 {
+		queries = squareDefaultQueries
+	}
+	buf := make([]float32, p.n*p.d)
+	for range p.restarts() {
+		r, adv := p.remaining(buf)
+		if r.len() == 0 {
+			break
+		}
+		if err := p.squareRun(r, adv, queries); err != nil {
+			return nil, err
+		}
+	}
+	return p.res, nil
+}
+
+// squareState is the per-row state of a Square run.
+type squareState struct {
+	best   []float32 // d per row: the current iterate
+	margin []float32 // lowest −Margin so far (the loss being minimised)
+	cand   []float32 // scratch: d per row, the candidates
+	logits []float32 // scratch
+	keep   []bool
+}
+
+func (p *problem) squareRun(r *rows, adv []float32, queries int) error {
+	sh := p.m.Shape()
+	c, h, w := sh[0], sh[1], sh[2]
+	n := r.len()
+	s := &squareState{best: adv, cand: make([]float32, n*p.d), margin: make([]float32, n),
+		logits: make([]float32, n*p.c), keep: make([]bool, n)}
+	track(r, &s.best, p.d)
+	track(r, &s.margin, 1)
+	eps := p.b.Eps
+
+	// Vertical stripes: one random sign per channel and column.
+	for k := range n {
+		pt, x := row(s.best, k, p.d), p.clean(r, k)
+		for ch := range c {
+			for col := range w {
+				sign := p.randSign()
+				for i := range h {
+					j := (ch*h+i)*w + col
+					pt[j] = x[j] + sign*eps
+				}
+			}
+		}
+		project(pt, x, Linf, eps)
+	}
+	if err := p.logits(r, s.best, s.logits); err != nil {
+		return err
+	}
+	for k, i := range r.idx {
+		s.margin[k] = -Margin(row(s.logits, k, p.c), p.y[i], p.target(i))
+	}
+	if !p.squareObserve(r, s.best, s) {
+		return nil
+	}
+	for it := 1; it < queries; it++ {
+		size := squareSize(it, queries, c, h, w)
+		for k := range r.len() {
+			p.squareCandidate(row(s.cand, k, p.d), row(s.best, k, p.d), p.clean(r, k), c, h, w, size)
+		}
+		if err := p.logits(r, s.cand, s.logits); err != nil {
+			return err
+		}
+		for k, i := range r.idx {
+			if l := -Margin(row(s.logits, k, p.c), p.y[i], p.target(i)); l < s.margin[k] {
+				s.margin[k] = l
+				copy(row(s.best, k, p.d), row(s.cand, k, p.d))
+			}
+		}
+		// A candidate that fools the model has a positive margin, so it
+		// was accepted above.
+		if !p.squareObserve(r, s.cand, s) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// squareObserve records the rows' points pts, whose logits are in s, and
+// drops broken samples; it reports whether rows are left.
+func (p *problem) squareObserve(r *rows, pts []float32, s *squareState) bool {
+	k := r.len()
+	keep := s.keep[:k]
+	if p.observe(r, pts, s.logits, keep) < k {
+		r.filter(keep)
+	}
+	return r.len() > 0
+}
+
+// squareSize returns the side of the square window at iteration it of
+// queries: the window covers a fraction p of the pixels, p halving on
+// AutoAttack's schedule (iterations rescaled to 10,000).
+func squareSize(it, queries, c, h, w int) int {
+	pFrac := squarePInit
+	switch t := int(float64(it) / float64(queries) * 10000); {
+	case t <= 10:
+	case t <= 50:
+		pFrac /= 2
+	case t <= 200:
+		pFrac /= 4
+	case t <= 500:
+		pFrac /= 8
+	case t <= 1000:
+		pFrac /= 16
+	case t <= 2000:
+		pFrac /= 32
+	case t <= 4000:
+		pFrac /= 64
+	case t <= 6000:
+		pFrac /= 128
+	case t <= 8000:
+		pFrac /= 256
+	default:
+		pFrac /= 512
+	}
+	s := int(math.Round(math.Sqrt(pFrac * float64(h*w))))
+	return min(max(s, 1), h, w)
+}
+
+// squareCandidate sets cand to best with a random size×size window moved
+// to x ± ε, one random sign per channel. The sign is redrawn while the
+// window would not change.
+func (p *problem) squareCandidate(cand, best, x []float32, c, h, w, size int) {
+	copy(cand, best)
+	top, left := p.rng.IntN(h-size+1), p.rng.IntN(w-size+1)
+	eps := p.b.Eps
+	for range 10 {
+		changed := false
+		for ch := range c {
+			sign := p.randSign()
+			for i := top; i < top+size; i++ {
+				for j := left; j < left+size; j++ {
+					k := (ch*h+i)*w + j
+					v := min(max(x[k]+sign*eps, 0), 1)
+					changed = changed || v != best[k]
+					cand[k] = v
+				}
+			}
+		}
+		if changed {
+			return
+		}
+	}
+}
+
+// randSign returns −1 or +1 with equal probability.
+func (p *problem) randSign() float32 {
+	if p.rng.IntN(2) == 0 {
+		return -1
+	}
+	return 1
+}

@@ -1,0 +1,307 @@
+package evaluate
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/robust-go/robust/attacks"
+	"github.com/robust-go/robust/dataset"
+	"github.com/robust-go/robust/onnxgraph"
+)
+
+func TestParseEps(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    []float32
+		wantErr string
+	}{
+		{"0.03", []float32{0.03}, ""},
+		{"4/255", []float32{4.0 / 255}, ""},
+		{"2/255, 4/255,8/255", []float32{2.0 / 255, 4.0 / 255, 8.0 / 255}, ""},
+		{"", nil, "empty"},
+		{"abc", nil, "not a number"},
+		{"4/0", nil, "denominator"},
+		{"4/x", nil, "denominator"},
+		{"-0.1", nil, "positive"},
+		{"0", nil, "positive"},
+		{"NaN", nil, "positive"},
+		{"Inf", nil, "positive"},
+		{"0.1,1/10", nil, "twice"},
+	}
+	for _, c := range cases {
+		got, err := ParseEps(c.in)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("ParseEps(%q) = %v, %v; want error %q", c.in, got, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(c.want) {
+			t.Fatalf("ParseEps(%q) = %v, %v", c.in, got, err)
+		}
+		for i := range got {
+			if got[i].Value != c.want[i] {
+				t.Errorf("ParseEps(%q)[%d] = %v, want %v", c.in, i, got[i].Value, c.want[i])
+			}
+		}
+	}
+	if err := CheckEps(attacks.Linf, Eps{1.5, "1.5"}, 784); err == nil {
+		t.Error("L∞ ε 1.5 accepted")
+	}
+	if err := CheckEps(attacks.L2, Eps{1.5, "1.5"}, 784); err != nil {
+		t.Errorf("L2 ε 1.5: %v", err)
+	}
+}
+
+func TestWilson(t *testing.T) {
+	cases := []struct {
+		correct, total int
+		low, high      float64
+	}{
+		{0, 10, 0, 0.2775}, {5, 10, 0.2366, 0.7634}, {10, 10, 0.7225, 1}, {400, 1000, 0.3701, 0.4307},
+	}
+	for _, c := range cases {
+		a := NewAccuracy(c.correct, c.total)
+		if math.Abs(a.Low-c.low) > 1e-4 || math.Abs(a.High-c.high) > 1e-4 || a.Value != float64(c.correct)/float64(c.total) {
+			t.Errorf("NewAccuracy(%d, %d) = %+v, want [%v, %v]", c.correct, c.total, a, c.low, c.high)
+		}
+	}
+	if a := NewAccuracy(0, 0); a.Value != 0 || a.High != 0 {
+		t.Errorf("empty: %+v", a)
+	}
+}
+
+func TestGates(t *testing.T) {
+	r := &Report{Clean: NewAccuracy(80, 100), Points: []Point{
+		{Eps: 0.1, EpsText: "0.1", Robust: NewAccuracy(30, 100), Attacks: []AttackResult{{Name: "pgd", Robust: NewAccuracy(40, 100)}}},
+		{Eps: 8.0 / 255, EpsText: "8/255", Robust: NewAccuracy(20, 100), Attacks: []AttackResult{{Name: "pgd", Robust: NewAccuracy(25, 100)}}},
+	}}
+	cases := []struct {
+		gates   string
+		pass    bool
+		wantErr string
+	}{
+		{"pgd=40%,clean=80%", true, ""},
+		{"pgd=0.4", true, ""},
+		{"pgd=40", true, ""},
+		{"pgd=41%", false, ""},
+		{"robust@8/255=20%", true, ""},
+		{"pgd@8/255=30%", false, ""},
+		{"all=31%", false, ""},
+		{"fgsm=10%", false, "unknown metric \"fgsm\""},
+		{"pgd@4/255=10%", false, "was not evaluated"},
+		{"pgd", false, "METRIC=VALUE"},
+		{"pgd=abc", false, "not a percentage"},
+		{"pgd=150%", false, "outside"},
+		{"=40%", false, "empty metric"},
+		{"pgd@x=4%", false, "not a number"},
+		{",", false, "no gates"},
+	}
+	for _, c := range cases {
+		gates, err := ParseGates(c.gates)
+		if err == nil {
+			err = r.CheckGates(gates)
+		}
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%q: got %v, want error %q", c.gates, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.gates, err)
+			continue
+		}
+		if got := r.GateFailure() == ""; got != c.pass {
+			t.Errorf("%q: pass = %v, want %v (%s)", c.gates, got, c.pass, r.GateFailure())
+		}
+	}
+	gates, _ := ParseGates("pgd=50%,clean=90%")
+	if err := r.CheckGates(gates); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.GateFailure(), "2 gates missed: pgd 40.0% < 50.0% at ε=0.1; clean 80.0% < 90.0%"; got != want {
+		t.Errorf("GateFailure = %q, want %q", got, want)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	cases := []struct {
+		text    string
+		want    []string
+		wantErr string
+	}{
+		{"# policy\n[gates]\nclean = \"80%\"  # comment\npgd = 0.4\n\"robust@8/255\" = '30%'\n", []string{"clean=80%", "pgd=0.4", "robust@8/255=30%"}, ""},
+		{"fail-under = \"pgd=40%,clean=80%\"\n", []string{"pgd=40%", "clean=80%"}, ""},
+		{"[limits]\npgd = 1\n", nil, "unknown section"},
+		{"[gates\n", nil, "bad section"},
+		{"pgd = 0.4\n", nil, "unknown key"},
+		{"[gates]\npgd 0.4\n", nil, "KEY = VALUE"},
+		{"[gates]\npgd = \"lots\"\n", nil, "line 2"},
+		{"# nothing\n", nil, "no gates"},
+	}
+	for _, c := range cases {
+		gates, err := parsePolicy(strings.NewReader(c.text))
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%q: got %v, want error %q", c.text, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", c.text, err)
+		}
+		var got []string
+		for _, g := range gates {
+			got = append(got, g.Text)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%q: gates %v, want %v", c.text, got, c.want)
+		}
+	}
+	if _, err := LoadPolicy("testdata/missing.toml"); err == nil {
+		t.Error("missing policy accepted")
+	}
+}
+
+func TestSuite(t *testing.T) {
+	names := func(s []AttackSpec) (out []string) {
+		for _, a := range s {
+			out = append(out, a.Name)
+		}
+		return out
+	}
+	s, err := Suite("default", SuiteOptions{})
+	if err != nil || !slices.Equal(names(s), []string{"fgsm", "pgd", "apgd-ce"}) || s[1].Steps != 20 || s[1].StepRatio != 0.25 {
+		t.Fatalf("default: %v %v", s, err)
+	}
+	s, err = Suite("full", SuiteOptions{Steps: 7, Restarts: 2})
+	if err != nil || len(s) != 7 || s[1].Steps != 7 || s[1].Restarts != 2 || s[6].Steps != 5000 || s[5].Restarts != 0 {
+		t.Fatalf("full: %+v %v", s, err)
+	}
+	s, err = Suite("pgd, square", SuiteOptions{Queries: 50})
+	if err != nil || !slices.Equal(names(s), []string{"pgd", "square"}) || s[1].Steps != 50 {
+		t.Fatalf("list: %v %v", s, err)
+	}
+	if got := s[0].Label(); got != "PGD-20 CE ×1 (α=ε/4)" {
+		t.Errorf("label %q", got)
+	}
+	for _, bad := range []string{"nope", "pgd,pgd", "pgd,"} {
+		if _, err := Suite(bad, SuiteOptions{}); err == nil {
+			t.Errorf("Suite(%q) accepted", bad)
+		}
+	}
+}
+
+// TestRunErrors checks that a model and data that do not fit fail before
+// any attack runs.
+func TestRunErrors(t *testing.T) {
+	m, d := tinyModel(t)
+	suite, _ := Suite("fgsm", SuiteOptions{})
+	eps := []Eps{{0.1, "0.1"}}
+	ok := Config{Eps: eps, Attacks: suite}
+	wrongShape := &dataset.Dataset{Name: "rgb", C: 3, H: 4, W: 4, NumClasses: 4, X: make([]float32, 48), Y: []int64{0}}
+	badLabel := &dataset.Dataset{Name: "ten", C: 1, H: 4, W: 4, NumClasses: 10, X: make([]float32, 32), Y: []int64{0, 7}}
+	cases := []struct {
+		name    string
+		d       *dataset.Dataset
+		cfg     Config
+		wantErr string
+	}{
+		{"empty", d.Subset(0), ok, "no samples"},
+		{"shape", wrongShape, ok, "takes 1×4×4 images"},
+		{"labels", badLabel, ok, "label 7 of sample 1 is outside the model's 4 logits"},
+		{"eps", d, Config{Eps: []Eps{{2, "2"}}, Attacks: suite}, "out of range"},
+		{"no eps", d, Config{Attacks: suite}, "no ε"},
+		{"no attacks", d, Config{Eps: eps}, "no attacks"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Run(context.Background(), m, c.d, c.cfg)
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("got %v, want %q", err, c.wantErr)
+			}
+		})
+	}
+	if _, err := Run(context.Background(), m, d.Subset(0), ok); !errors.Is(err, ErrNoData) {
+		t.Errorf("empty data: %v, want ErrNoData", err)
+	}
+}
+
+// maskedModel quantises its input to 4 levels before the tiny linear
+// classifier: Round has no gradient, the textbook case of gradient
+// masking. With softmax it also outputs probabilities; with noise it
+// drops random logits (Dropout left in training mode).
+func maskedModel(softmax, noise bool) *onnxgraph.Model {
+	w, bias := tinyWeights()
+	b := onnxgraph.NewBuilder("masked")
+	x := b.Input("input", onnxgraph.Float, onnxgraph.Shape{onnxgraph.Sym("N"), onnxgraph.D(1), onnxgraph.D(4), onnxgraph.D(4)})
+	four := b.ScalarFloat(4)
+	q := b.Div(b.Op("Round", []string{b.Mul(x, four)}), four)
+	wt := b.Initializer(onnxgraph.NewFloatTensor("w", []int64{tinyClasses, 16}, w))
+	bt := b.Initializer(onnxgraph.NewFloatTensor("b", []int64{tinyClasses}, bias))
+	z := b.Gemm(b.Flatten(q, 1), wt, bt, onnxgraph.GemmOpts{TransB: true})
+	if noise {
+		ratio := b.ScalarFloat(0.5)
+		training := b.Initializer(&onnxgraph.Tensor{DataType: onnxgraph.Bool, Dims: []int64{}, Raw: []byte{1}})
+		z = b.Op("Dropout", []string{z, ratio, training})
+	}
+	if softmax {
+		z = b.Softmax(z, 1)
+	}
+	b.Output(z, onnxgraph.Float, onnxgraph.Shape{onnxgraph.Sym("N"), onnxgraph.D(tinyClasses)})
+	return b.Model()
+}
+
+// TestSanityFlags checks that the sanity checks flag a gradient-masking,
+// probability-emitting, noisy model.
+func TestSanityFlags(t *testing.T) {
+	env := ortEnv(t)
+	_, d := tinyModel(t)
+	suite, _ := Suite("pgd,square", SuiteOptions{Steps: 5, Queries: 300})
+	cases := []struct {
+		name      string
+		softmax   bool
+		noise     bool
+		logs      bool
+		wantFlags []string
+	}{
+		{"masked", false, false, false, []string{"zero-gradients", "gradient-masking", "black-box-stronger"}},
+		{"softmax", true, false, false, []string{"softmax-output"}},
+		{"softmax-log", true, false, true, []string{"softmax-output"}},
+		{"noisy", false, true, false, []string{"non-deterministic"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, flags, err := Prepare(maskedModel(c.softmax, c.noise), Contract{LogSoftmax: c.logs}, tinyShape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := attacks.NewONNXModel(env, g, attacks.ModelOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			r, err := Run(context.Background(), m, d, Config{Eps: []Eps{{0.2, "0.2"}}, Attacks: suite, BatchSize: 16, Flags: flags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var codes []string
+			for _, f := range r.Flags {
+				codes = append(codes, f.Code)
+			}
+			for _, want := range c.wantFlags {
+				if !slices.Contains(codes, want) {
+					t.Errorf("flags %v lack %q", r.Flags, want)
+				}
+			}
+			if c.logs && r.Flags[0].Severity != "info" {
+				t.Errorf("LogSoftmax flag %+v", r.Flags[0])
+			}
+		})
+	}
+}

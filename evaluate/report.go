@@ -1,0 +1,284 @@
+package evaluate
+
+import (
+	"cmp"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Schema identifies the JSON report format; it changes when fields change
+// meaning or go away (new fields may be added within a version).
+const Schema = "robust.eval/v1"
+
+// Report is the outcome of an evaluation.
+type Report struct {
+	Schema  string `json:"schema"`
+	Model   string `json:"model"`
+	Data    string `json:"data"`
+	Samples int    `json:"samples"`
+	Norm    string `json:"norm"`
+	Suite   string `json:"suite"`
+	// Mode is "cascade" (each attack runs on the samples still robust, and
+	// an attack's robust accuracy is that after it and all before it) or
+	// "independent" (each attack runs on every correct sample and reports
+	// its own robust accuracy).
+	Mode   string   `json:"mode"`
+	Seed   uint64   `json:"seed"`
+	Clean  Accuracy `json:"clean"`
+	Points []Point  `json:"points"`
+	// Sanity is absent when the checks were skipped.
+	Sanity          *Sanity      `json:"sanity,omitempty"`
+	Flags           []Flag       `json:"flags"`
+	Gates           []GateResult `json:"gates"`
+	Seconds         float64      `json:"seconds"`
+	ImagesPerSecond float64      `json:"images_per_second"`
+}
+
+// Point is the evaluation at one ε.
+type Point struct {
+	Eps     float64        `json:"eps"`
+	EpsText string         `json:"eps_text"`
+	Attacks []AttackResult `json:"attacks"`
+	// Robust counts the samples that survive every attack.
+	Robust  Accuracy `json:"robust"`
+	Seconds float64  `json:"seconds"`
+}
+
+// AttackResult is one attack's outcome at one ε.
+type AttackResult struct {
+	Name  string `json:"name"`
+	Label string `json:"label"`
+	// Skipped says why the attack did not run (then it broke nothing).
+	Skipped  string `json:"skipped,omitempty"`
+	Attacked int    `json:"attacked"`
+	Broken   int    `json:"broken"`
+	// Robust is the robust accuracy after the attack (see Report.Mode).
+	Robust Accuracy `json:"robust"`
+	// MeanNorm and MinNorm are the perturbation norms of the examples that
+	// broke samples (absent when none did).
+	MeanNorm        *float64 `json:"mean_norm,omitempty"`
+	MinNorm         *float64 `json:"min_norm,omitempty"`
+	Queries         int      `json:"queries"`
+	Rejected        int      `json:"rejected"`
+	Seconds         float64  `json:"seconds"`
+	ImagesPerSecond float64  `json:"images_per_second"`
+}
+
+// ZeroTimings clears the wall-clock fields, for reproducible reports.
+func (r *Report) ZeroTimings() {
+	r.Seconds, r.ImagesPerSecond = 0, 0
+	for i := range r.Points {
+		p := &r.Points[i]
+		p.Seconds = 0
+		for j := range p.Attacks {
+			p.Attacks[j].Seconds, p.Attacks[j].ImagesPerSecond = 0, 0
+		}
+	}
+}
+
+// Attack returns the result of the named attack at the point.
+func (p *Point) Attack(name string) *AttackResult {
+	for i := range p.Attacks {
+		if p.Attacks[i].Name == name {
+			return &p.Attacks[i]
+		}
+	}
+	return nil
+}
+
+// sortedPoints returns the points by increasing ε.
+func sortedPoints(ps []Point) []Point {
+	out := slices.Clone(ps)
+	slices.SortFunc(out, func(a, b Point) int { return cmp.Compare(a.Eps, b.Eps) })
+	return out
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	if r.Flags == nil {
+		r.Flags = []Flag{}
+	}
+	if r.Gates == nil {
+		r.Gates = []GateResult{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
+
+func ci(a Accuracy) string { return fmt.Sprintf("[%.1f, %.1f]", 100*a.Low, 100*a.High) }
+
+func optNorm(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.4g", *v)
+}
+
+func (r *Report) title() string {
+	return fmt.Sprintf("%s on %s (%d samples), %s, suite %s (%s)", r.Model, r.Data, r.Samples, normSymbol(r.Norm), r.Suite, r.Mode)
+}
+
+func normSymbol(n string) string {
+	if n == "l2" {
+		return "L2"
+	}
+	return "L∞"
+}
+
+// cells returns the attack's table row.
+func (a AttackResult) cells() []string {
+	if a.Skipped != "" {
+		return []string{a.Name, "skipped", "", "", "", "", "", "", ""}
+	}
+	return []string{a.Name, pct(a.Robust.Value), ci(a.Robust), fmt.Sprint(a.Broken), optNorm(a.MeanNorm), optNorm(a.MinNorm),
+		fmt.Sprint(a.Queries), fmt.Sprintf("%.1f", a.ImagesPerSecond), fmt.Sprintf("%.1fs", a.Seconds)}
+}
+
+var tableHeader = []string{"attack", "robust acc", "95% CI", "broken", "mean ‖δ‖", "min ‖δ‖", "queries", "img/s", "time"}
+
+// WriteText writes the report as terminal tables.
+func (r *Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "robust eval: %s\n", r.title())
+	fmt.Fprintf(tw, "clean accuracy %s %s\n", pct(r.Clean.Value), ci(r.Clean))
+	for _, p := range r.Points {
+		fmt.Fprintf(tw, "\nε = %s\n", p.EpsText)
+		fmt.Fprintf(tw, "  %s\n", strings.Join(tableHeader, "\t"))
+		for _, a := range p.Attacks {
+			fmt.Fprintf(tw, "  %s\n", strings.Join(a.cells(), "\t"))
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t(survives every attack)\n", "all", pct(p.Robust.Value), ci(p.Robust))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.Sanity != nil {
+		fmt.Fprintf(w, "\nsanity: %s\n", r.Sanity.summary(r.Norm))
+	}
+	if len(r.Flags) > 0 {
+		fmt.Fprintf(w, "\nflags:\n")
+		for _, f := range r.Flags {
+			fmt.Fprintf(w, "  %s %s: %s\n", f.Severity, f.Code, f.Message)
+		}
+	}
+	if len(r.Gates) > 0 {
+		fmt.Fprintf(w, "\ngates:\n")
+		for _, g := range r.Gates {
+			fmt.Fprintf(w, "  %s %s\n", passFail(g.Passed), g.Describe())
+		}
+	}
+	return nil
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// WriteMarkdown writes the report as GitHub-flavoured Markdown, for CI
+// job summaries.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Robustness: %s\n\n", r.Model)
+	fmt.Fprintf(&b, "%s on %s, %d samples, %s norm, suite `%s` (%s).\n\n", r.Model, r.Data, r.Samples, normSymbol(r.Norm), r.Suite, r.Mode)
+	fmt.Fprintf(&b, "**Clean accuracy: %s** %s\n\n", pct(r.Clean.Value), ci(r.Clean))
+	for _, p := range r.Points {
+		fmt.Fprintf(&b, "### ε = %s\n\n", p.EpsText)
+		fmt.Fprintf(&b, "| %s |\n|%s\n", strings.Join(tableHeader, " | "), strings.Repeat("---|", len(tableHeader)))
+		for _, a := range p.Attacks {
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(a.cells(), " | "))
+		}
+		fmt.Fprintf(&b, "| **all** | **%s** | %s | | | | | | |\n\n", pct(p.Robust.Value), ci(p.Robust))
+	}
+	if r.Sanity != nil {
+		fmt.Fprintf(&b, "Sanity checks: %s.\n\n", r.Sanity.summary(r.Norm))
+	}
+	if len(r.Flags) > 0 {
+		b.WriteString("### Flags\n\n")
+		for _, f := range r.Flags {
+			icon := "ℹ️"
+			if f.Severity == "warning" {
+				icon = "⚠️"
+			}
+			fmt.Fprintf(&b, "- %s **%s**: %s\n", icon, f.Code, f.Message)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Gates) > 0 {
+		b.WriteString("### Gates\n\n")
+		for _, g := range r.Gates {
+			icon := "✅"
+			if !g.Passed {
+				icon = "❌"
+			}
+			fmt.Fprintf(&b, "- %s %s\n", icon, g.Describe())
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// junit types: the subset of the JUnit XML format CI systems read.
+type junitSuites struct {
+	XMLName xml.Name   `xml:"testsuites"`
+	Suites  []junitSet `xml:"testsuite"`
+}
+
+type junitSet struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Time     float64     `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Output    string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+}
+
+// WriteJUnit writes one JUnit test case per gate (a single passing
+// "evaluation" case when there are no gates).
+func (r *Report) WriteJUnit(w io.Writer) error {
+	set := junitSet{Name: "robust eval " + r.Model, Time: r.Seconds}
+	for _, g := range r.Gates {
+		c := junitCase{Name: g.Describe(), Classname: "robust.gate"}
+		if !g.Passed {
+			c.Failure = &junitFailure{Message: g.Describe(), Type: "gate"}
+			set.Failures++
+		}
+		set.Cases = append(set.Cases, c)
+	}
+	if len(set.Cases) == 0 {
+		set.Cases = append(set.Cases, junitCase{Name: "evaluation", Classname: "robust.eval", Output: r.title()})
+	}
+	set.Tests = len(set.Cases)
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(junitSuites{Suites: []junitSet{set}}); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}

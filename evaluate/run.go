@@ -1,0 +1,381 @@
+package evaluate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/robust-go/robust/attacks"
+	"github.com/robust-go/robust/dataset"
+)
+
+// Config configures [Run].
+type Config struct {
+	// Eps lists the budgets; several give a robustness curve.
+	Eps  []Eps
+	Norm attacks.Norm
+	// Attacks is the suite (see [Suite]); SuiteName names it in reports.
+	Attacks   []AttackSpec
+	SuiteName string
+	// BatchSize is the number of samples attacked at once (default 128).
+	BatchSize int
+	// Seed drives every random choice (random starts, Square).
+	Seed uint64
+	// Independent runs every attack on every correctly classified sample,
+	// so that each attack's own robust accuracy is reported; by default
+	// (cascade) each attack runs only on the samples the previous ones did
+	// not break, and reports the robust accuracy so far.
+	Independent bool
+	// NoSanity skips the sanity checks.
+	NoSanity bool
+	// Model and Data name the model and data set in reports.
+	Model, Data string
+	// Flags are findings made before the run (by [Prepare]), copied into
+	// the report.
+	Flags []Flag
+	// Progress, when set, is called as samples are done.
+	Progress func(Progress)
+}
+
+// Progress reports how far an evaluation is: stage Stage of Stages (the
+// clean pass, the sanity checks, then each attack at each ε), Done of
+// Total samples of the stage.
+type Progress struct {
+	Stage, Stages int
+	Name          string
+	Done, Total   int
+}
+
+// ErrNoData is returned for an empty data set.
+var ErrNoData = errors.New("no samples to evaluate")
+
+// Run evaluates a model on a data set: clean accuracy, then every attack
+// of the suite at every ε, then the sanity checks. Errors before the first
+// attack (a model that does not fit the data, bad budgets) are returned
+// before any work is done.
+func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (*Report, error) {
+	e, err := newEvaluation(m, d, cfg)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := e.cleanPass(ctx); err != nil {
+		return nil, err
+	}
+	if !cfg.NoSanity {
+		if err := e.sanityBefore(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for i, eps := range cfg.Eps {
+		p, err := e.point(ctx, i, eps)
+		if err != nil {
+			return nil, err
+		}
+		e.report.Points = append(e.report.Points, *p)
+	}
+	if !cfg.NoSanity {
+		e.sanityAfter()
+	}
+	e.report.Seconds = time.Since(start).Seconds()
+	if e.report.Seconds > 0 {
+		e.report.ImagesPerSecond = float64(e.n*len(cfg.Eps)) / e.report.Seconds
+	}
+	return e.report, nil
+}
+
+// evaluation is the state of one Run.
+type evaluation struct {
+	m       attacks.Model
+	d       *dataset.Dataset
+	cfg     Config
+	n, size int
+	classes int
+	correct []bool
+	logits  []float32 // clean logits, n × classes
+	report  *Report
+	stage   int
+	stages  int
+}
+
+func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation, error) {
+	if m == nil || d == nil {
+		return nil, errors.New("evaluate: nil model or data")
+	}
+	if d.Len() == 0 {
+		return nil, ErrNoData
+	}
+	if len(cfg.Eps) == 0 {
+		return nil, errors.New("evaluate: no ε given")
+	}
+	if len(cfg.Attacks) == 0 {
+		return nil, errors.New("evaluate: no attacks given")
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 128
+	}
+	if err := CheckFit(m, d); err != nil {
+		return nil, err
+	}
+	e := &evaluation{m: m, d: d, cfg: cfg, n: d.Len(), size: d.ImageSize(), classes: m.Classes()}
+	for _, eps := range cfg.Eps {
+		if err := CheckEps(cfg.Norm, eps, e.size); err != nil {
+			return nil, err
+		}
+	}
+	mode := "cascade"
+	if cfg.Independent {
+		mode = "independent"
+	}
+	e.report = &Report{Schema: Schema, Model: cfg.Model, Data: cfg.Data, Samples: e.n,
+		Norm: cfg.Norm.String(), Suite: cfg.SuiteName, Mode: mode, Seed: cfg.Seed,
+		Flags: append([]Flag(nil), cfg.Flags...)}
+	e.stages = 1 + len(cfg.Eps)*len(cfg.Attacks)
+	if !cfg.NoSanity {
+		e.stages++
+	}
+	return e, nil
+}
+
+// CheckFit checks that a model takes a data set's images and that its
+// logits cover the labels.
+func CheckFit(m attacks.Model, d *dataset.Dataset) error {
+	sh := m.Shape()
+	if sh != [3]int{d.C, d.H, d.W} {
+		return fmt.Errorf("the model takes %d×%d×%d images, the data %s has %d×%d×%d", sh[0], sh[1], sh[2], d.Name, d.C, d.H, d.W)
+	}
+	for i, l := range d.Y {
+		if l < 0 || l >= int64(m.Classes()) {
+			return fmt.Errorf("label %d of sample %d is outside the model's %d logits: the data set does not match the model", l, i, m.Classes())
+		}
+	}
+	return nil
+}
+
+// CheckEps checks a budget against the norm's range for images of size
+// values.
+func CheckEps(norm attacks.Norm, eps Eps, size int) error {
+	limit := 1.0
+	if norm == attacks.L2 {
+		limit = math.Sqrt(float64(size))
+	}
+	if v := float64(eps.Value); !(v > 0 && v <= limit) {
+		return fmt.Errorf("ε %s = %g is out of range (0, %.4g] for the %s norm", eps.Text, v, limit, norm.Symbol())
+	}
+	return nil
+}
+
+func (e *evaluation) progress(name string, done, total int) {
+	if e.cfg.Progress != nil {
+		e.cfg.Progress(Progress{Stage: e.stage, Stages: e.stages, Name: name, Done: done, Total: total})
+	}
+}
+
+// cleanPass computes the clean predictions.
+func (e *evaluation) cleanPass(ctx context.Context) error {
+	e.logits = make([]float32, e.n*e.classes)
+	e.correct = make([]bool, e.n)
+	bs := e.cfg.BatchSize
+	for lo := 0; lo < e.n; lo += bs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+bs, e.n)
+		if err := e.m.Logits(e.d.X[lo*e.size:hi*e.size], hi-lo, e.logits[lo*e.classes:hi*e.classes]); err != nil {
+			return fmt.Errorf("clean pass: %w", err)
+		}
+		e.progress("clean", hi, e.n)
+	}
+	count := 0
+	for i := range e.n {
+		e.correct[i] = attacks.Predict(e.logits[i*e.classes:(i+1)*e.classes]) == int(e.d.Y[i])
+		if e.correct[i] {
+			count++
+		}
+	}
+	e.report.Clean = NewAccuracy(count, e.n)
+	e.stage++
+	return nil
+}
+
+// point runs the suite at one ε.
+func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, error) {
+	p := &Point{Eps: float64(eps.Value), EpsText: eps.Text}
+	start := time.Now()
+	robust := append([]bool{}, e.correct...)
+	for ai, spec := range e.cfg.Attacks {
+		ar := AttackResult{Name: spec.Name, Label: spec.Label()}
+		if reason := e.unsupported(spec); reason != "" {
+			ar.Skipped = reason
+			if index == 0 {
+				e.flag(info("skipped", "%s was skipped: %s", spec.Name, reason))
+			}
+			ar.Robust = NewAccuracy(count(robust), e.n)
+			p.Attacks = append(p.Attacks, ar)
+			e.stage++
+			continue
+		}
+		pool := robust
+		if e.cfg.Independent {
+			pool = e.correct
+		}
+		var idx []int
+		for i, ok := range pool {
+			if ok {
+				idx = append(idx, i)
+			}
+		}
+		rng := rand.New(rand.NewPCG(e.cfg.Seed, uint64(index)<<32|uint64(ai)))
+		out, err := Attack(ctx, e.m, spec, spec.Budget(e.cfg.Norm, eps.Value), e.d, idx, AttackOptions{
+			BatchSize: e.cfg.BatchSize, Rng: rng,
+			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", spec.Name, eps.Text), done, total) },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ε %s: %w", eps.Text, err)
+		}
+		e.stage++
+		ar.Attacked, ar.Queries, ar.Rejected, ar.Seconds = len(idx), out.Queries, out.Rejected, out.Seconds
+		if out.Seconds > 0 {
+			ar.ImagesPerSecond = float64(len(idx)) / out.Seconds
+		}
+		var norms []float64
+		for k, i := range idx {
+			if out.Success[k] {
+				ar.Broken++
+				robust[i] = false
+				norms = append(norms, out.Norms[k])
+			}
+		}
+		ar.setNorms(norms)
+		if e.cfg.Independent {
+			ar.Robust = NewAccuracy(count(e.correct)-ar.Broken, e.n)
+		} else {
+			ar.Robust = NewAccuracy(count(robust), e.n)
+		}
+		p.Attacks = append(p.Attacks, ar)
+	}
+	p.Robust = NewAccuracy(count(robust), e.n)
+	p.Seconds = time.Since(start).Seconds()
+	return p, nil
+}
+
+// unsupported returns why an attack cannot run on this model and norm.
+func (e *evaluation) unsupported(a AttackSpec) string {
+	need := 2
+	switch {
+	case a.Kind == Square && e.cfg.Norm != attacks.Linf:
+		return "Square supports the L∞ norm only"
+	case a.Kind == APGDT:
+		need = 4
+	case a.Loss == attacks.DLR:
+		need = 3
+	}
+	if e.classes < need {
+		return fmt.Sprintf("needs %d or more classes", need)
+	}
+	return ""
+}
+
+func (a *AttackResult) setNorms(norms []float64) {
+	if len(norms) == 0 {
+		return
+	}
+	minN, sum := math.Inf(1), 0.0
+	for _, v := range norms {
+		minN = min(minN, v)
+		sum += v
+	}
+	mean := sum / float64(len(norms))
+	a.MeanNorm, a.MinNorm = &mean, &minN
+}
+
+func count(v []bool) int {
+	n := 0
+	for _, ok := range v {
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// AttackOptions configure [Attack].
+type AttackOptions struct {
+	BatchSize int // default 128
+	Rng       *rand.Rand
+	// Progress, when set, is called after each batch with the samples
+	// done and the total.
+	Progress func(done, total int)
+}
+
+// Outcome is the verified result of an attack on a list of samples.
+type Outcome struct {
+	// Adv holds the adversarial (or worst-case) image of each sample.
+	Adv []float32
+	// Success tells which samples the attack broke, after verification: the
+	// example lies in the ball and in [0,1] and the model, run again on it,
+	// misclassifies it.
+	Success []bool
+	// Norms holds each example's perturbation norm.
+	Norms []float64
+	// Pred holds the model's prediction on each example.
+	Pred     []int
+	Queries  int
+	Rejected int // claimed successes that failed verification
+	Seconds  float64
+}
+
+// Attack runs one attack over the samples idx of a data set in batches and
+// verifies every success: the example must lie in the ε-ball and [0,1],
+// and the model, run again on it, must misclassify it.
+func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Budget, d *dataset.Dataset, idx []int, opts AttackOptions) (*Outcome, error) {
+	bs := opts.BatchSize
+	if bs <= 0 {
+		bs = 128
+	}
+	size, classes := d.ImageSize(), m.Classes()
+	out := &Outcome{Adv: make([]float32, len(idx)*size), Success: make([]bool, len(idx)),
+		Norms: make([]float64, len(idx)), Pred: make([]int, len(idx))}
+	x := make([]float32, 0, bs*size)
+	y := make([]int64, 0, bs)
+	logits := make([]float32, bs*classes)
+	start := time.Now()
+	for lo := 0; lo < len(idx); lo += bs {
+		hi := min(lo+bs, len(idx))
+		x, y = x[:0], y[:0]
+		for _, i := range idx[lo:hi] {
+			x = append(x, d.Image(i)...)
+			y = append(y, d.Y[i])
+		}
+		res, err := spec.Run(ctx, m, x, y, b, opts.Rng)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", spec.Name, err)
+		}
+		out.Queries += res.Queries
+		out.Rejected += res.Rejected
+		if err := m.Logits(res.Adv, hi-lo, logits); err != nil {
+			return nil, fmt.Errorf("%s: verify: %w", spec.Name, err)
+		}
+		for k := range hi - lo {
+			clean, adv := x[k*size:(k+1)*size], res.Adv[k*size:(k+1)*size]
+			z := logits[k*classes : (k+1)*classes]
+			j := lo + k
+			copy(out.Adv[j*size:], adv)
+			out.Pred[j] = attacks.Predict(z)
+			out.Norms[j] = b.Norm.Distance(adv, clean)
+			verified := attacks.WithinBudget(clean, adv, b.Norm, b.Eps) && attacks.Fooled(z, y[k], -1)
+			if res.Success[k] && !verified {
+				out.Rejected++
+			}
+			out.Success[j] = res.Success[k] && verified
+		}
+		if opts.Progress != nil {
+			opts.Progress(hi, len(idx))
+		}
+	}
+	out.Seconds = time.Since(start).Seconds()
+	return out, nil
+}

@@ -1,0 +1,219 @@
+package evaluate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/robust-go/robust/attacks"
+	"github.com/robust-go/robust/onnxgraph"
+)
+
+const (
+	// sanitySamples bounds the samples of the gradient, determinism and
+	// large-ε checks.
+	sanitySamples = 100
+	// maskingAccuracy is the accuracy left at the large-ε probe above which
+	// gradient masking is suspected.
+	maskingAccuracy = 0.10
+	// blackBoxMargin is the share of samples a black-box attack may break
+	// after the white-box ones before it is flagged.
+	blackBoxMargin = 0.01
+	// curveSlack is how much accuracy may rise between increasing ε before
+	// the curve is flagged.
+	curveSlack = 0.02
+)
+
+// Sanity holds the sanity checks' measurements.
+type Sanity struct {
+	Samples int `json:"samples"`
+	// ZeroGradients and NaNGradients count samples whose cross-entropy
+	// input gradient is all zeros or holds a NaN.
+	ZeroGradients int `json:"zero_gradients"`
+	NaNGradients  int `json:"nan_gradients"`
+	// MaxOutputDiff is the largest difference between two runs on the same
+	// inputs.
+	MaxOutputDiff float64 `json:"max_output_diff"`
+	// SoftmaxRows counts output rows that look like probabilities.
+	SoftmaxRows int `json:"softmax_rows"`
+	// LargeEps is PGD-20's robust accuracy, among the checked samples, at a
+	// budget where no model should keep its accuracy (L∞ 0.5: every image
+	// can become uniform grey; L2 0.5·√d likewise).
+	LargeEps         float64 `json:"large_eps"`
+	LargeEpsAccuracy float64 `json:"large_eps_accuracy"`
+}
+
+// sanityBefore checks gradients, determinism and outputs on clean samples,
+// and probes a large ε.
+func (e *evaluation) sanityBefore(ctx context.Context) error {
+	var idx []int
+	for i, ok := range e.correct {
+		if ok && len(idx) < sanitySamples {
+			idx = append(idx, i)
+		}
+	}
+	s := &Sanity{Samples: len(idx)}
+	e.report.Sanity = s
+	for i := range e.n {
+		if looksLikeProbabilities(e.logits[i*e.classes : (i+1)*e.classes]) {
+			s.SoftmaxRows++
+		}
+	}
+	if s.SoftmaxRows == e.n {
+		e.flag(warning("softmax-output", "every output row is non-negative and sums to 1: the model outputs probabilities, not logits; attacks on them suffer vanishing gradients (rerun with --softmax log)"))
+	}
+	if len(idx) == 0 {
+		e.stage++
+		return nil
+	}
+	k := len(idx)
+	x, y := make([]float32, 0, k*e.size), make([]int64, 0, k)
+	for _, i := range idx {
+		x = append(x, e.d.Image(i)...)
+		y = append(y, e.d.Y[i])
+	}
+	logits, losses, grad := make([]float32, k*e.classes), make([]float32, k), make([]float32, k*e.size)
+	if err := e.m.Grad(x, y, k, onnxgraph.CrossEntropy, logits, losses, grad); err != nil {
+		return fmt.Errorf("sanity check: %w", err)
+	}
+	for j := range k {
+		g := grad[j*e.size : (j+1)*e.size]
+		if slices.ContainsFunc(g, func(v float32) bool { return v != v }) {
+			s.NaNGradients++
+		} else if !slices.ContainsFunc(g, func(v float32) bool { return v != 0 }) {
+			s.ZeroGradients++
+		}
+	}
+	// Determinism: the gradient run's logits and a second forward run must
+	// match the clean pass.
+	again := make([]float32, k*e.classes)
+	if err := e.m.Logits(x, k, again); err != nil {
+		return fmt.Errorf("sanity check: %w", err)
+	}
+	for j, i := range idx {
+		ref := e.logits[i*e.classes : (i+1)*e.classes]
+		for c, v := range ref {
+			s.MaxOutputDiff = max(s.MaxOutputDiff, relDiff(v, again[j*e.classes+c]), relDiff(v, logits[j*e.classes+c]))
+		}
+	}
+	if s.NaNGradients > 0 {
+		e.flag(warning("nan-gradients", "%d of %d samples have NaN input gradients: attack results are unreliable", s.NaNGradients, k))
+	}
+	if s.ZeroGradients > 0 {
+		e.flag(warning("zero-gradients", "%d of %d correctly classified samples have an all-zero cross-entropy input gradient (saturated softmax or masked gradients); trust margin-based attacks (pgd-cw, apgd-dlr) and Square more than CE ones", s.ZeroGradients, k))
+	}
+	if s.MaxOutputDiff > 1e-4 {
+		e.flag(warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model defeats single-sample attacks (use EOT) and makes robust accuracy noisy", s.MaxOutputDiff))
+	}
+	return e.probeLargeEps(ctx, idx)
+}
+
+// probeLargeEps runs PGD-20 at a budget that should leave no accuracy.
+func (e *evaluation) probeLargeEps(ctx context.Context, idx []int) error {
+	s := e.report.Sanity
+	eps := float32(0.5)
+	if e.cfg.Norm == attacks.L2 {
+		eps = float32(0.5 * math.Sqrt(float64(e.size)))
+	}
+	spec := AttackSpec{Name: "pgd", Kind: PGD, Steps: 20, StepRatio: 0.25, RandomStart: true}
+	out, err := Attack(ctx, e.m, spec, spec.Budget(e.cfg.Norm, eps), e.d, idx, AttackOptions{
+		BatchSize: e.cfg.BatchSize, Rng: rand.New(rand.NewPCG(e.cfg.Seed, math.MaxUint32)),
+		Progress: func(done, total int) { e.progress("sanity", done, total) },
+	})
+	if err != nil {
+		return fmt.Errorf("sanity check: %w", err)
+	}
+	e.stage++
+	s.LargeEps = float64(eps)
+	s.LargeEpsAccuracy = 1 - float64(count(out.Success))/float64(len(idx))
+	if s.LargeEpsAccuracy > maskingAccuracy {
+		e.flag(warning("gradient-masking", "possible gradient masking: PGD-20 at %s ε=%.3g, where any image can be made grey, leaves %.1f%% of %d samples correct (accuracy should fall towards 0 as ε grows)",
+			e.cfg.Norm.Symbol(), eps, 100*s.LargeEpsAccuracy, len(idx)))
+	}
+	return nil
+}
+
+// sanityAfter compares the attacks' results.
+func (e *evaluation) sanityAfter() {
+	for _, p := range e.report.Points {
+		rejected := 0
+		for _, a := range p.Attacks {
+			rejected += a.Rejected
+		}
+		if rejected > 0 {
+			e.flag(warning("rejected-examples", "at ε=%s, %d adversarial examples claimed by attacks failed verification (outside the ball or not misclassified) and were not counted", p.EpsText, rejected))
+		}
+		e.checkBlackBox(p)
+	}
+	// Accuracy should not rise with ε.
+	pts := sortedPoints(e.report.Points)
+	for i := 1; i < len(pts); i++ {
+		if pts[i].Robust.Value > pts[i-1].Robust.Value+curveSlack {
+			e.flag(warning("non-monotone", "possible gradient masking: robust accuracy rises from %.1f%% at ε=%s to %.1f%% at ε=%s",
+				100*pts[i-1].Robust.Value, pts[i-1].EpsText, 100*pts[i].Robust.Value, pts[i].EpsText))
+		}
+	}
+}
+
+// checkBlackBox flags a black-box attack that breaks what the white-box
+// attacks could not.
+func (e *evaluation) checkBlackBox(p Point) {
+	whiteBest := math.Inf(1)
+	for i, a := range p.Attacks {
+		spec := e.cfg.Attacks[i]
+		if a.Skipped != "" {
+			continue
+		}
+		if spec.WhiteBox {
+			whiteBest = min(whiteBest, a.Robust.Value)
+			continue
+		}
+		if math.IsInf(whiteBest, 1) {
+			continue
+		}
+		var extra float64
+		if e.cfg.Independent {
+			extra = whiteBest - a.Robust.Value
+		} else {
+			extra = float64(a.Broken) / float64(e.n)
+		}
+		if extra > blackBoxMargin {
+			e.flag(warning("black-box-stronger", "possible gradient masking: at ε=%s the black-box %s attack lowers robust accuracy by %.1f points below the white-box attacks",
+				p.EpsText, a.Name, 100*extra))
+		}
+	}
+}
+
+// flag adds a flag, unless one with the same code (from Prepare, say)
+// says the same already.
+func (e *evaluation) flag(f Flag) {
+	if f.Code == "softmax-output" && slices.ContainsFunc(e.report.Flags, func(o Flag) bool { return o.Code == f.Code }) {
+		return
+	}
+	e.report.Flags = append(e.report.Flags, f)
+}
+
+// looksLikeProbabilities reports a row of non-negative values summing to 1.
+func looksLikeProbabilities(z []float32) bool {
+	var s float64
+	for _, v := range z {
+		if v < 0 {
+			return false
+		}
+		s += float64(v)
+	}
+	return math.Abs(s-1) < 1e-3
+}
+
+func relDiff(a, b float32) float64 {
+	d := math.Abs(float64(a) - float64(b))
+	return d / max(1, math.Abs(float64(a)))
+}
+
+// summary describes the measurements in one line.
+func (s *Sanity) summary(norm string) string {
+	return fmt.Sprintf("PGD-20 at %s ε=%.4g leaves %.1f%% of %d samples correct; input gradients: %d all-zero, %d NaN; outputs differ between runs by ≤ %.2g",
+		normSymbol(norm), s.LargeEps, 100*s.LargeEpsAccuracy, s.Samples, s.ZeroGradients, s.NaNGradients, s.MaxOutputDiff)
+}
