@@ -97,7 +97,8 @@ func (s *shapeState) infer(n *Node) error {
 		"Softplus", "Softsign", "Erf", "Reciprocal", "Floor", "Ceil", "Round", "HardSigmoid", "HardSwish",
 		"Identity", "Softmax", "LogSoftmax", "Hardmax", "Clip", "Celu", "Sin", "Cos", "Mish", "Gelu",
 		"ThresholdedRelu", "Shrink", "Sign", "LRN", "InstanceNormalization", "LpNormalization",
-		"MeanVarianceNormalization", "CumSum", "Dropout", "LayerNormalization", "GroupNormalization":
+		"MeanVarianceNormalization", "CumSum", "Dropout", "LayerNormalization", "GroupNormalization",
+		"RandomUniformLike", "RandomNormalLike", "BernoulliLike":
 		s.set(n, 0, xe, xs)
 		if n.OpType == "Dropout" {
 			s.set(n, 1, Bool, xs)
