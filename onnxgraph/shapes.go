@@ -98,7 +98,7 @@ func (s *shapeState) infer(n *Node) error {
 		"Identity", "Softmax", "LogSoftmax", "Hardmax", "Clip", "Celu", "Sin", "Cos", "Mish", "Gelu",
 		"ThresholdedRelu", "Shrink", "Sign", "LRN", "InstanceNormalization", "LpNormalization",
 		"MeanVarianceNormalization", "CumSum", "Dropout", "LayerNormalization", "GroupNormalization",
-		"RandomUniformLike", "RandomNormalLike", "BernoulliLike":
+		"RandomUniformLike", "RandomNormalLike", "Bernoulli":
 		s.set(n, 0, xe, xs)
 		if n.OpType == "Dropout" {
 			s.set(n, 1, Bool, xs)

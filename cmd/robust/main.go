@@ -56,6 +56,10 @@ type CLI struct {
 
 	Version VersionCmd `cmd:"" help:"Print robust's version and the ONNX Runtime it finds."`
 	Info    InfoCmd    `cmd:"" help:"Describe an ONNX model: inputs, outputs, opset, parameters, operators and which of them robust can differentiate."`
+	Zoo     ZooCmd     `cmd:"" help:"Built-in architectures: list them, export one as ONNX."`
+	Train   TrainCmd   `cmd:"" help:"Train a classifier: free, PGD or fast adversarial training, or natural; checkpoints, exact resume, ONNX export."`
+	Eval    EvalCmd    `cmd:"" help:"Measure a model's robust accuracy under an attack suite; CI gates, reports, curves."`
+	Attack  AttackCmd  `cmd:"" help:"Write adversarial examples (.npz) and a PNG grid of clean vs adversarial images."`
 }
 
 // usageError marks errors caused by the user's input (exit code 2).
