@@ -118,7 +118,7 @@ func Prepare(m *onnxgraph.Model, c Contract, shape [3]int) (*onnxgraph.Model, []
 	}
 	work := m.Clone()
 	g := work.Graph
-	input, logits, err := classifierIO(g, c)
+	input, logits, err := onnxgraph.ClassifierIO(g, c.Input, c.Logits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("prepare model: %w", err)
 	}
@@ -165,28 +165,6 @@ func Prepare(m *onnxgraph.Model, c Contract, shape [3]int) (*onnxgraph.Model, []
 	return work, flags, nil
 }
 
-// classifierIO finds the image input and logits output.
-func classifierIO(g *onnxgraph.Graph, c Contract) (input, logits string, err error) {
-	input, logits = c.Input, c.Logits
-	if input == "" {
-		ins := g.RealInputs()
-		if len(ins) != 1 {
-			return "", "", fmt.Errorf("the model has %d inputs; name the image input", len(ins))
-		}
-		input = ins[0].Name
-	} else if g.Input(input) == nil {
-		return "", "", fmt.Errorf("the model has no input %q", input)
-	}
-	if logits == "" {
-		if len(g.Outputs) != 1 {
-			return "", "", fmt.Errorf("the model has %d outputs; name the logits", len(g.Outputs))
-		}
-		logits = g.Outputs[0].Name
-	} else if g.Output(logits) == nil {
-		return "", "", fmt.Errorf("the model has no output %q", logits)
-	}
-	return input, logits, nil
-}
 
 // detectLayout decides whether a rank-4 input shape takes images of the
 // given C, H, W as NCHW or NHWC. Symbolic dimensions match anything; when

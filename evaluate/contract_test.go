@@ -115,8 +115,8 @@ func TestPrepareErrors(t *testing.T) {
 		{"forced layout", rgb, Contract{Layout: NHWC}, [3]int{3, 2, 2}, "as NHWC"},
 		{"mean count", rgb, Contract{Mean: []float32{1, 2}}, [3]int{3, 2, 2}, "2 mean values for 3 channels"},
 		{"std zero", rgb, Contract{Std: []float32{0}}, [3]int{3, 2, 2}, "not positive"},
-		{"input name", rgb, Contract{Input: "x"}, [3]int{3, 2, 2}, "no input \"x\""},
-		{"output name", rgb, Contract{Logits: "y"}, [3]int{3, 2, 2}, "no output \"y\""},
+		{"input name", rgb, Contract{Input: "x"}, [3]int{3, 2, 2}, `"x" is not an input`},
+		{"output name", rgb, Contract{Logits: "y"}, [3]int{3, 2, 2}, `"y" is not an output`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -146,40 +146,17 @@ func CheckTrainable(m *onnxgraph.Model) ([]string, error) {
 	return params, nil
 }
 
-// classifierIO finds the image input (rank 4, float) and the logits output.
+// classifierIO finds the image input, which must be a float [N,C,H,W]
+// tensor, and the logits output.
 func classifierIO(g *onnxgraph.Graph, input, logits string) (string, string, error) {
-	ins := g.RealInputs()
-	if input == "" {
-		if len(ins) != 1 {
-			return "", "", fmt.Errorf("the model has %d inputs (%s); name the image input with --input", len(ins), valueNames(ins))
-		}
-		input = ins[0].Name
+	input, logits, err := onnxgraph.ClassifierIO(g, input, logits)
+	if err != nil {
+		return "", "", err
 	}
-	in := g.Input(input)
-	if in == nil || g.Initializer(input) != nil {
-		return "", "", fmt.Errorf("%q is not an input of the model (inputs: %s)", input, valueNames(ins))
-	}
-	if in.Type == nil || !in.Type.Elem.IsFloat() || (in.Type.Shape != nil && len(in.Type.Shape) != 4) {
+	if in := g.Input(input); in.Type == nil || !in.Type.Elem.IsFloat() || (in.Type.Shape != nil && len(in.Type.Shape) != 4) {
 		return "", "", fmt.Errorf("input %q is %v; robust hardens image classifiers with a float [N,C,H,W] input", input, in.Type)
 	}
-	if logits == "" {
-		if len(g.Outputs) != 1 {
-			return "", "", fmt.Errorf("the model has %d outputs (%s); name the logits with --logits", len(g.Outputs), valueNames(g.Outputs))
-		}
-		logits = g.Outputs[0].Name
-	}
-	if g.Output(logits) == nil {
-		return "", "", fmt.Errorf("%q is not an output of the model (outputs: %s)", logits, valueNames(g.Outputs))
-	}
 	return input, logits, nil
-}
-
-func valueNames(vs []*onnxgraph.ValueInfo) string {
-	names := make([]string, len(vs))
-	for i, v := range vs {
-		names[i] = v.Name
-	}
-	return strings.Join(names, ", ")
 }
 
 // constantsToInitializers replaces Constant nodes holding a tensor by

@@ -3,6 +3,7 @@ package onnxgraph
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // TrainOptions configure [BuildTrainingGraph].
@@ -69,7 +70,7 @@ func BuildTrainingGraph(m *Model, opts TrainOptions) (*TrainingGraph, error) {
 		return nil, fmt.Errorf("training graph: %w", err)
 	}
 	g := work.Graph
-	input, logits, err := classifierIO(g, opts.Input, opts.Logits)
+	input, logits, err := ClassifierIO(g, opts.Input, opts.Logits)
 	if err != nil {
 		return nil, fmt.Errorf("training graph: %w", err)
 	}
@@ -193,24 +194,36 @@ func defaultParams(g *Graph) []string {
 	return out
 }
 
-// classifierIO finds the image input and the logits output.
-func classifierIO(g *Graph, input, logits string) (string, string, error) {
+// ClassifierIO resolves the image input and the logits output of a
+// classifier: empty names mean the graph's only (non-initializer) input and
+// its only output. Errors list the candidates.
+func ClassifierIO(g *Graph, input, logits string) (string, string, error) {
+	ins := g.RealInputs()
 	if input == "" {
-		ins := g.RealInputs()
 		if len(ins) != 1 {
-			return "", "", fmt.Errorf("the model has %d inputs; name the image input", len(ins))
+			return "", "", fmt.Errorf("the model has %d inputs (%s); name the image input", len(ins), valueNames(ins))
 		}
 		input = ins[0].Name
-	} else if g.Input(input) == nil {
-		return "", "", fmt.Errorf("%q is not a graph input", input)
+	} else if g.Input(input) == nil || g.Initializer(input) != nil {
+		return "", "", fmt.Errorf("%q is not an input of the model (inputs: %s)", input, valueNames(ins))
 	}
 	if logits == "" {
 		if len(g.Outputs) != 1 {
-			return "", "", fmt.Errorf("the model has %d outputs; name the logits", len(g.Outputs))
+			return "", "", fmt.Errorf("the model has %d outputs (%s); name the logits", len(g.Outputs), valueNames(g.Outputs))
 		}
 		logits = g.Outputs[0].Name
+	} else if g.Output(logits) == nil {
+		return "", "", fmt.Errorf("%q is not an output of the model (outputs: %s)", logits, valueNames(g.Outputs))
 	}
 	return input, logits, nil
+}
+
+func valueNames(vs []*ValueInfo) string {
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // orderOutputs puts the named outputs first, in the given order, followed by
@@ -268,7 +281,7 @@ func BuildInputGradientGraph(m *Model, opts AttackOptions) (*InputGradientGraph,
 	if err := UpgradeOpset(work); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
-	input, logits, err := classifierIO(work.Graph, opts.Input, opts.Logits)
+	input, logits, err := ClassifierIO(work.Graph, opts.Input, opts.Logits)
 	if err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
