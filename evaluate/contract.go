@@ -165,7 +165,6 @@ func Prepare(m *onnxgraph.Model, c Contract, shape [3]int) (*onnxgraph.Model, []
 	return work, flags, nil
 }
 
-
 // detectLayout decides whether a rank-4 input shape takes images of the
 // given C, H, W as NCHW or NHWC. Symbolic dimensions match anything; when
 // both fit, NCHW wins.
