@@ -1,0 +1,169 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/robust-go/robust/dataset"
+	"github.com/robust-go/robust/zoo"
+)
+
+// benchData returns the Fashion-MNIST training set when it is installed,
+// else synthetic 28×28 images.
+func benchData() *dataset.Dataset {
+	if d, err := dataset.Open("fashion-mnist", "train", dataset.Options{}); err == nil {
+		return d
+	}
+	return synthData(12800, 1, 28, 28, 10, 1)
+}
+
+// BenchmarkFreeVsNatural compares the wall time of free training (m=8)
+// and natural training of small-cnn for the same number of gradient steps
+// (batch 128, 2 threads): each iteration runs 16 natural steps, then 16
+// free replays (2 minibatches), through Trainer.Run. It reports the ratio
+// of the total times (the bar: ≤ 1.05), the median of the
+// iterations' ratios (robust to other processes' bursts) and both speeds.
+func BenchmarkFreeVsNatural(b *testing.B) {
+	env := testEnv(b)
+	data := benchData()
+	m, err := zoo.Build("small-cnn", zoo.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{Epochs: 1 << 12, BatchSize: 128, LR: 0.01, Schedule: "constant", Momentum: 0.9, WeightDecay: 5e-4,
+		Eps: 0.1, Replays: 8}
+	const block = 16
+	var trainers [2]*Trainer
+	for i, method := range []Method{Natural, Free} {
+		c := cfg
+		c.Method = method
+		if trainers[i], err = New(env, m, data, nil, c); err != nil {
+			b.Fatal(err)
+		}
+		defer trainers[i].Close()
+	}
+	var spent [2]time.Duration
+	var ratios []float64
+	run := func(i int) time.Duration {
+		tr := trainers[i]
+		t0 := time.Now()
+		if _, err := tr.Run(context.Background(), RunOptions{StopAfter: tr.Step() + block}); !errors.Is(err, ErrInterrupted) {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	run(0) // compile the sessions, warm the caches
+	run(1)
+	for b.Loop() {
+		var d [2]time.Duration
+		for i := range trainers {
+			d[i] = run(i)
+			spent[i] += d[i]
+		}
+		ratios = append(ratios, d[1].Seconds()/d[0].Seconds())
+	}
+	steps := float64(b.N * block)
+	slices.Sort(ratios)
+	b.ReportMetric(spent[1].Seconds()/spent[0].Seconds(), "free/natural")
+	b.ReportMetric(ratios[len(ratios)/2], "median-free/natural")
+	b.ReportMetric(steps*128/spent[0].Seconds(), "natural-img/s")
+	b.ReportMetric(steps*128/spent[1].Seconds(), "free-img/s")
+}
+
+// BenchmarkTrainStep times one training step (forward, backward and the SGD
+// update; batch 128, 2 threads) of small-cnn on 28×28 and preact-resnet18
+// on 32×32 images, and, when /usr/bin/python3 has torch, the same step in
+// PyTorch (scripts/torch_reference.py), reporting the ratio (target ≤ 0.8).
+func BenchmarkTrainStep(b *testing.B) {
+	for _, bm := range []struct {
+		model string
+		size  int64
+		c     int64
+		torch string
+	}{
+		{"small-cnn", 28, 1, "train-small-cnn"},
+		{"preact-resnet18", 32, 3, "train-preact-resnet18"},
+	} {
+		b.Run(bm.model, func(b *testing.B) {
+			env := testEnv(b)
+			m, err := zoo.Build(bm.model, zoo.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			const batch = 128
+			e, err := newEngine(env, m, batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.close()
+			for i := range e.x {
+				e.x[i] = float32(i%251) / 251
+			}
+			for i := range e.y {
+				e.y[i] = int64(i % 10)
+			}
+			for _, p := range e.params {
+				p.Decay = decayed(m.Graph, p.Name)
+			}
+			opt := SGD{Momentum: 0.9, WeightDecay: 5e-4}
+			step := func() {
+				if err := e.run(weightPass, batch); err != nil {
+					b.Fatal(err)
+				}
+				if err := opt.Step(e.params, 0.01); err != nil {
+					b.Fatal(err)
+				}
+			}
+			step() // compile the session
+			step()
+			for b.Loop() {
+				step()
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(1000*sec, "ms/step")
+			if ref, err := torchSeconds(bm.torch); err != nil {
+				b.Logf("no PyTorch reference: %v", err)
+			} else {
+				b.ReportMetric(1000*ref, "torch-ms/step")
+				b.ReportMetric(sec/ref, "ratio")
+			}
+		})
+	}
+}
+
+var torchRef struct {
+	sync.Mutex
+	secs map[string]float64
+}
+
+// torchSeconds runs scripts/torch_reference.py once per benchmark name and
+// process, with 2 threads, and returns its seconds per step.
+func torchSeconds(name string) (float64, error) {
+	torchRef.Lock()
+	defer torchRef.Unlock()
+	if s, ok := torchRef.secs[name]; ok {
+		return s, nil
+	}
+	out, err := exec.Command("/usr/bin/python3", "../scripts/torch_reference.py", "--threads", "2", "--only", name).Output()
+	if err != nil {
+		return 0, fmt.Errorf("torch_reference.py: %w", err)
+	}
+	var res struct{ Seconds float64 }
+	line := strings.TrimSpace(string(out))
+	if err := json.Unmarshal([]byte(line[strings.LastIndexByte(line, '\n')+1:]), &res); err != nil || res.Seconds <= 0 {
+		return 0, fmt.Errorf("torch_reference.py printed %q", line)
+	}
+	if torchRef.secs == nil {
+		torchRef.secs = map[string]float64{}
+	}
+	torchRef.secs[name] = res.Seconds
+	return res.Seconds, nil
+}
