@@ -156,3 +156,25 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestCloneIsDeep(t *testing.T) {
+	m := tinyModel()
+	c := m.Clone()
+	c.Graph.Nodes[0].Inputs[0] = "changed"
+	c.Graph.Initializers[0].Raw[0] ^= 0xff
+	c.Graph.Nodes[0].Attrs[0].Int = 42
+	if m.Graph.Nodes[0].Inputs[0] == "changed" || m.Graph.Initializers[0].Raw[0] == c.Graph.Initializers[0].Raw[0] || m.Graph.Nodes[0].Attrs[0].Int == 42 {
+		t.Fatal("Clone shares data with the original")
+	}
+}
+
+func TestSavedFileIsReadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	if err := Save(path, tinyModel()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v, %v", st.Mode(), err)
+	}
+}

@@ -107,17 +107,19 @@ func SaveWith(path string, m *Model, opts SaveOptions) error {
 }
 
 // WriteFileAtomic writes data to a temporary file next to path, syncs it and
-// renames it over path, so readers never see a partial file.
+// renames it over path, so readers never see a partial file. The file is
+// readable by everyone (mode 0644), like a file os.WriteFile creates.
 func WriteFileAtomic(path string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
+	merr := f.Chmod(0o644)
 	_, werr := f.Write(data)
 	serr := f.Sync()
 	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	if err := errors.Join(merr, werr, serr, cerr); err != nil {
 		os.Remove(tmp)
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/robust-go/robust/internal/onnxpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // OpsetID names an operator set a model imports; Domain "" is the default
@@ -73,9 +74,10 @@ func (m *Model) SetMetadata(key, value string) {
 	m.Metadata = append(m.Metadata, MetadataEntry{key, value})
 }
 
-// Clone returns a deep copy of the model (through its protobuf form).
+// Clone returns a deep copy of the model: nothing it holds is shared with
+// m (tensor data included).
 func (m *Model) Clone() *Model {
-	c, err := FromProto(m.Proto())
+	c, err := FromProto(proto.Clone(m.Proto()).(*onnxpb.ModelProto))
 	if err != nil { // cannot happen: Proto's output always converts back
 		panic(fmt.Sprintf("onnxgraph: clone: %v", err))
 	}

@@ -5,6 +5,8 @@
 //	robust zoo list                        built-in architectures
 //	robust train --model small-cnn ...     free / PGD / fast / natural training
 //	robust eval model.onnx --eps 4/255     robust accuracy under an attack suite
+//	robust attack model.onnx --out adv.npz adversarial examples and a picture grid
+//	robust harden model.onnx --out h.onnx  free adversarial fine-tuning of any ONNX classifier
 //
 // Run `robust --help` or `robust COMMAND --help` for the flags.
 package main
@@ -19,14 +21,19 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/robust-go/robust/ort"
+	"github.com/robust-go/robust/train"
 )
 
 // Exit codes: 0 success, 1 a robustness gate was missed, 2 usage or input
-// errors (bad flags, unreadable model or data).
+// errors (bad flags, unreadable model or data), 130 training interrupted
+// (checkpoint saved).
 const (
 	exitOK    = 0
 	exitGate  = 1
 	exitUsage = 2
+	// exitInterrupted follows the shell convention for SIGINT (128+2):
+	// training saved a checkpoint and --resume continues it.
+	exitInterrupted = 130
 )
 
 // Globals are the flags every command takes.
@@ -112,6 +119,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		var gate gateError
 		if errors.As(err, &gate) {
 			return exitGate
+		}
+		if errors.Is(err, train.ErrInterrupted) {
+			return exitInterrupted
 		}
 		return exitUsage
 	}
