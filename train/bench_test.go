@@ -99,7 +99,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			const batch = 128
-			e, err := newEngine(env, m, batch)
+			e, err := newEngine(env, m, batch, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -143,9 +143,8 @@ func (t *Trainer) decodeCheckpoint(data []byte, path string) error {
 	if err := json.Unmarshal(rest[:nl], &h); err != nil {
 		return fmt.Errorf("%w: header: %v", ErrCheckpoint, err)
 	}
-	if h.Config != t.cfg {
-		return fmt.Errorf("the checkpoint was made with another configuration (%s); resume with the same settings",
-			configDiff(h.Config, t.cfg))
+	if diff := configDiff(h.Config, t.cfg); diff != "" {
+		return fmt.Errorf("the checkpoint was made with another configuration (%s); resume with the same settings", diff)
 	}
 	if err := t.it.Restore(h.State.Iter); err != nil {
 		return fmt.Errorf("the checkpoint does not fit this data: %w", err)
@@ -190,7 +189,8 @@ func (t *Trainer) decodeCheckpoint(data []byte, path string) error {
 	return nil
 }
 
-// configDiff lists the fields in which two configs differ.
+// configDiff lists the settings that differ between two configurations,
+// "" when they are the same.
 func configDiff(saved, now Config) string {
 	var a, b map[string]any
 	ja, _ := json.Marshal(saved)

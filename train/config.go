@@ -75,6 +75,10 @@ type Config struct {
 	// Augment is applied to training images (e.g. pad 2–4 and flip for
 	// CIFAR).
 	Augment dataset.Augment `json:"augment"`
+	// Params names the initializers to train; empty means all of the
+	// model's parameters (Conv, Gemm and MatMul weights and biases,
+	// BatchNormalization scales and biases). Others stay fixed.
+	Params []string `json:"params,omitempty"`
 	// EvalSteps is the number of PGD steps (α = ε/4, random start) of the
 	// per-epoch robust accuracy on the held-out set (default 10).
 	EvalSteps int `json:"eval_steps"`

@@ -77,9 +77,9 @@ type batchIO struct {
 }
 
 // newEngine builds the training graph of the classifier m for batches of
-// up to batch samples.
-func newEngine(env *ort.Env, m *og.Model, batch int) (*engine, error) {
-	tg, err := og.BuildTrainingGraph(m, og.TrainOptions{UnbiasedRunningVar: true})
+// up to batch samples, training params (all parameters when empty).
+func newEngine(env *ort.Env, m *og.Model, batch int, params []string) (*engine, error) {
+	tg, err := og.BuildTrainingGraph(m, og.TrainOptions{UnbiasedRunningVar: true, Params: params})
 	if err != nil {
 		return nil, err
 	}

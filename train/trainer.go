@@ -148,7 +148,7 @@ func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) 
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	eng, err := newEngine(env, model, min(cfg.BatchSize, data.Len()))
+	eng, err := newEngine(env, model, min(cfg.BatchSize, data.Len()), cfg.Params)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
