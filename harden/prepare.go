@@ -176,25 +176,45 @@ func (p *Plan) constantsToInitializers() {
 	g.Nodes = kept
 }
 
-// untie gives every Identity copy of a float initializer its own tensor, so
-// that training one value does not change the others the exporter merged
-// with it.
+// untie removes Identity nodes that read float initializers. Where the
+// initializer has no other reader the Identity is bypassed (its readers
+// read the initializer). Where other nodes read it too — the exporter
+// merged equal tensors, such as all-ones BatchNormalization scales and
+// running variances — the Identity's output gets its own copy, so that
+// training one value does not change the others.
 func (p *Plan) untie() {
 	g := p.Trainable.Graph
+	readers := map[string]int{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			readers[in]++
+		}
+	}
+	rename := map[string]string{}
 	kept := g.Nodes[:0]
 	for _, n := range g.Nodes {
-		if n.OpType == "Identity" && len(n.Outputs) == 1 && g.Output(n.Outputs[0]) == nil {
-			if src := g.Initializer(n.Input(0)); src != nil && src.DataType.IsFloat() {
-				t := src.Clone()
-				t.Name = n.Outputs[0]
-				g.Initializers = append(g.Initializers, t)
-				p.Untied = append(p.Untied, t.Name)
-				continue
-			}
+		src := g.Initializer(n.Input(0))
+		if n.OpType != "Identity" || len(n.Outputs) != 1 || g.Output(n.Outputs[0]) != nil || src == nil || !src.DataType.IsFloat() {
+			kept = append(kept, n)
+			continue
 		}
-		kept = append(kept, n)
+		if readers[src.Name] == 1 && g.Output(src.Name) == nil {
+			rename[n.Outputs[0]] = src.Name
+			continue
+		}
+		t := src.Clone()
+		t.Name = n.Outputs[0]
+		g.Initializers = append(g.Initializers, t)
+		p.Untied = append(p.Untied, t.Name)
 	}
 	g.Nodes = kept
+	for _, n := range g.Nodes {
+		for i, in := range n.Inputs {
+			if to, ok := rename[in]; ok {
+				n.Inputs[i] = to
+			}
+		}
+	}
 	if len(p.Untied) > 0 {
 		p.Notes = append(p.Notes, fmt.Sprintf("untied %d values the exporter had merged with equal tensors (%s)", len(p.Untied), strings.Join(p.Untied, ", ")))
 	}

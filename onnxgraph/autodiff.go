@@ -203,11 +203,64 @@ func (ad *autodiff) run() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	ad.foldConstantReshapes()
 	ad.pruneDead()
 	if err := ad.g.TopoSort(); err != nil {
 		return nil, fmt.Errorf("autodiff: %w", err)
 	}
 	return names, nil
+}
+
+// constantOutput returns the type of n's output when all of n's inputs are
+// initializers, else nil.
+func (ad *autodiff) constantOutput(n *Node) *TensorType {
+	mini := &Model{IRVersion: DefaultIRVersion, Opsets: []OpsetID{{Version: ad.b.Opset}}, Graph: &Graph{Nodes: []*Node{n}}}
+	for _, in := range n.Inputs {
+		if in == "" {
+			continue
+		}
+		t := ad.g.Initializer(in)
+		if t == nil {
+			return nil
+		}
+		mini.Graph.Initializers = append(mini.Graph.Initializers, t)
+	}
+	types, err := InferShapes(mini)
+	if err != nil {
+		return nil
+	}
+	return types[n.Outputs[0]]
+}
+
+// foldConstantReshapes replaces the Unsqueeze, Squeeze and Reshape nodes
+// autodiff added whose inputs are all initializers (the seed gradient of a
+// scalar loss, for one) with initializers holding the result. ONNX Runtime
+// would fold most of them itself, but warns about each one it cannot fold
+// because its initializer has other readers.
+func (ad *autodiff) foldConstantReshapes() {
+	kept := ad.g.Nodes[:0]
+	for _, n := range ad.g.Nodes {
+		if ad.original[n] || len(n.Outputs) != 1 || ad.g.Output(n.Outputs[0]) != nil {
+			kept = append(kept, n)
+			continue
+		}
+		switch n.OpType {
+		case "Unsqueeze", "Squeeze", "Reshape":
+		default:
+			kept = append(kept, n)
+			continue
+		}
+		t := ad.constantOutput(n)
+		src := ad.g.Initializer(n.Input(0))
+		if t == nil || !t.Shape.Known() || t.Shape.Size() != src.NumElements() {
+			kept = append(kept, n)
+			continue
+		}
+		folded := src.Clone()
+		folded.Name, folded.Dims, folded.DocString = n.Outputs[0], t.Shape.Ints(), ""
+		ad.g.Initializers = append(ad.g.Initializers, folded)
+	}
+	ad.g.Nodes = kept
 }
 
 // markActive finds the values that depend on a wrt value and the nodes on a

@@ -67,6 +67,7 @@ type CLI struct {
 	Train   TrainCmd   `cmd:"" help:"Train a classifier: free, PGD or fast adversarial training, or natural; checkpoints, exact resume, ONNX export."`
 	Eval    EvalCmd    `cmd:"" help:"Measure a model's robust accuracy under an attack suite; CI gates, reports, curves."`
 	Attack  AttackCmd  `cmd:"" help:"Write adversarial examples (.npz) and a PNG grid of clean vs adversarial images."`
+	Harden  HardenCmd  `cmd:"" help:"Fine-tune an existing ONNX classifier with free adversarial training; write a drop-in replacement."`
 }
 
 // usageError marks errors caused by the user's input (exit code 2).
