@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/onnxgraph"
 )
 
@@ -74,7 +76,7 @@ func TestBadInput(t *testing.T) {
 
 // TestNewONNXModelErrors checks the model contract errors.
 func TestNewONNXModelErrors(t *testing.T) {
-	env := ortEnv(t)
+	env := testenv.ORT(t)
 	rank2 := func() *onnxgraph.Model {
 		b := onnxgraph.NewBuilder("rank2")
 		x := b.Input("input", onnxgraph.Float, onnxgraph.Shape{onnxgraph.Sym("N"), onnxgraph.D(4)})

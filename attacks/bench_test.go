@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/zoo"
 )
@@ -73,7 +75,7 @@ func torchPGDSeconds(tb testing.TB, n int) float64 {
 // attack and the ratio when PyTorch is installed.
 func BenchmarkPGD20SmallCNN(b *testing.B) {
 	const n, batch = 1000, 128
-	env := ortEnv(b)
+	env := testenv.ORT(b)
 	g, err := zoo.Build("small-cnn", zoo.Options{})
 	if err != nil {
 		b.Fatal(err)

@@ -1,36 +1,12 @@
 package attacks
 
 import (
-	"os"
-	"sync"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/onnxgraph"
-	"github.com/robust-go/robust/ort"
 )
-
-var (
-	envOnce sync.Once
-	envErr  error
-	testEnv *ort.Env
-)
-
-// ortEnv returns an ONNX Runtime Env with 2 intra-op threads. Without a
-// library it skips the test, unless ROBUST_REQUIRE_ORT is set.
-func ortEnv(tb testing.TB) *ort.Env {
-	tb.Helper()
-	if _, err := ort.FindLibrary(""); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_ORT") == "" {
-			tb.Skipf("no ONNX Runtime library (set ROBUST_REQUIRE_ORT=1 to fail instead): %v", err)
-		}
-		tb.Fatalf("ROBUST_REQUIRE_ORT is set but: %v", err)
-	}
-	envOnce.Do(func() { testEnv, envErr = ort.Init(ort.Options{Threads: 2}) })
-	if envErr != nil {
-		tb.Fatalf("ort.Init: %v", envErr)
-	}
-	return testEnv
-}
 
 // linearONNX builds the classifier logits = W·flatten(x) + bias for
 // images of the given shape; w has one row of C·H·W weights per class.
@@ -61,7 +37,7 @@ func linearONNX(tb testing.TB, shape [3]int, w [][]float32, bias []float32) *onn
 // linearModel is linearONNX wrapped in an ONNXModel.
 func linearModel(tb testing.TB, shape [3]int, w [][]float32, bias []float32) *ONNXModel {
 	tb.Helper()
-	m, err := NewONNXModel(ortEnv(tb), linearONNX(tb, shape, w, bias), ModelOptions{})
+	m, err := NewONNXModel(testenv.ORT(tb), linearONNX(tb, shape, w, bias), ModelOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}

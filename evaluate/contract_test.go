@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/onnxgraph"
 )
@@ -12,7 +14,7 @@ import (
 // TestPrepare checks that prepared models compute, on NCHW images in
 // [0,1], what the original models compute on their own input convention.
 func TestPrepare(t *testing.T) {
-	env := ortEnv(t)
+	env := testenv.ORT(t)
 	const c, h, w, classes = 2, 3, 3, 3
 	d := c * h * w
 	weights := make([]float32, classes*d)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/onnxgraph"
@@ -260,7 +262,7 @@ func maskedModel(softmax, noise bool) *onnxgraph.Model {
 // TestSanityFlags checks that the sanity checks flag a gradient-masking,
 // probability-emitting, noisy model.
 func TestSanityFlags(t *testing.T) {
-	env := ortEnv(t)
+	env := testenv.ORT(t)
 	_, d := tinyModel(t)
 	suite, _ := Suite("pgd,square", SuiteOptions{Steps: 5, Queries: 300})
 	cases := []struct {

@@ -4,39 +4,16 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
+
+	"github.com/robust-go/robust/internal/testenv"
 
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/onnxgraph"
-	"github.com/robust-go/robust/ort"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files and fixtures in testdata")
-
-var (
-	envOnce sync.Once
-	envErr  error
-	testEnv *ort.Env
-)
-
-// ortEnv returns an ONNX Runtime Env with 2 intra-op threads, or skips the
-// test without a library unless ROBUST_REQUIRE_ORT is set.
-func ortEnv(tb testing.TB) *ort.Env {
-	tb.Helper()
-	if _, err := ort.FindLibrary(""); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_ORT") == "" {
-			tb.Skipf("no ONNX Runtime library (set ROBUST_REQUIRE_ORT=1 to fail instead): %v", err)
-		}
-		tb.Fatalf("ROBUST_REQUIRE_ORT is set but: %v", err)
-	}
-	envOnce.Do(func() { testEnv, envErr = ort.Init(ort.Options{Threads: 2}) })
-	if envErr != nil {
-		tb.Fatalf("ort.Init: %v", envErr)
-	}
-	return testEnv
-}
 
 // The tiny fixture: a linear classifier of 1×4×4 images into 4 classes and
 // 32 images, stored in testdata (tiny.onnx, tiny.npz) for this package's
@@ -118,7 +95,7 @@ func tinyModel(t *testing.T) (*attacks.ONNXModel, *dataset.Dataset) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := attacks.NewONNXModel(ortEnv(t), g, attacks.ModelOptions{})
+	m, err := attacks.NewONNXModel(testenv.ORT(t), g, attacks.ModelOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,12 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/robust-go/robust/dataset"
+	"github.com/robust-go/robust/internal/testenv"
+
 	og "github.com/robust-go/robust/onnxgraph"
-	"github.com/robust-go/robust/ort"
 	"github.com/robust-go/robust/train"
 )
 
@@ -74,33 +73,6 @@ func pytorchStyleCNN(seed uint64) *og.Model {
 	return m
 }
 
-func runtimeEnv(t *testing.T) *ort.Env {
-	t.Helper()
-	env, err := ort.Init(ort.Options{Threads: 2, LogLevel: ort.LogError})
-	if err != nil {
-		if os.Getenv("ROBUST_REQUIRE_ORT") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	return env
-}
-
-func fashionMNIST(t *testing.T) (train, test *dataset.Dataset) {
-	t.Helper()
-	var err error
-	if train, err = dataset.LoadFashionMNIST("", true); err == nil {
-		test, err = dataset.LoadFashionMNIST("", false)
-	}
-	if err != nil {
-		if os.Getenv("ROBUST_REQUIRE_DATA") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	return train, test
-}
-
 // TestHardenEndToEnd trains a PyTorch-style graph naturally (the model a
 // user brings: accurate, not robust), hardens it with free adversarial
 // fine-tuning on Fashion-MNIST and checks the bar: PGD-20 accuracy
@@ -110,8 +82,8 @@ func TestHardenEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains for about a minute")
 	}
-	env := runtimeEnv(t)
-	data, test := fashionMNIST(t)
+	env := testenv.ORT(t)
+	data, test := testenv.FashionMNIST(t)
 	ctx := context.Background()
 	tr, err := train.New(env, pytorchStyleCNN(1), data, nil, train.Config{
 		Method: train.Natural, Epochs: 1, BatchSize: 128, LR: 0.05, Schedule: "constant", Momentum: 0.9, WeightDecay: 5e-4,

@@ -2,11 +2,12 @@ package harden
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/robust-go/robust/internal/testenv"
 
 	"github.com/robust-go/robust/onnxgraph"
 )
@@ -164,12 +165,7 @@ func TestExportKeepsStructure(t *testing.T) {
 // operator (or reason) that blocks it.
 func TestPytorchConvertedImport(t *testing.T) {
 	dir := "/usr/share/libonnx-testdata/data/pytorch-converted"
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_DATA") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	testenv.Data(t, dir)
 	models, _ := filepath.Glob(filepath.Join(dir, "*", "model.onnx"))
 	var ok, blocked int
 	reasons := map[string]int{}

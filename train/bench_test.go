@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/zoo"
 )
@@ -32,7 +34,7 @@ func benchData() *dataset.Dataset {
 // of the total times (the bar: ≤ 1.05), the median of the
 // iterations' ratios (robust to other processes' bursts) and both speeds.
 func BenchmarkFreeVsNatural(b *testing.B) {
-	env := testEnv(b)
+	env := testenv.ORT(b)
 	data := benchData()
 	m, err := zoo.Build("small-cnn", zoo.Options{})
 	if err != nil {
@@ -93,7 +95,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		{"preact-resnet18", 32, 3, "train-preact-resnet18"},
 	} {
 		b.Run(bm.model, func(b *testing.B) {
-			env := testEnv(b)
+			env := testenv.ORT(b)
 			m, err := zoo.Build(bm.model, zoo.Options{})
 			if err != nil {
 				b.Fatal(err)

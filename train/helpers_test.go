@@ -3,40 +3,10 @@ package train
 import (
 	"math"
 	"math/rand/v2"
-	"os"
-	"sync"
-	"testing"
 
 	"github.com/robust-go/robust/dataset"
 	og "github.com/robust-go/robust/onnxgraph"
-	"github.com/robust-go/robust/ort"
 )
-
-var (
-	envOnce sync.Once
-	envVal  *ort.Env
-	envErr  error
-)
-
-// testEnv returns a CPU Env with two intra-op threads. Without the ONNX
-// Runtime library the test is skipped, unless ROBUST_REQUIRE_ORT is set,
-// where it fails.
-func testEnv(t testing.TB) *ort.Env {
-	t.Helper()
-	envOnce.Do(func() {
-		if _, envErr = ort.FindLibrary(""); envErr != nil {
-			return
-		}
-		envVal, envErr = ort.Init(ort.Options{Threads: 2, LogLevel: ort.LogError})
-	})
-	if envErr != nil {
-		if os.Getenv("ROBUST_REQUIRE_ORT") != "" {
-			t.Fatalf("ROBUST_REQUIRE_ORT is set but ONNX Runtime is unavailable: %v", envErr)
-		}
-		t.Skipf("ONNX Runtime unavailable (set ROBUST_REQUIRE_ORT=1 to fail instead): %v", envErr)
-	}
-	return envVal
-}
 
 // synthData returns n learnable c×h×w images of the given classes: class k
 // brightens the k-th of a row of vertical bands, under uniform noise.

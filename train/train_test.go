@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/dataset"
 	og "github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
@@ -28,7 +30,7 @@ func smallConfig(m Method) Config {
 
 func newTrainer(t *testing.T, m *og.Model, data, val *dataset.Dataset, cfg Config) *Trainer {
 	t.Helper()
-	tr, err := New(testEnv(t), m, data, val, cfg)
+	tr, err := New(testenv.ORT(t), m, data, val, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +259,7 @@ func TestCheckpointErrors(t *testing.T) {
 // outputs and nodes, the trained weights and running statistics, and that
 // plain ONNX Runtime runs it.
 func TestExport(t *testing.T) {
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	data := synthData(96, 1, 8, 8, 4, 8)
 	model := tinyBNNet(1, 8, 8, 4, 9)
 	tr := newTrainer(t, model, data, nil, smallConfig(Natural))
@@ -358,13 +360,13 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := smallConfig(Free)
 			tt.edit(&cfg)
-			_, err := New(testEnv(t), model, data, nil, cfg)
+			_, err := New(testenv.ORT(t), model, data, nil, cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.want)
 			}
 		})
 	}
-	_, err := New(testEnv(t), model, synthData(8, 3, 8, 8, 4, 1), nil, smallConfig(Natural))
+	_, err := New(testenv.ORT(t), model, synthData(8, 3, 8, 8, 4, 1), nil, smallConfig(Natural))
 	if err == nil || !strings.Contains(err.Error(), "3×8×8 but the model takes 1×8×8") {
 		t.Errorf("shape mismatch: %v", err)
 	}

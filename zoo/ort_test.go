@@ -2,37 +2,21 @@ package zoo_test
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/robust-go/robust/internal/testenv"
 
 	"github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
 	"github.com/robust-go/robust/zoo"
 )
 
-// ortEnv returns an ONNX Runtime Env on the CPU. Without a library it skips
-// the test, unless ROBUST_REQUIRE_ORT is set, where it fails.
-func ortEnv(t *testing.T) *ort.Env {
-	t.Helper()
-	if _, err := ort.FindLibrary(""); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_ORT") == "" {
-			t.Skipf("no ONNX Runtime library (set ROBUST_REQUIRE_ORT=1 to fail instead): %v", err)
-		}
-		t.Fatalf("ROBUST_REQUIRE_ORT is set but: %v", err)
-	}
-	env, err := ort.Init(ort.Options{})
-	if err != nil {
-		t.Fatalf("ort.Init: %v", err)
-	}
-	return env
-}
-
 // TestRunInORT exports every zoo model to a file, reloads it, runs a batch
 // of two images through it in ONNX Runtime and checks the logits.
 func TestRunInORT(t *testing.T) {
-	env := ortEnv(t)
+	env := testenv.ORT(t)
 	for _, in := range zoo.List() {
 		t.Run(in.Name, func(t *testing.T) {
 			built, err := zoo.Build(in.Name, zoo.Options{Seed: 3})

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/onnxgraph"
-	"github.com/robust-go/robust/ort"
 )
 
 // The tiny fixture of package evaluate: a linear 4-class classifier of
@@ -19,18 +20,6 @@ var (
 	tinyModel = filepath.Join("..", "..", "evaluate", "testdata", "tiny.onnx")
 	tinyData  = filepath.Join("..", "..", "evaluate", "testdata", "tiny.npz")
 )
-
-// needORT skips a test that runs models when ONNX Runtime is missing,
-// unless ROBUST_REQUIRE_ORT is set.
-func needORT(t *testing.T) {
-	t.Helper()
-	if _, err := ort.FindLibrary(""); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_ORT") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-}
 
 // evalArgs are the flags of a quick evaluation of the tiny fixture.
 func evalArgs(extra ...string) []string {
@@ -41,7 +30,7 @@ func evalArgs(extra ...string) []string {
 // TestEvalGates checks the exit codes of the CI gate and the files
 // written.
 func TestEvalGates(t *testing.T) {
-	needORT(t)
+	testenv.ORT(t)
 	dir := t.TempDir()
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte("[gates]\nclean = \"60%\"\n"), 0o644)
@@ -79,7 +68,7 @@ func TestEvalGates(t *testing.T) {
 
 // TestEvalFiles checks the JSON schema, Markdown, JUnit and curve files.
 func TestEvalFiles(t *testing.T) {
-	needORT(t)
+	testenv.ORT(t)
 	dir := t.TempDir()
 	path := func(name string) string { return filepath.Join(dir, name) }
 	code, out, errOut := robust(t, "eval", tinyModel, "--data", tinyData, "--n", "0", "--eps", "0.02,1/20,0.1",
@@ -143,7 +132,7 @@ func TestEvalFiles(t *testing.T) {
 // TestEvalBadInput checks that bad models, data and flags exit 2 with a
 // clear message.
 func TestEvalBadInput(t *testing.T) {
-	needORT(t)
+	testenv.ORT(t)
 	dir := t.TempDir()
 	write := func(name string, m *onnxgraph.Model) string {
 		p := filepath.Join(dir, name)
@@ -217,7 +206,7 @@ func TestEvalBadInput(t *testing.T) {
 // TestAttackCommand writes adversarial examples and a grid and reads the
 // examples back as a data set.
 func TestAttackCommand(t *testing.T) {
-	needORT(t)
+	testenv.ORT(t)
 	dir := t.TempDir()
 	out, grid := filepath.Join(dir, "adv.npz"), filepath.Join(dir, "grid.png")
 	code, stdout, errOut := robust(t, "attack", tinyModel, "--data", tinyData, "--n", "0", "--eps", "1/10",

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/robust-go/robust/dataset"
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/onnxgraph"
 )
 
@@ -16,13 +17,7 @@ const torchFixture = "../../harden/testdata/torch_resnetish.onnx"
 // fashionSample writes the first n Fashion-MNIST training images as .npz.
 func fashionSample(t *testing.T, n int) string {
 	t.Helper()
-	d, err := dataset.LoadFashionMNIST("", true)
-	if err != nil {
-		if os.Getenv("ROBUST_REQUIRE_DATA") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	d, _ := testenv.FashionMNIST(t)
 	path := filepath.Join(t.TempDir(), "fashion.npz")
 	if err := d.Subset(n).SaveNPZ(path); err != nil {
 		t.Fatal(err)
@@ -34,7 +29,7 @@ func fashionSample(t *testing.T, n int) string {
 // checks the outputs: a drop-in model whose diff shows only values, the
 // reports, and the refusal to overwrite an unfinished run.
 func TestHardenCommand(t *testing.T) {
-	needORT(t)
+	testenv.ORT(t)
 	data := fashionSample(t, 256)
 	out := filepath.Join(t.TempDir(), "hardened.onnx")
 	code, stdout, stderr := robust(t, "--threads", "2", "harden", torchFixture, "--data", data, "-o", out,

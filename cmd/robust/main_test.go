@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/robust-go/robust/internal/testenv"
 )
 
 // robust runs the CLI in-process and returns its exit code and output.
@@ -19,12 +21,7 @@ func robust(t *testing.T, args ...string) (int, string, string) {
 
 func TestInfoOnPytorchConverted(t *testing.T) {
 	dir := "/usr/share/libonnx-testdata/data/pytorch-converted"
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_DATA") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	testenv.Data(t, dir)
 	models, _ := filepath.Glob(filepath.Join(dir, "*", "model.onnx"))
 	if len(models) == 0 {
 		t.Fatal("no models")

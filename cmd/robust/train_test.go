@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/zoo"
@@ -40,7 +42,7 @@ func writeSynthetic(t *testing.T, n int) string {
 // CLI, then checks the run directory, the refusal to overwrite it and an
 // exact no-op resume of the finished run.
 func TestTrainCommand(t *testing.T) {
-	needORT(t)
+	testenv.ORT(t)
 	data := writeSynthetic(t, 160)
 	out := filepath.Join(t.TempDir(), "run")
 	args := []string{"--threads", "2", "train", "--data", data, "--out", out, "--method", "free", "--replays", "2",

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
 )
@@ -13,7 +15,7 @@ import (
 // runs it in ONNX Runtime and compares its output with a plain Go
 // computation of the same network.
 func TestBuilderCNNMatchesReference(t *testing.T) {
-	env := runtimeEnv(t)
+	env := testenv.ORT(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	randn := func(n int, scale float32) []float32 {
 		v := make([]float32, n)

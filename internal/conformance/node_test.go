@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	onnx "github.com/owulveryck/onnx-go"
 	"gorgonia.org/tensor"
 
@@ -42,35 +44,13 @@ var mustPass = []string{
 	"test_scatter_elements_with_reduction_sum", "test_sce_mean", "test_sce_none",
 }
 
-func requireData(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(nodeTests); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_DATA") != "" {
-			t.Fatalf("ONNX node tests missing (Debian package libonnx-testdata): %v", err)
-		}
-		t.Skipf("ONNX node tests missing (Debian package libonnx-testdata): %v", err)
-	}
-}
-
-func runtimeEnv(t *testing.T) *ort.Env {
-	t.Helper()
-	env, err := ort.Init(ort.Options{Threads: 1, LogLevel: ort.LogFatal})
-	if err != nil {
-		if os.Getenv("ROBUST_REQUIRE_ORT") != "" {
-			t.Fatalf("ONNX Runtime: %v", err)
-		}
-		t.Skipf("ONNX Runtime: %v", err)
-	}
-	return env
-}
-
 // TestNodeModels runs every ONNX node test through ONNX Runtime and compares
 // its outputs with the expected ones. Models ORT cannot load (ops outside
 // this ORT build, non-tensor types) are counted, not failed; robust's own
 // operator set (mustPass) must load and match.
 func TestNodeModels(t *testing.T) {
-	requireData(t)
-	env := runtimeEnv(t)
+	testenv.Data(t, nodeTests)
+	env := testenv.ORT(t)
 	dirs, err := filepath.Glob(filepath.Join(nodeTests, "test_*"))
 	if err != nil {
 		t.Fatal(err)
