@@ -55,8 +55,15 @@ func (ad *autodiff) emitAs(out, opType string, inputs []string, attrs ...*Attrib
 }
 
 // batchNormPrepare lowers a training-mode BatchNormalization to standard
-// operators, keeping its output names, and saves x̂, 1/√(σ²+ε) and the
-// reshaped scale for the gradient.
+// operators, keeping its output names, and saves the centred input
+// x − μ, 1/√(σ²+ε) and the reshaped scale for the gradient:
+//
+//	μ = ReduceMean(x), xc = x − μ, σ² = ReduceSumSquare(xc)/n,
+//	Y = xc·(γ/√(σ²+ε)) + β
+//
+// The per-channel factor γ/√(σ²+ε) is computed on [C] values, so the
+// normalisation takes two passes over the tensor (Mul, Add) instead of the
+// four of xc·r, ·γ, +β; the variance one (ReduceSumSquare) instead of two.
 func batchNormPrepare(c *gradCtx) error {
 	if !bnTraining(c.n) {
 		return nil
@@ -73,12 +80,12 @@ func batchNormPrepare(c *gradCtx) error {
 	axes := bnAxes(r)
 	mu := c.reduce("ReduceMean", x, axes, true)
 	xc := c.op("Sub", []string{x, mu})
-	variance := c.reduce("ReduceMean", c.op("Mul", []string{xc, xc}), axes, true)
+	invCount := c.op("Div", []string{c.sizeOf(scale), c.sizeOf(x)}) // 1/n
+	variance := c.op("Mul", []string{c.reduce("ReduceSumSquare", xc, axes, true), invCount})
 	inv := c.op("Reciprocal", []string{c.op("Sqrt", []string{c.op("Add", []string{variance, c.scalar(eps)})})})
-	xhat := c.op("Mul", []string{xc, inv})
 	gamma := c.perChannel(scale, r)
-	c.emitAs(c.out(0), "Add", []string{c.op("Mul", []string{xhat, gamma}), c.perChannel(bias, r)})
-	c.save("xhat", xhat)
+	c.emitAs(c.out(0), "Add", []string{c.op("Mul", []string{xc, c.op("Mul", []string{gamma, inv})}), c.perChannel(bias, r)})
+	c.save("xc", xc)
 	c.save("inv", inv)
 	c.save("gamma", gamma)
 	if err := c.bnRunningStats(x, mu, variance); err != nil {
@@ -161,21 +168,22 @@ func batchNormGrad(c *gradCtx) error {
 }
 
 // batchNormTrainGrad is the fused gradient of batch-statistics
-// normalisation: dβ = Σdy, dγ = Σdy·x̂,
-// dx = γ·r·(dy − mean(dy) − x̂·mean(dy·x̂)) with r = 1/√(σ²+ε).
+// normalisation, written with the centred input xc = x − μ (x̂ = xc·r,
+// r = 1/√(σ²+ε)): dβ = Σdy, dγ = r·Σdy·xc,
+// dx = γ·r·(dy − mean(dy) − xc·r²·mean(dy·xc)).
 func batchNormTrainGrad(c *gradCtx) error {
 	x, dy := c.in(0), c.dy(0)
 	sv := c.saved[c.n]
-	xhat, inv, gamma := sv["xhat"], sv["inv"], sv["gamma"]
+	xc, inv, gamma := sv["xc"], sv["inv"], sv["gamma"]
 	r, err := c.rank(x)
 	if err != nil {
 		return err
 	}
 	axes := bnAxes(r)
 	sumDy := c.reduce("ReduceSum", dy, axes, true)
-	sumDyX := c.reduce("ReduceSum", c.op("Mul", []string{dy, xhat}), axes, true)
+	sumDyXc := c.reduce("ReduceSum", c.op("Mul", []string{dy, xc}), axes, true)
 	if c.needs(1) {
-		c.setGrad(1, c.squeezeChannels(sumDyX))
+		c.setGrad(1, c.squeezeChannels(c.op("Mul", []string{sumDyXc, inv})))
 	}
 	if c.needs(2) {
 		c.setGrad(2, c.squeezeChannels(sumDy))
@@ -183,8 +191,8 @@ func batchNormTrainGrad(c *gradCtx) error {
 	if c.needs(0) {
 		invCount := c.op("Div", []string{c.sizeOf(c.in(1)), c.sizeOf(x)}) // 1/n
 		meanDy := c.op("Mul", []string{sumDy, invCount})
-		meanDyX := c.op("Mul", []string{sumDyX, invCount})
-		centered := c.op("Sub", []string{c.op("Sub", []string{dy, meanDy}), c.op("Mul", []string{xhat, meanDyX})})
+		k := c.op("Mul", []string{c.op("Mul", []string{sumDyXc, invCount}), c.op("Mul", []string{inv, inv})})
+		centered := c.op("Sub", []string{c.op("Sub", []string{dy, meanDy}), c.op("Mul", []string{xc, k})})
 		c.setGrad(0, c.op("Mul", []string{centered, c.op("Mul", []string{gamma, inv})}))
 	}
 	return nil
