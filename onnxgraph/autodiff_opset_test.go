@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/robust-go/robust/internal/onnxpb"
@@ -39,7 +41,7 @@ func TestUpgradeOpsetPytorchConverted(t *testing.T) {
 	if _, err := os.Stat(pytorchConverted); err != nil {
 		t.Skipf("ONNX test data missing: %v", err)
 	}
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	paths, _ := filepath.Glob(filepath.Join(pytorchConverted, "*", "model.onnx"))
 	checked := 0
 	for _, path := range paths {

@@ -5,11 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"runtime"
 	"strings"
-	"sync"
-	"testing"
 
 	og "github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
@@ -17,32 +13,6 @@ import (
 
 // Helpers shared by the gradient tests: an ONNX Runtime env, sessions over
 // onnxgraph models, and float64 views of tensors whatever their type.
-
-var (
-	envOnce sync.Once
-	envVal  *ort.Env
-	envErr  error
-)
-
-// testEnv returns a CPU Env. Without the ONNX Runtime library the test is
-// skipped, unless ROBUST_REQUIRE_ORT=1, where it fails.
-func testEnv(t testing.TB) *ort.Env {
-	t.Helper()
-	envOnce.Do(func() {
-		if _, err := ort.FindLibrary(""); err != nil {
-			envErr = err
-			return
-		}
-		envVal, envErr = ort.Init(ort.Options{LogLevel: ort.LogError, Threads: runtime.NumCPU()})
-	})
-	if envErr != nil {
-		if os.Getenv("ROBUST_REQUIRE_ORT") == "1" {
-			t.Fatalf("ROBUST_REQUIRE_ORT=1 but ONNX Runtime is unavailable: %v", envErr)
-		}
-		t.Skipf("ONNX Runtime unavailable (set ROBUST_REQUIRE_ORT=1 to fail instead): %v", envErr)
-	}
-	return envVal
-}
 
 // session runs one model with named inputs and outputs.
 type session struct {

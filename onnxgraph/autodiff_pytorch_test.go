@@ -3,11 +3,12 @@ package onnxgraph_test
 import (
 	"errors"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/robust-go/robust/internal/testenv"
 
 	og "github.com/robust-go/robust/onnxgraph"
 )
@@ -20,13 +21,8 @@ const pytorchConverted = "/usr/share/libonnx-testdata/data/pytorch-converted"
 // random, parameters the model's own). It logs how many models it covered
 // and why it skipped the others.
 func TestGradientsPytorchConverted(t *testing.T) {
-	if _, err := os.Stat(pytorchConverted); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_DATA") != "" {
-			t.Fatalf("ONNX test data missing (install Debian's libonnx-testdata): %v", err)
-		}
-		t.Skipf("ONNX test data missing (install Debian's libonnx-testdata): %v", err)
-	}
-	env := testEnv(t)
+	testenv.Data(t, pytorchConverted)
+	env := testenv.ORT(t)
 	paths, err := filepath.Glob(filepath.Join(pytorchConverted, "*", "model.onnx"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no models under %s: %v", pytorchConverted, err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	og "github.com/robust-go/robust/onnxgraph"
 )
 
@@ -464,7 +466,7 @@ func lossCases() []fdCase {
 
 // TestGradientRules checks every gradient rule against finite differences.
 func TestGradientRules(t *testing.T) {
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	groups := map[string][]fdCase{
 		"elementwise": elementwiseCases(), "linalg": linalgCases(), "conv": convCases(),
 		"pool": poolCases(), "norm": normCases(), "shape": shapeCases(), "reduce": reduceCases(),

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	og "github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
 )
@@ -110,7 +112,7 @@ func TestGradientsZeroForUnusedWrt(t *testing.T) {
 	if grads[0] != "du" || grads[1] != "x_grad" {
 		t.Fatalf("names %v", grads)
 	}
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	s, err := newSession(env, m, grads)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +136,7 @@ func TestGradientsZeroForUnusedWrt(t *testing.T) {
 // training mode, whose mask is random at every run (so finite differences
 // cannot be used).
 func TestDropoutTrainingGradient(t *testing.T) {
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	b := og.NewBuilder("dropout")
 	x := b.Input("x", og.Float, og.Dims(8, 16))
 	r := b.Input("r", og.Float, og.Dims(8, 16))
@@ -181,7 +183,7 @@ func TestDropoutTrainingGradient(t *testing.T) {
 // ONNX files, that the logits match the frozen model's, and that the input
 // gradient of a batch equals the per-sample gradients.
 func TestInputGradientGraph(t *testing.T) {
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	model := newBNNet(rand.New(rand.NewPCG(8, 9))).model()
 	rng := rand.New(rand.NewPCG(10, 11))
 	const batch = 3

@@ -3,6 +3,8 @@ package onnxgraph_test
 import (
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	og "github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
 )
@@ -36,7 +38,7 @@ func convFormCases() []fdCase {
 // checked on strided, padded, grouped, dilated, asymmetric, 1-D and 3-D
 // convolutions whatever the automatic choice picks for them.
 func TestConvGradForms(t *testing.T) {
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	for _, f := range []struct{ weight, input string }{
 		{"correlate", "transposed"}, // the ConvTranspose/correlation forms everywhere
 		{"unfold-bmm", "auto"},
@@ -92,7 +94,7 @@ func TestConvGradFormChoice(t *testing.T) {
 // behind the automatic choice (run with -cpu matching the training
 // threads; ONNX Runtime uses runtime.NumCPU() intra-op threads here).
 func BenchmarkConvGrad(b *testing.B) {
-	env := testEnv(b)
+	env := testenv.ORT(b)
 	const batch = 128
 	layers := []struct {
 		name             string

@@ -1,29 +1,20 @@
 package onnxgraph
 
 import (
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/robust-go/robust/internal/testenv"
 )
 
 const testdataRoot = "/usr/share/libonnx-testdata/data"
-
-func requireTestdata(t *testing.T, dir string) {
-	t.Helper()
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_DATA") != "" {
-			t.Fatalf("ONNX test data missing (install Debian's libonnx-testdata): %v", err)
-		}
-		t.Skipf("ONNX test data missing (install Debian's libonnx-testdata): %v", err)
-	}
-}
 
 // TestRoundTripPytorchConverted reads every model of ONNX's pytorch-converted
 // test data, writes it, reads it back and compares the two IRs.
 func TestRoundTripPytorchConverted(t *testing.T) {
 	dir := filepath.Join(testdataRoot, "pytorch-converted")
-	requireTestdata(t, dir)
+	testenv.Data(t, dir)
 	models, err := filepath.Glob(filepath.Join(dir, "*", "model.onnx"))
 	if err != nil || len(models) == 0 {
 		t.Fatalf("no models under %s: %v", dir, err)

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/robust-go/robust/internal/testenv"
 )
 
 func TestInferShapesSmallCNN(t *testing.T) {
@@ -72,7 +74,7 @@ func TestInferShapesErrors(t *testing.T) {
 // TestInferShapesAgainstTestdata compares inferred output shapes with the
 // shapes ONNX's own test models declare for their outputs.
 func TestInferShapesAgainstTestdata(t *testing.T) {
-	requireTestdata(t, testdataRoot)
+	testenv.Data(t, testdataRoot)
 	var checked, mismatched int
 	for _, sub := range []string{"node", "pytorch-converted", "pytorch-operator"} {
 		models, _ := filepath.Glob(filepath.Join(testdataRoot, sub, "*", "model.onnx"))

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	og "github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
 )
@@ -132,7 +134,7 @@ func (s *stepper) step(lr float32) (float32, error) {
 // of the same state: results land in the very output buffers given, and
 // the ping-ponged running statistics follow the momentum update.
 func TestTrainingGraphZeroCopy(t *testing.T) {
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	r := rand.New(rand.NewPCG(5, 6))
 	tg, err := og.BuildTrainingGraph(newBNNet(r).model(), og.TrainOptions{})
 	if err != nil {
@@ -221,7 +223,7 @@ func smallCNN(r *rand.Rand) *og.Model {
 // logits, all parameter gradients and ∂loss/∂x) of the small CNN on a batch
 // of 128, plus the in-place SGD update, with pre-allocated tensors.
 func BenchmarkSmallCNNTrainStep(b *testing.B) {
-	env := testEnv(b)
+	env := testenv.ORT(b)
 	r := rand.New(rand.NewPCG(1, 2))
 	tg, err := og.BuildTrainingGraph(smallCNN(r), og.TrainOptions{})
 	if err != nil {

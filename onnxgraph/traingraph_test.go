@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/robust-go/robust/internal/testenv"
+
 	og "github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
 )
@@ -134,7 +136,7 @@ func assertClose(t *testing.T, what string, got, want []float64) {
 // BatchNorm CNN and compares loss, logits, every parameter gradient, the
 // input gradient and the updated BN statistics with the pure-Go reference.
 func TestTrainingGraphMatchesReference(t *testing.T) {
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	net := newBNNet(r)
 	tg, err := og.BuildTrainingGraph(net.model(), og.TrainOptions{})
@@ -194,7 +196,7 @@ func TestTrainingGraphMatchesReference(t *testing.T) {
 // TestTrainingGraphUnbiasedRunningVar checks the PyTorch convention for the
 // running variance: σ²·n/(n−1) enters the momentum update.
 func TestTrainingGraphUnbiasedRunningVar(t *testing.T) {
-	env := testEnv(t)
+	env := testenv.ORT(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	net := newBNNet(r)
 	tg, err := og.BuildTrainingGraph(net.model(), og.TrainOptions{UnbiasedRunningVar: true})

@@ -30,20 +30,9 @@ func (e *Env) NewSession(model []byte, inputNames, outputNames []string) (*Sessi
 	if err != nil {
 		return nil, err
 	}
-	s, err := newSession(info, inputNames, outputNames)
-	if err != nil {
-		return nil, err
-	}
-	so, err := e.sessionOptions()
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = so.Destroy() }()
-	s.sess, err = ortgo.NewDynamicAdvancedSessionWithONNXData(model, names(s.inputs), names(s.outputs), so)
-	if err != nil {
-		return nil, fmt.Errorf("ort: create session: %w", err)
-	}
-	return s, nil
+	return e.open(info, inputNames, outputNames, "", func(in, out []string, so *ortgo.SessionOptions) (*ortgo.DynamicAdvancedSession, error) {
+		return ortgo.NewDynamicAdvancedSessionWithONNXData(model, in, out, so)
+	})
 }
 
 // NewSessionFromFile is [Env.NewSession] for a model file. ONNX Runtime
@@ -54,6 +43,15 @@ func (e *Env) NewSessionFromFile(path string, inputNames, outputNames []string) 
 	if err != nil {
 		return nil, err
 	}
+	return e.open(info, inputNames, outputNames, " from "+path, func(in, out []string, so *ortgo.SessionOptions) (*ortgo.DynamicAdvancedSession, error) {
+		return ortgo.NewDynamicAdvancedSession(path, in, out, so)
+	})
+}
+
+// open resolves the inputs and outputs of a model and creates its ONNX
+// Runtime session with the Env's options.
+func (e *Env) open(info *ModelInfo, inputNames, outputNames []string, from string,
+	create func(in, out []string, so *ortgo.SessionOptions) (*ortgo.DynamicAdvancedSession, error)) (*Session, error) {
 	s, err := newSession(info, inputNames, outputNames)
 	if err != nil {
 		return nil, err
@@ -63,9 +61,8 @@ func (e *Env) NewSessionFromFile(path string, inputNames, outputNames []string) 
 		return nil, err
 	}
 	defer func() { _ = so.Destroy() }()
-	s.sess, err = ortgo.NewDynamicAdvancedSession(path, names(s.inputs), names(s.outputs), so)
-	if err != nil {
-		return nil, fmt.Errorf("ort: create session from %s: %w", path, err)
+	if s.sess, err = create(names(s.inputs), names(s.outputs), so); err != nil {
+		return nil, fmt.Errorf("ort: create session%s: %w", from, err)
 	}
 	return s, nil
 }
