@@ -126,7 +126,7 @@ func TestHardenEndToEnd(t *testing.T) {
 		t.Errorf("opset %d, input %q", res.Model.Opset(""), res.Model.Graph.Inputs[0].Name)
 	}
 	// The exported model's own accuracy equals the evaluation's.
-	again, err := Evaluate(ctx, env, res.Model, res.Plan, test.Subset(1000), 0.1)
+	again, err := Evaluate(ctx, env, res.Model, res.Plan, test.Subset(1000), 0.1, "exported")
 	if err != nil {
 		t.Fatal(err)
 	}

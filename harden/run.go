@@ -58,7 +58,7 @@ func Run(ctx context.Context, env *ort.Env, m *onnxgraph.Model, data, test *data
 	}
 	res := &Result{Plan: p}
 	if cfg.EvalN > 0 && test != nil {
-		if res.Before, err = Evaluate(ctx, env, p.Trainable, p, test.Subset(cfg.EvalN), cfg.Train.Eps); err != nil {
+		if res.Before, err = Evaluate(ctx, env, p.Trainable, p, test.Subset(cfg.EvalN), cfg.Train.Eps, "before hardening"); err != nil {
 			return nil, fmt.Errorf("evaluate before: %w", err)
 		}
 	}
@@ -90,7 +90,7 @@ func Run(ctx context.Context, env *ort.Env, m *onnxgraph.Model, data, test *data
 		return nil, err
 	}
 	if cfg.EvalN > 0 && test != nil {
-		if res.After, err = Evaluate(ctx, env, trained, p, test.Subset(cfg.EvalN), cfg.Train.Eps); err != nil {
+		if res.After, err = Evaluate(ctx, env, trained, p, test.Subset(cfg.EvalN), cfg.Train.Eps, "after hardening"); err != nil {
 			return nil, fmt.Errorf("evaluate after: %w", err)
 		}
 	}
@@ -101,8 +101,8 @@ func Run(ctx context.Context, env *ort.Env, m *onnxgraph.Model, data, test *data
 }
 
 // Evaluate measures clean and PGD-20 accuracy (α=ε/4, random start) of a
-// trainable-form model (images in [0,1]) on d.
-func Evaluate(ctx context.Context, env *ort.Env, m *onnxgraph.Model, p *Plan, d *dataset.Dataset, eps float64) (*evaluate.Report, error) {
+// model in trainable form (images in [0,1]) on d; name labels the report.
+func Evaluate(ctx context.Context, env *ort.Env, m *onnxgraph.Model, p *Plan, d *dataset.Dataset, eps float64, name string) (*evaluate.Report, error) {
 	am, err := attacks.NewONNXModel(env, m, attacks.ModelOptions{Input: p.Input, Logits: p.Logits})
 	if err != nil {
 		return nil, err
@@ -114,7 +114,7 @@ func Evaluate(ctx context.Context, env *ort.Env, m *onnxgraph.Model, p *Plan, d 
 	}
 	return evaluate.Run(ctx, am, d, evaluate.Config{
 		Eps: []evaluate.Eps{{Value: float32(eps), Text: fmt.Sprint(eps)}}, Norm: attacks.Linf, Attacks: suite,
-		SuiteName: "pgd", NoSanity: true, Model: p.Input, Data: d.Name,
+		SuiteName: "pgd", NoSanity: true, Model: name, Data: d.Name,
 	})
 }
 
