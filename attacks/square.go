@@ -129,31 +129,20 @@ func (p *problem) squareObserve(r *rows, pts []float32, s *squareState) bool {
 	return r.len() > 0
 }
 
+// squareHalvings are AutoAttack's iteration thresholds (out of 10,000)
+// after each of which the window's pixel fraction halves.
+var squareHalvings = []int{10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000}
+
 // squareSize returns the side of the square window at iteration it of
 // queries: the window covers a fraction p of the pixels, p halving on
 // AutoAttack's schedule (iterations rescaled to 10,000).
 func squareSize(it, queries, c, h, w int) int {
 	pFrac := squarePInit
-	switch t := int(float64(it) / float64(queries) * 10000); {
-	case t <= 10:
-	case t <= 50:
-		pFrac /= 2
-	case t <= 200:
-		pFrac /= 4
-	case t <= 500:
-		pFrac /= 8
-	case t <= 1000:
-		pFrac /= 16
-	case t <= 2000:
-		pFrac /= 32
-	case t <= 4000:
-		pFrac /= 64
-	case t <= 6000:
-		pFrac /= 128
-	case t <= 8000:
-		pFrac /= 256
-	default:
-		pFrac /= 512
+	t := int(float64(it) / float64(queries) * 10000)
+	for _, th := range squareHalvings {
+		if t > th {
+			pFrac /= 2
+		}
 	}
 	s := int(math.Round(math.Sqrt(pFrac * float64(h*w))))
 	return min(max(s, 1), h, w)
