@@ -1,7 +1,10 @@
 package train
 
 import (
+	"fmt"
 	"math"
+	"slices"
+	"sync"
 	"testing"
 )
 
@@ -65,5 +68,47 @@ func TestSGDMatchesPyTorch(t *testing.T) {
 	bad := &Param{Name: "x", Data: []float32{1, 2}, Grad: []float32{1}}
 	if err := opt.Step([]*Param{bad}, 0.1); err == nil {
 		t.Error("gradient size mismatch accepted")
+	}
+}
+
+// TestSGDParts checks that the parts of a parallel update, on as many
+// goroutines, make exactly one Step, whatever the parameter sizes.
+func TestSGDParts(t *testing.T) {
+	opt := SGD{Momentum: 0.9, WeightDecay: 5e-4}
+	newParams := func() []*Param {
+		var ps []*Param
+		for i, n := range []int{1, 2, 7, 1000} {
+			p := &Param{Name: fmt.Sprint(i), Data: make([]float32, n), Grad: make([]float32, n), Decay: i%2 == 0}
+			for j := range n {
+				p.Data[j], p.Grad[j] = float32(j%5)-2, float32(j%3)-1
+			}
+			ps = append(ps, p)
+		}
+		ps[1].Frozen = true
+		return ps
+	}
+	want := newParams()
+	for range 2 {
+		if err := opt.Step(want, 0.1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, parts := range []int{1, 2, 3, 8} {
+		got := newParams()
+		for range 2 {
+			if err := prepare(got); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for k := range parts {
+				wg.Go(func() { opt.stepPart(got, 0.1, k, parts) })
+			}
+			wg.Wait()
+		}
+		for i := range want {
+			if !slices.Equal(got[i].Data, want[i].Data) || !slices.Equal(got[i].Velocity, want[i].Velocity) {
+				t.Errorf("%d parts: parameter %s differs from one Step", parts, want[i].Name)
+			}
+		}
 	}
 }

@@ -28,7 +28,16 @@ type SGD struct {
 
 // Step applies one update with learning rate lr to every parameter.
 func (o SGD) Step(params []*Param, lr float64) error {
-	mu, wd, eta := float32(o.Momentum), float32(o.WeightDecay), float32(lr)
+	if err := prepare(params); err != nil {
+		return err
+	}
+	o.stepPart(params, lr, 0, 1)
+	return nil
+}
+
+// prepare returns an error if a parameter to update lacks gradients, and
+// allocates missing momentum buffers.
+func prepare(params []*Param) error {
 	for _, p := range params {
 		if p.Frozen {
 			continue
@@ -36,14 +45,28 @@ func (o SGD) Step(params []*Param, lr float64) error {
 		if len(p.Grad) != len(p.Data) {
 			return fmt.Errorf("sgd: parameter %s has %d values but %d gradients", p.Name, len(p.Data), len(p.Grad))
 		}
-		if p.Velocity == nil {
+		if len(p.Velocity) != len(p.Data) {
 			p.Velocity = make([]float32, len(p.Data))
+		}
+	}
+	return nil
+}
+
+// stepPart updates part k of parts of every parameter's values: calls
+// with k = 0 … parts−1, on as many goroutines, make one Step. The
+// parameters must have been prepared.
+func (o SGD) stepPart(params []*Param, lr float64, k, parts int) {
+	mu, wd, eta := float32(o.Momentum), float32(o.WeightDecay), float32(lr)
+	for _, p := range params {
+		if p.Frozen {
+			continue
 		}
 		decay := float32(0)
 		if p.Decay {
 			decay = wd
 		}
-		w, g, v := p.Data, p.Grad[:len(p.Data)], p.Velocity[:len(p.Data)]
+		lo, hi := len(p.Data)*k/parts, len(p.Data)*(k+1)/parts
+		w, g, v := p.Data[lo:hi], p.Grad[lo:hi], p.Velocity[lo:hi]
 		for i := range w {
 			gi := g[i] + decay*w[i]
 			vi := mu*v[i] + gi
@@ -51,5 +74,4 @@ func (o SGD) Step(params []*Param, lr float64) error {
 			w[i] -= eta * vi
 		}
 	}
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/robust-go/robust/dataset"
@@ -395,7 +396,7 @@ func (r *runner) save() error {
 // step does one weight update on the n samples of the current minibatch.
 func (r *runner) step(n, total int) error {
 	e, cfg := r.eng, r.cfg
-	var perturb func() // free training's δ update, independent of the weight update
+	var perturb func(lo, hi int) // free training's δ update of elements [lo, hi)
 	switch cfg.Method {
 	case Natural:
 		if err := e.run(weightPass, n); err != nil {
@@ -405,8 +406,8 @@ func (r *runner) step(n, total int) error {
 		if err := e.run(fullPass, n); err != nil {
 			return fmt.Errorf("train: step %d: %w", r.st.Step, err)
 		}
-		sz := e.sampleSize()
-		perturb = func() { freeUpdate(r.delta[:n*sz], e.x, r.clean[:n*sz], e.xgrad, float32(cfg.Eps), 1) }
+		eps := float32(cfg.Eps)
+		perturb = func(lo, hi int) { freeUpdate(r.delta[lo:hi], e.x[lo:hi], r.clean[lo:hi], e.xgrad[lo:hi], eps, 1) }
 	case PGD, Fast:
 		steps, alpha := cfg.attack()
 		if err := r.craft(n, steps, float32(alpha), r.rng); err != nil {
@@ -420,18 +421,31 @@ func (r *runner) step(n, total int) error {
 		return err
 	}
 	r.accumulate(n)
-	lr := r.sched.LR(r.st.Step, total)
-	if perturb == nil || r.workers < 2 {
-		if perturb != nil {
-			perturb()
-		}
-		return r.opt.Step(e.params, lr)
+	return r.update(r.sched.LR(r.st.Step, total), perturb, n*e.sampleSize())
+}
+
+// update applies the SGD step with learning rate lr and, when perturb is
+// not nil, the δ update of the n input elements: both elementwise, each
+// cut into r.workers parts, one part of each per goroutine.
+func (r *runner) update(lr float64, perturb func(lo, hi int), n int) error {
+	params := r.eng.params
+	if err := prepare(params); err != nil {
+		return err
 	}
-	// Overlap the δ update with the weight update.
-	done := make(chan error, 1)
-	go func() { done <- r.opt.Step(e.params, lr) }()
-	perturb()
-	return <-done
+	k := max(r.workers, 1)
+	part := func(w int) {
+		r.opt.stepPart(params, lr, w, k)
+		if perturb != nil {
+			perturb(n*w/k, n*(w+1)/k)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < k; w++ {
+		wg.Go(func() { part(w) })
+	}
+	part(0)
+	wg.Wait()
+	return nil
 }
 
 // craft writes into the input buffer a PGD attack (uniform random start,
