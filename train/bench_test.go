@@ -15,6 +15,8 @@ import (
 	"github.com/robust-go/robust/internal/testenv"
 
 	"github.com/robust-go/robust/dataset"
+	og "github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/ort"
 	"github.com/robust-go/robust/zoo"
 )
 
@@ -124,21 +126,89 @@ func BenchmarkTrainStep(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			step() // compile the session
+			flops := 6 * float64(multiplyAdds(b, m, batch)) // forward 2, backward 4 per multiply-add
+			step()                                          // compile the session
 			step()
 			for b.Loop() {
 				step()
 			}
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(1000*sec, "ms/step")
+			b.ReportMetric(flops/sec/1e9, "GFLOP/s")
 			if ref, err := torchSeconds(bm.torch); err != nil {
 				b.Logf("no PyTorch reference: %v", err)
 			} else {
 				b.ReportMetric(1000*ref, "torch-ms/step")
+				b.ReportMetric(flops/ref/1e9, "torch-GFLOP/s")
 				b.ReportMetric(sec/ref, "ratio")
 			}
 		})
 	}
+}
+
+// multiplyAdds counts the multiply-adds of the Conv, Gemm and MatMul nodes
+// of classifier m's forward pass on a batch: the work a training step
+// repeats about three times (forward, input and weight gradients).
+func multiplyAdds(tb testing.TB, m *og.Model, batch int64) int64 {
+	types, err := og.InferShapes(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var total int64
+	for _, n := range m.Graph.Nodes {
+		out, w := types[n.Outputs[0]], types[n.Inputs[min(1, len(n.Inputs)-1)]]
+		if out == nil || w == nil {
+			continue
+		}
+		perSample := out.Shape[1:].Size() // output elements of one sample
+		switch n.OpType {
+		case "Conv": // each output element: Cin/group · kernel taps
+			total += batch * perSample * w.Shape[1:].Size()
+		case "Gemm", "MatMul": // [N, K] × [K, M]
+			total += batch * perSample * types[n.Inputs[0]].Shape[1].Value
+		}
+	}
+	return total
+}
+
+// BenchmarkSGEMM measures ONNX Runtime's float32 matrix product, 2048³
+// on 2 threads: the machine's practical compute roof for the GFLOP/s that
+// BenchmarkTrainStep reports.
+func BenchmarkSGEMM(b *testing.B) {
+	env := testenv.ORT(b)
+	const n = 2048
+	bld := og.NewBuilder("sgemm")
+	x := bld.Input("x", og.Float, og.Dims(n, n))
+	y := bld.Input("y", og.Float, og.Dims(n, n))
+	z := bld.MatMul(x, y)
+	bld.Output(z, og.Float, og.Dims(n, n))
+	data, err := og.Encode(bld.Model())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := env.NewSession(data, []string{x, y}, []string{z})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var vals []ort.Value
+	for range 3 {
+		v, err := ort.NewEmptyValue[float32]([]int64{n, n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer v.Close()
+		for i, d := 0, v.Data(); i < len(d); i++ {
+			d[i] = float32(i%7) - 3
+		}
+		vals = append(vals, v)
+	}
+	for b.Loop() {
+		if err := s.Run(vals[:2], vals[2:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 var torchRef struct {
