@@ -225,34 +225,21 @@ func (om *ONNXModel) gradRunner(loss onnxgraph.LossKind) (*runner, error) {
 	if r := om.grads[loss]; r != nil {
 		return r, nil
 	}
-	var (
-		g   *onnxgraph.Model
-		ins []string
-		out []string
-	)
-	switch loss {
-	case onnxgraph.CrossEntropy, onnxgraph.CWMargin:
-		ig, err := onnxgraph.BuildInputGradientGraph(om.model, onnxgraph.AttackOptions{
-			Input: om.input, Logits: om.logits, Loss: onnxgraph.LossOptions{Kind: loss}, MaxPool: om.opts.MaxPool,
-		})
-		if err != nil {
-			return nil, err
-		}
-		g, ins, out = ig.Model, []string{ig.Input, ig.Labels}, []string{ig.Logits, ig.PerSample, ig.InputGrad}
-	case DLR, DLRTargeted:
-		dg, err := buildDLRGraph(om.model, om.input, om.logits, loss == DLRTargeted, om.opts.MaxPool)
-		if err != nil {
-			return nil, err
-		}
-		g, ins, out = dg.model, dg.inputs, dg.outputs
-	default:
-		return nil, fmt.Errorf("unknown loss %s", LossName(loss))
-	}
-	data, err := onnxgraph.Encode(g)
+	ig, err := onnxgraph.BuildInputGradientGraph(om.model, onnxgraph.AttackOptions{
+		Input: om.input, Logits: om.logits, Loss: onnxgraph.LossOptions{Kind: loss}, MaxPool: om.opts.MaxPool,
+	})
 	if err != nil {
 		return nil, err
 	}
-	s, err := om.env.NewSession(data, ins, out)
+	ins := []string{ig.Input, ig.Labels}
+	if ig.Targets != "" {
+		ins = append(ins, ig.Targets)
+	}
+	data, err := onnxgraph.Encode(ig.Model)
+	if err != nil {
+		return nil, err
+	}
+	s, err := om.env.NewSession(data, ins, []string{ig.Logits, ig.PerSample, ig.InputGrad})
 	if err != nil {
 		return nil, err
 	}

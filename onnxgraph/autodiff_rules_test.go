@@ -461,6 +461,15 @@ func lossCases() []fdCase {
 		head("LossHeadCESum", og.LossOptions{Sum: true}),
 		head("LossHeadCW", og.LossOptions{Kind: og.CWMargin}),
 		head("LossHeadCWMean", og.LossOptions{Kind: og.CWMargin, Labels: "labels"}),
+		head("LossHeadDLR", og.LossOptions{Kind: og.DLR}),
+		{name: "LossHeadDLRTargeted", ints: map[string][]int64{"labels": {2, 0, 4, 1}, "targets": {1, 3, 0, 4}},
+			build: func(b *og.Builder, e og.DataType) string {
+				h, err := og.AddLoss(b.Model(), b.Tanh(in(b, "z", e, 4, 5)), og.LossOptions{Kind: og.DLRTargeted, Sum: true})
+				if err != nil {
+					panic(err)
+				}
+				return h.Loss
+			}, gen: genAll(randDistinct)},
 	}
 }
 

@@ -258,3 +258,47 @@ func TestInputGradientGraph(t *testing.T) {
 		s.close()
 	}
 }
+
+// TestLossKinds checks the loss kinds' names, class requirements and the
+// inputs their heads declare.
+func TestLossKinds(t *testing.T) {
+	for _, c := range []struct {
+		kind       og.LossKind
+		name       string
+		minClasses int
+	}{
+		{og.CrossEntropy, "ce", 2}, {og.CWMargin, "cw", 2}, {og.DLR, "dlr", 3}, {og.DLRTargeted, "dlr-t", 4},
+	} {
+		if got, err := og.ParseLossKind(c.name); err != nil || got != c.kind || c.kind.String() != c.name {
+			t.Errorf("%s: parsed %v, %v; String %q", c.name, got, err, c.kind.String())
+		}
+		if got := c.kind.MinClasses(); got != c.minClasses {
+			t.Errorf("%s needs %d classes, want %d", c.name, got, c.minClasses)
+		}
+		for classes := int64(c.minClasses - 1); classes <= int64(c.minClasses); classes++ {
+			b := og.NewBuilder("loss")
+			z := b.Input("z", og.Float, og.Dims(-1, classes))
+			h, err := og.AddLoss(b.Model(), z, og.LossOptions{Kind: c.kind})
+			if classes < int64(c.minClasses) {
+				if err == nil || !strings.Contains(err.Error(), "needs at least") {
+					t.Errorf("%s with %d classes: %v", c.name, classes, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if wantTargets := c.kind == og.DLRTargeted; (h.Targets != "") != wantTargets || (wantTargets && b.Model().Graph.Input(h.Targets) == nil) {
+				t.Errorf("%s: targets input %q", c.name, h.Targets)
+			}
+		}
+	}
+	if _, err := og.ParseLossKind("hinge"); err == nil || !strings.Contains(err.Error(), "dlr-t") {
+		t.Errorf("unknown loss: %v", err)
+	}
+	b := og.NewBuilder("loss")
+	z := b.Input("z", og.Float, og.Dims(-1, 5))
+	if _, err := og.AddLoss(b.Model(), z, og.LossOptions{Kind: 42}); err == nil || !strings.Contains(err.Error(), "unknown loss kind") {
+		t.Errorf("loss kind 42: %v", err)
+	}
+}

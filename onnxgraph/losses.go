@@ -14,28 +14,49 @@ const (
 	// CWMargin is the Carlini–Wagner margin max_{j≠y} z_j − z_y, which
 	// is positive exactly when the sample is misclassified.
 	CWMargin
+	// DLR is the Difference of Logits Ratio loss of Croce & Hein (2020),
+	// (max_{j≠y} z_j − z_y) / (z_π1 − z_π3), with z_π1 ≥ z_π2 ≥ … the
+	// sorted logits: the CW margin made invariant to shifts and rescaling
+	// of the logits. It needs 3 or more classes.
+	DLR
+	// DLRTargeted is the targeted DLR loss (z_t − z_y) / (z_π1 − (z_π3 +
+	// z_π4)/2) of AutoAttack's APGD-T, to be maximised; its head takes the
+	// targets t as a second int64 input. It needs 4 or more classes.
+	DLRTargeted
 )
 
+var lossNames = [...]string{CrossEntropy: "ce", CWMargin: "cw", DLR: "dlr", DLRTargeted: "dlr-t"}
+
 func (k LossKind) String() string {
-	switch k {
-	case CrossEntropy:
-		return "ce"
-	case CWMargin:
-		return "cw"
+	if k >= 0 && int(k) < len(lossNames) {
+		return lossNames[k]
 	}
 	return fmt.Sprintf("LossKind(%d)", int(k))
 }
 
-// ParseLossKind parses "ce" or "cw".
-func ParseLossKind(s string) (LossKind, error) {
-	switch s {
-	case "ce":
-		return CrossEntropy, nil
-	case "cw":
-		return CWMargin, nil
+// MinClasses returns the number of classes the loss needs.
+func (k LossKind) MinClasses() int {
+	switch k {
+	case DLR:
+		return 3
+	case DLRTargeted:
+		return 4
 	}
-	return 0, fmt.Errorf("unknown loss %q (want ce or cw)", s)
+	return 2
 }
+
+// ParseLossKind parses "ce", "cw", "dlr" or "dlr-t".
+func ParseLossKind(s string) (LossKind, error) {
+	for k, name := range lossNames {
+		if s == name {
+			return LossKind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown loss %q (want ce, cw, dlr or dlr-t)", s)
+}
+
+// dlrEpsilon keeps the DLR denominator positive, as in AutoAttack.
+const dlrEpsilon = 1e-12
 
 // LossOptions configure [AddLoss].
 type LossOptions struct {
@@ -43,6 +64,9 @@ type LossOptions struct {
 	// Labels is the name of the int64 labels input [N] that AddLoss declares
 	// (default "labels").
 	Labels string
+	// Targets names the int64 targets input [N] that AddLoss declares for
+	// DLRTargeted (default "targets").
+	Targets string
 	// Sum sums the per-sample losses; by default they are averaged. Attacks
 	// sum, so that each sample's input gradient is that of its own loss.
 	Sum bool
@@ -51,6 +75,7 @@ type LossOptions struct {
 // LossHead names the values of a loss head.
 type LossHead struct {
 	Labels    string // int64 [N] graph input
+	Targets   string // int64 [N] graph input of DLRTargeted; "" for the others
 	PerSample string // [N] loss of each sample
 	Loss      string // scalar: mean or sum of PerSample
 }
@@ -71,23 +96,41 @@ func AddLoss(m *Model, logits string, opts LossOptions) (*LossHead, error) {
 	if lt == nil || len(lt.Shape) != 2 || !lt.Shape[1].Known() || (lt.Elem != Float && lt.Elem != Double) {
 		return nil, fmt.Errorf("add loss: logits %q must be float or double [N, C] with a static C, got %v", logits, lt)
 	}
+	classes := lt.Shape[1].Value
+	if opts.Kind < 0 || int(opts.Kind) >= len(lossNames) {
+		return nil, fmt.Errorf("add loss: unknown loss kind %v", opts.Kind)
+	}
+	if need := opts.Kind.MinClasses(); classes < int64(need) {
+		return nil, fmt.Errorf("add loss: the %s loss needs at least %d classes, the model has %d", opts.Kind, need, classes)
+	}
 	b := Extend(m.Graph, m.Opset(""))
-	h := &LossHead{Labels: opts.Labels}
-	if h.Labels == "" {
-		h.Labels = "labels"
+	h := &LossHead{}
+	declare := func(name, def string) (string, error) {
+		if name == "" {
+			name = def
+		}
+		if !b.Reserve(name) {
+			return "", fmt.Errorf("add loss: name %q is already used in the graph", name)
+		}
+		b.Input(name, Int64, Shape{lt.Shape[0]})
+		return name, nil
 	}
-	if !b.Reserve(h.Labels) {
-		return nil, fmt.Errorf("add loss: name %q is already used in the graph", h.Labels)
+	if h.Labels, err = declare(opts.Labels, "labels"); err != nil {
+		return nil, err
 	}
-	b.Input(h.Labels, Int64, Shape{lt.Shape[0]})
-	lh := &lossBuilder{b: b, elem: lt.Elem}
+	if opts.Kind == DLRTargeted {
+		if h.Targets, err = declare(opts.Targets, "targets"); err != nil {
+			return nil, err
+		}
+	}
+	lh := &lossBuilder{b: b, elem: lt.Elem, classes: classes}
 	switch opts.Kind {
 	case CrossEntropy:
 		h.PerSample = b.Op("SoftmaxCrossEntropyLoss", []string{logits, h.Labels}, StringAttr("reduction", "none"))
 	case CWMargin:
-		h.PerSample = lh.cwMargin(logits, h.Labels, lt.Shape[1].Value)
-	default:
-		return nil, fmt.Errorf("add loss: unknown loss kind %v", opts.Kind)
+		h.PerSample = lh.cwMargin(logits, h.Labels)
+	case DLR, DLRTargeted:
+		h.PerSample = lh.dlr(logits, h.Labels, h.Targets)
 	}
 	reduce := "ReduceMean"
 	if opts.Sum {
@@ -100,8 +143,10 @@ func AddLoss(m *Model, logits string, opts LossOptions) (*LossHead, error) {
 }
 
 type lossBuilder struct {
-	b    *Builder
-	elem DataType
+	b       *Builder
+	elem    DataType
+	classes int64
+	ids     string // int64 [1, C]: 0 … C−1
 }
 
 // scalar returns a rank-0 constant of the logits' type.
@@ -120,23 +165,76 @@ func (l *lossBuilder) reduceAll(op, v string) string {
 	return l.b.ReduceMean(v, []int64{0}, false)
 }
 
-// cwMargin returns max_{j≠y} z_j − z_y for each row of z.
-func (l *lossBuilder) cwMargin(z, labels string, classes int64) string {
-	b := l.b
-	ids := make([]int64, classes)
-	for i := range ids {
-		ids[i] = int64(i)
+// classIDs returns the int64 [1, C] constant 0 … C−1.
+func (l *lossBuilder) classIDs() string {
+	if l.ids == "" {
+		ids := make([]int64, l.classes)
+		for i := range ids {
+			ids[i] = int64(i)
+		}
+		l.ids = l.b.Initializer(NewInt64Tensor("", []int64{1, l.classes}, ids))
 	}
-	classIDs := b.Initializer(NewInt64Tensor("", []int64{1, classes}, ids))
-	isLabel := b.Op("Equal", []string{b.Op("Unsqueeze", []string{labels, b.ConstInt64(1)}), classIDs})
-	zy := b.ReduceSum(b.Op("Where", []string{isLabel, z, l.scalar(0)}), []int64{1}, false)
-	lowest := l.scalar(-math.MaxFloat32)
-	others := b.Op("Where", []string{isLabel, lowest, z})
+	return l.ids
+}
+
+// classMask returns the bool [N, C] one-hot mask of int64 [N] labels.
+func (l *lossBuilder) classMask(labels string) string {
+	return l.b.Op("Equal", []string{l.b.Op("Unsqueeze", []string{labels, l.b.ConstInt64(1)}), l.classIDs()})
+}
+
+// argMaxMask returns the bool [N, C] one-hot mask of each row's first
+// largest value.
+func (l *lossBuilder) argMaxMask(v string) string {
+	idx := l.b.Op("ArgMax", []string{v}, IntAttr("axis", 1), IntAttr("keepdims", 1))
+	return l.b.Op("Equal", []string{idx, l.classIDs()})
+}
+
+// pick returns the [N] values of v where the one-hot mask is set.
+func (l *lossBuilder) pick(v, mask string) string {
+	return l.b.ReduceSum(l.b.Op("Where", []string{mask, v, l.scalar(0)}), []int64{1}, false)
+}
+
+// cwMargin returns max_{j≠y} z_j − z_y for each row of z.
+func (l *lossBuilder) cwMargin(z, labels string) string {
+	b := l.b
+	isLabel := l.classMask(labels)
+	others := b.Op("Where", []string{isLabel, l.scalar(-math.MaxFloat32), z})
 	var best string
 	if b.Opset >= 18 {
 		best = b.Op("ReduceMax", []string{others, b.ConstInt64(1)}, IntAttr("keepdims", 0))
 	} else {
 		best = b.Op("ReduceMax", []string{others}, IntsAttr("axes", 1), IntAttr("keepdims", 0))
 	}
-	return b.Sub(best, zy)
+	return b.Sub(best, l.pick(z, isLabel))
+}
+
+// dlr returns the DLR loss of each row of z, targeted when targets is not
+// empty. The top logits are picked by ArgMax one-hot masks, so that ties
+// get one element each, as in a sort, and the gradient flows to exactly
+// one logit per term.
+func (l *lossBuilder) dlr(z, labels, targets string) string {
+	b := l.b
+	lowest := l.scalar(-math.MaxFloat32)
+	k := 3 // the k largest logits, each removed from z before looking for the next
+	if targets != "" {
+		k = 4
+	}
+	rest, top := z, make([]string, 0, k)
+	for range k {
+		mask := l.argMaxMask(rest)
+		top = append(top, l.pick(z, mask))
+		rest = b.Op("Where", []string{mask, lowest, rest})
+	}
+	yMask := l.classMask(labels)
+	zy := l.pick(z, yMask)
+	var num, den string
+	if targets != "" {
+		num = b.Sub(l.pick(z, l.classMask(targets)), zy)
+		den = b.Sub(top[0], b.Mul(b.Add(top[2], top[3]), l.scalar(0.5)))
+	} else {
+		other := l.pick(z, l.argMaxMask(b.Op("Where", []string{yMask, lowest, z})))
+		num = b.Sub(other, zy)
+		den = b.Sub(top[0], top[2])
+	}
+	return b.Div(num, b.Add(den, l.scalar(dlrEpsilon)))
 }

@@ -260,12 +260,13 @@ type AttackOptions struct {
 }
 
 // InputGradientGraph is a model for attacking a frozen classifier. Inputs:
-// Input and Labels; outputs, in this order: Logits, Loss, PerSample,
-// InputGrad.
+// Input, Labels and, for the targeted DLR loss, Targets; outputs, in this
+// order: Logits, Loss, PerSample, InputGrad.
 type InputGradientGraph struct {
 	Model     *Model
 	Input     string
 	Labels    string
+	Targets   string // "" unless the loss is DLRTargeted
 	Logits    string
 	Loss      string
 	PerSample string
@@ -301,7 +302,7 @@ func BuildInputGradientGraph(m *Model, opts AttackOptions) (*InputGradientGraph,
 	if err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
-	ig := &InputGradientGraph{Model: work, Input: input, Labels: head.Labels, Logits: logits,
+	ig := &InputGradientGraph{Model: work, Input: input, Labels: head.Labels, Targets: head.Targets, Logits: logits,
 		Loss: head.Loss, PerSample: head.PerSample, InputGrad: grads[0]}
 	if err := orderOutputs(work, []string{logits, head.Loss, head.PerSample, grads[0]}); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
