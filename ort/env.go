@@ -93,12 +93,6 @@ type Options struct {
 	// LogLevel is ONNX Runtime's log severity. It is process-wide: the
 	// latest Init sets it.
 	LogLevel LogLevel
-	// Spin lets ONNX Runtime's idle intra-op threads busy-wait for work
-	// (ONNX Runtime's own default). robust leaves it off: its training and
-	// attack loops run Go code between session runs, on the same cores,
-	// and threads spinning after a run slow that code down (free training
-	// of small-cnn: 4–6% more images/s without spinning).
-	Spin bool
 }
 
 // Env creates sessions that share a device and thread settings. Any number of
@@ -108,7 +102,6 @@ type Env struct {
 	library string
 	version string
 	threads int
-	spin    bool
 	device  Device
 }
 
@@ -167,7 +160,7 @@ func Init(opts Options) (*Env, error) {
 		}
 	}
 
-	e := &Env{library: loaded.path, version: loaded.version, threads: opts.Threads, spin: opts.Spin, device: dev}
+	e := &Env{library: loaded.path, version: loaded.version, threads: opts.Threads, device: dev}
 	if dev.Kind == DeviceCUDA {
 		// Fail early, with the explanation, rather than at the first session.
 		so, err := e.sessionOptions()
@@ -255,11 +248,6 @@ func (e *Env) configure(so *ortgo.SessionOptions) error {
 	if e.threads > 0 {
 		if err := so.SetIntraOpNumThreads(e.threads); err != nil {
 			return fmt.Errorf("ort: set %d intra-op threads: %w", e.threads, err)
-		}
-	}
-	if !e.spin {
-		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
-			return fmt.Errorf("ort: disable thread spinning: %w", err)
 		}
 	}
 	if e.device.Kind != DeviceCUDA {

@@ -361,11 +361,6 @@ func TestInitAgain(t *testing.T) {
 		t.Errorf("env: threads %d library %s version %q", again.Threads(), again.Library(), again.Version())
 	}
 	newAddSession(t, again) // usable
-	spinning, err := Init(Options{LibraryPath: env.Library(), Threads: 2, Spin: true, LogLevel: LogError})
-	if err != nil {
-		t.Fatalf("Init with spinning threads: %v", err)
-	}
-	newAddSession(t, spinning)
 
 	dir := t.TempDir()
 	link := filepath.Join(dir, "link.so")
