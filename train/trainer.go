@@ -66,6 +66,8 @@ type Trainer struct {
 	// workers is the number of goroutines of the elementwise loops.
 	workers int
 	best    *snapshot // fast training: the weights of the last passed check
+	// hook, when set (by tests only), observes each step (see hookPoint).
+	hook func(p hookPoint, n int)
 
 	st      state
 	history []EpochStats
@@ -421,7 +423,12 @@ func (r *runner) step(n, total int) error {
 		return err
 	}
 	r.accumulate(n)
-	return r.update(r.sched.LR(r.st.Step, total), perturb, n*e.sampleSize())
+	r.observe(hookUpdate, n)
+	if err := r.update(r.sched.LR(r.st.Step, total), perturb, n*e.sampleSize()); err != nil {
+		return err
+	}
+	r.observe(hookUpdated, n)
+	return nil
 }
 
 // update applies the SGD step with learning rate lr and, when perturb is
@@ -455,11 +462,14 @@ func (t *Trainer) craft(n, steps int, alpha float32, rng *rand.Rand) error {
 	e, eps := t.eng, float32(t.cfg.Eps)
 	x := t.clean[:n*e.sampleSize()]
 	randomStart(e.x, x, eps, rng)
+	t.observe(hookStart, n)
 	for range steps {
 		if err := e.run(inputPass, n); err != nil {
 			return err
 		}
+		t.observe(hookAttackGrad, n)
 		ascend(e.x, x, e.xgrad, alpha, eps, t.workers)
+		t.observe(hookAttackStep, n)
 	}
 	return nil
 }
