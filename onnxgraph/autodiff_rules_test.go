@@ -1,8 +1,10 @@
 package onnxgraph_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -309,7 +311,9 @@ func poolCases() []fdCase {
 		poolCase("AvgPool1D", "AveragePool", []int64{2, 3, 9}, og.PoolOpts{Kernel: []int64{3}, Strides: []int64{2}, Pads: []int64{1, 1}}, nil),
 		poolCase("AvgPool3D", "AveragePool", []int64{1, 2, 4, 5, 4}, og.PoolOpts{Kernel: []int64{2, 2, 2}, Strides: []int64{2, 2, 2}}, nil),
 		{name: "GlobalAveragePool", build: func(b *og.Builder, e og.DataType) string {
-			return b.GlobalAveragePool(in(b, "x", e, 2, 3, 4, 5))
+			// 2×3 pixels: ∂L/∂x = R/6 is large enough for a 0.4% error to
+			// show (TestFDCatchesScaledGradients).
+			return b.GlobalAveragePool(in(b, "x", e, 2, 3, 2, 3))
 		}},
 		{name: "GlobalMaxPool", build: func(b *og.Builder, e og.DataType) string {
 			return b.Op("GlobalMaxPool", []string{in(b, "x", e, 2, 3, 4, 5)})
@@ -473,16 +477,21 @@ func lossCases() []fdCase {
 	}
 }
 
-// TestGradientRules checks every gradient rule against finite differences.
-func TestGradientRules(t *testing.T) {
-	env := testenv.ORT(t)
-	groups := map[string][]fdCase{
+// fdGroups returns the finite-difference cases of the gradient rules, by
+// group.
+func fdGroups() map[string][]fdCase {
+	return map[string][]fdCase{
 		"elementwise": elementwiseCases(), "linalg": linalgCases(), "conv": convCases(),
 		"pool": poolCases(), "norm": normCases(), "shape": shapeCases(), "reduce": reduceCases(),
 		"loss": lossCases(),
 	}
+}
+
+// TestGradientRules checks every gradient rule against finite differences.
+func TestGradientRules(t *testing.T) {
+	env := testenv.ORT(t)
 	total, doubles := 0, 0
-	for group, cases := range groups {
+	for group, cases := range fdGroups() {
 		for _, c := range cases {
 			t.Run(group+"/"+c.name, func(t *testing.T) {
 				res := checkCase(t, env, c)
@@ -490,10 +499,60 @@ func TestGradientRules(t *testing.T) {
 				if res.elem == og.Double {
 					doubles++
 				}
-				t.Logf("%s: %d elements checked in %v, max error %.2g (relative to max(1, ‖grad‖∞))",
-					c.name, res.checked, res.elem, res.maxErr)
+				t.Logf("%s: %d elements checked in %v, max error %.2g (relative to max(1, ‖grad‖∞)), %.2g (relative, on elements ≥ ‖grad‖∞/10)",
+					c.name, res.checked, res.elem, res.maxErr, res.maxRel)
 			})
 		}
 	}
 	t.Logf("%d finite-difference cases passed, %d in double precision, %d in float32", total, doubles, total-doubles)
+}
+
+// TestFDCatchesScaledGradients checks that the finite-difference
+// tolerances notice a gradient rule off by 0.4%: for every case of the
+// linalg, conv, pool and norm groups (Conv, ConvTranspose, Gemm, MatMul,
+// BatchNormalization, MaxPool, AveragePool, ...) and every differentiated
+// input, the harness run with that input's analytic gradient scaled by
+// 1.004 must fail. A case whose gradient is too small for a 0.4% error to
+// exceed the absolute floor (‖∇‖∞ < 0.1) fails too: scale it up.
+//
+// The same check was made once against the rules themselves, by scaling
+// the gradient one rule gives one input by 1.004 in a scratch copy of
+// onnxgraph (see docs/testing.md).
+func TestFDCatchesScaledGradients(t *testing.T) {
+	env := testenv.ORT(t)
+	groups := fdGroups()
+	checked := 0
+	for _, group := range []string{"linalg", "conv", "pool", "norm"} {
+		for _, c := range groups[group] {
+			m, _, err := c.forward(og.Float)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, in := range m.Graph.RealInputs() {
+				if !in.Type.Elem.IsFloat() || slices.Contains(c.noDiff, in.Name) {
+					continue
+				}
+				skewed := c
+				skewed.skew, skewed.skewFactor = in.Name, 1.004
+				res, err := runFD(env, skewed, og.Double)
+				if errors.Is(err, errSkipDouble) {
+					res, err = runFD(env, skewed, og.Float)
+				}
+				switch {
+				case err != nil && strings.Contains(err.Error(), "finite difference"):
+					checked++
+				case err != nil:
+					t.Errorf("%s/%s, ∂/∂%s: %v", group, c.name, in.Name, err)
+				case res.norms[in.Name] < 0.1:
+					t.Errorf("%s/%s: ‖∂L/∂%s‖∞ = %.2g is too small for the tolerances to notice a 0.4%% error", group, c.name, in.Name, res.norms[in.Name])
+				default:
+					t.Errorf("%s/%s (%v): ∂L/∂%s scaled by 1.004 passes the finite-difference check", group, c.name, res.elem, in.Name)
+				}
+			}
+		}
+	}
+	t.Logf("a 0.4%% error caught on %d gradients", checked)
+	if checked < 100 {
+		t.Errorf("only %d gradients checked", checked)
+	}
 }
