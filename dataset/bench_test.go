@@ -3,6 +3,8 @@ package dataset
 import (
 	"os"
 	"testing"
+
+	"github.com/robust-go/robust/internal/testenv/skip"
 )
 
 func BenchmarkNextInto(b *testing.B) {
@@ -28,7 +30,7 @@ func BenchmarkNextInto(b *testing.B) {
 
 func BenchmarkLoadFashionMNIST(b *testing.B) {
 	if _, err := os.Stat(DebianFashionMNISTDir); err != nil {
-		b.Skip(err)
+		skip.Missing(b, skip.RequireData, "Fashion-MNIST (apt install dataset-fashion-mnist)", err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/robust-go/robust/internal/testenv/skip"
 )
 
 // TestFashionMNISTReal loads the real Fashion-MNIST from Debian's
@@ -12,10 +14,7 @@ import (
 // unless ROBUST_REQUIRE_DATA is set.
 func TestFashionMNISTReal(t *testing.T) {
 	if _, err := os.Stat(DebianFashionMNISTDir); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_DATA") != "" {
-			t.Fatalf("ROBUST_REQUIRE_DATA is set but Fashion-MNIST is missing: %v", err)
-		}
-		t.Skipf("Fashion-MNIST not installed (%v); apt install dataset-fashion-mnist", err)
+		skip.Missing(t, skip.RequireData, "Fashion-MNIST (apt install dataset-fashion-mnist)", err)
 	}
 	for _, tc := range []struct {
 		split      string

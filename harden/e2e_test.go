@@ -79,9 +79,7 @@ func pytorchStyleCNN(seed uint64) *og.Model {
 // at ε=0.1 rises from about 0 to at least 35% while clean accuracy stays at
 // least 75%, and the result is a drop-in replacement.
 func TestHardenEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains for about a minute")
-	}
+	testenv.Short(t, "trains for about a minute")
 	env := testenv.ORT(t)
 	data, test := testenv.FashionMNIST(t)
 	ctx := context.Background()

@@ -197,6 +197,7 @@ func TestPytorchConvertedImport(t *testing.T) {
 		reasons[reason]++
 	}
 	t.Logf("pytorch-converted: %d of %d models import as trainable, %d blocked: %v", ok, len(models), blocked, reasons)
+	testenv.DataCases(t, dir, ok+blocked, 80)
 	if ok == 0 {
 		t.Error("no model imported")
 	}

@@ -38,11 +38,12 @@ func readTensorPB(path string) (*og.Tensor, error) {
 // UpgradeOpset and compares its output with the test vector, proving that
 // the upgraded model means what the original did.
 func TestUpgradeOpsetPytorchConverted(t *testing.T) {
-	if _, err := os.Stat(pytorchConverted); err != nil {
-		t.Skipf("ONNX test data missing: %v", err)
-	}
+	testenv.Data(t, pytorchConverted)
 	env := testenv.ORT(t)
-	paths, _ := filepath.Glob(filepath.Join(pytorchConverted, "*", "model.onnx"))
+	paths, err := filepath.Glob(filepath.Join(pytorchConverted, "*", "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	checked := 0
 	for _, path := range paths {
 		dir := filepath.Dir(path)
@@ -97,4 +98,6 @@ func TestUpgradeOpsetPytorchConverted(t *testing.T) {
 		checked++
 	}
 	t.Logf("upgraded and checked %d models against their test vectors", checked)
+	// Debian's libonnx-testdata has 82; a partial copy must not pass.
+	testenv.DataCases(t, pytorchConverted, checked, 80)
 }

@@ -16,9 +16,10 @@ func TestRoundTripPytorchConverted(t *testing.T) {
 	dir := filepath.Join(testdataRoot, "pytorch-converted")
 	testenv.Data(t, dir)
 	models, err := filepath.Glob(filepath.Join(dir, "*", "model.onnx"))
-	if err != nil || len(models) == 0 {
-		t.Fatalf("no models under %s: %v", dir, err)
+	if err != nil {
+		t.Fatal(err)
 	}
+	testenv.DataCases(t, dir, len(models), 80)
 	for _, path := range models {
 		m1, err := Load(path)
 		if err != nil {

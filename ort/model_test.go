@@ -1,12 +1,12 @@
 package ort
 
 import (
-	"os"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/robust-go/robust/internal/onnxpb"
+	"github.com/robust-go/robust/internal/testenv/skip"
 )
 
 // testEnv returns an Env on the CPU. Without a library it skips the test,
@@ -14,10 +14,7 @@ import (
 func testEnv(t testing.TB) *Env {
 	t.Helper()
 	if _, err := FindLibrary(""); err != nil {
-		if os.Getenv("ROBUST_REQUIRE_ORT") == "" {
-			t.Skipf("no ONNX Runtime library (set ROBUST_REQUIRE_ORT=1 to fail instead): %v", err)
-		}
-		t.Fatalf("ROBUST_REQUIRE_ORT is set but: %v", err)
+		skip.Missing(t, skip.RequireORT, "ONNX Runtime (run scripts/setup-ort.sh)", err)
 	}
 	env, err := Init(Options{})
 	if err != nil {

@@ -307,9 +307,7 @@ func TestExport(t *testing.T) {
 // TestPreActResNet18Smoke trains the CIFAR network for a few free-training
 // replays on synthetic 32×32 images.
 func TestPreActResNet18Smoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and compiles a ResNet-18 training graph")
-	}
+	testenv.Short(t, "builds and compiles a ResNet-18 training graph")
 	m, err := zoo.Build("preact-resnet18", zoo.Options{Seed: 1})
 	if err != nil {
 		t.Fatal(err)

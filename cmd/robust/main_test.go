@@ -23,9 +23,7 @@ func TestInfoOnPytorchConverted(t *testing.T) {
 	dir := "/usr/share/libonnx-testdata/data/pytorch-converted"
 	testenv.Data(t, dir)
 	models, _ := filepath.Glob(filepath.Join(dir, "*", "model.onnx"))
-	if len(models) == 0 {
-		t.Fatal("no models")
-	}
+	testenv.DataCases(t, dir, len(models), 80)
 	for _, m := range models {
 		code, out, errOut := robust(t, "info", m)
 		if code != 0 || !strings.Contains(out, "inputs:") || !strings.Contains(out, "operators:") {

@@ -2,7 +2,9 @@
 // ONNX Runtime library, ONNX's test models, Fashion-MNIST — and decides what
 // happens when it is missing: the test is skipped, or, when
 // ROBUST_REQUIRE_ORT / ROBUST_REQUIRE_DATA is set (as `make test` and CI do),
-// it fails, so that a green run means everything really ran.
+// it fails, so that a green run means everything really ran. Tests skip
+// only through it or its dependency-free core, package
+// [github.com/robust-go/robust/internal/testenv/skip].
 package testenv
 
 import (
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/robust-go/robust/dataset"
+	"github.com/robust-go/robust/internal/testenv/skip"
 	"github.com/robust-go/robust/ort"
 )
 
@@ -30,7 +33,7 @@ func ORT(tb testing.TB) *ort.Env {
 		}
 	})
 	if envErr != nil {
-		missing(tb, "ROBUST_REQUIRE_ORT", "ONNX Runtime (run scripts/setup-ort.sh)", envErr)
+		skip.Missing(tb, skip.RequireORT, "ONNX Runtime (run scripts/setup-ort.sh)", envErr)
 	}
 	return env
 }
@@ -40,7 +43,7 @@ func ORT(tb testing.TB) *ort.Env {
 func Data(tb testing.TB, path string) {
 	tb.Helper()
 	if _, err := os.Stat(path); err != nil {
-		missing(tb, "ROBUST_REQUIRE_DATA", "test data (run scripts/setup-debian.sh)", err)
+		skip.Missing(tb, skip.RequireData, "test data (run scripts/setup-debian.sh)", err)
 	}
 }
 
@@ -60,15 +63,22 @@ func FashionMNIST(tb testing.TB) (train, test *dataset.Dataset) {
 		}
 	})
 	if fashionErr != nil {
-		missing(tb, "ROBUST_REQUIRE_DATA", "Fashion-MNIST (run scripts/setup-debian.sh)", fashionErr)
+		skip.Missing(tb, skip.RequireData, "Fashion-MNIST (run scripts/setup-debian.sh)", fashionErr)
 	}
 	return fashionTrain, fashionTest
 }
 
-func missing(tb testing.TB, requireVar, what string, err error) {
+// DataCases fails the test when a walk over a data folder checked fewer
+// than min cases: an emptied or moved folder must not pass silently.
+func DataCases(tb testing.TB, what string, checked, min int) {
 	tb.Helper()
-	if os.Getenv(requireVar) != "" {
-		tb.Fatalf("%s is set, but %s is missing: %v", requireVar, what, err)
+	if checked < min {
+		tb.Fatalf("%s: %d cases checked, want at least %d: is the test data complete?", what, checked, min)
 	}
-	tb.Skipf("%s is missing (set %s=1 to fail instead): %v", what, requireVar, err)
+}
+
+// Short skips a slow test under `go test -short` (see [skip.Short]).
+func Short(tb testing.TB, why string) {
+	tb.Helper()
+	skip.Short(tb, why)
 }
