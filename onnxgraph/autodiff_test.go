@@ -70,6 +70,45 @@ func TestGradientsSkipsNonDifferentiablePaths(t *testing.T) {
 			t.Errorf("non-standard node %v", n)
 		}
 	}
+
+	// The values: ∂/∂x Σ tanh(x·other) = other·(1 − tanh²(x·other)), and the
+	// outputs off the path still computed.
+	s, err := newSession(testenv.ORT(t), m, []string{"x_grad", m.Graph.Outputs[0].Name, m.Graph.Outputs[1].Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	r := rand.New(rand.NewPCG(5, 6))
+	xv, ov := randUniform(r, 12, -2, 2), randUniform(r, 4, -2, 2)
+	out, err := s.run(map[string]*ort.Tensor{"x": tensorOf(og.Float, []int64{3, 4}, xv), "other": tensorOf(og.Float, []int64{4}, ov)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := values(out["x_grad"])
+	for i, v := range xv {
+		o := float64(float32(ov[i%4]))
+		th := math.Tanh(float64(float32(v)) * o)
+		if want := o * (1 - th*th); math.Abs(got[i]-want) > 1e-6*math.Max(1, math.Abs(want)) {
+			t.Errorf("x_grad[%d] = %.7g, want %.7g", i, got[i], want)
+		}
+	}
+	for i, v := range values(out[m.Graph.Outputs[0].Name]) {
+		if want := math.Cos(float64(float32(ov[i]))); math.Abs(v-want) > 1e-6 {
+			t.Errorf("Cos output [%d] = %v, want %v", i, v, want)
+		}
+	}
+	am := out[m.Graph.Outputs[1].Name].Data.([]int64)
+	for row := range 3 {
+		want := 0
+		for j := range 4 {
+			if xv[row*4+j] > xv[row*4+want] {
+				want = j
+			}
+		}
+		if len(am) != 3 || am[row] != int64(want) {
+			t.Fatalf("ArgMax output %v, want %d in row %d", am, want, row)
+		}
+	}
 }
 
 func TestGradientsErrors(t *testing.T) {
