@@ -111,13 +111,17 @@ func TestFreeTrainingPerturbation(t *testing.T) {
 	}
 }
 
-// TestFreeDiffersFromNatural trains the same model with the same seed
-// naturally and freely with m = 1 (the same steps on the same
-// minibatches; the first one has δ = 0): the first steps agree, and the
-// final weights differ, because δ carries over to the later minibatches.
+// TestAdversarialDiffersFromNatural trains the same model with the same
+// seed naturally and with each adversarial method: the final weights must
+// differ. Free training runs with m = 1, so that it makes the same steps
+// on the same minibatches as natural training, and its first step (δ = 0)
+// must agree with natural training's: only the perturbation carried to the
+// later minibatches separates them.
 //
-// Mutation caught: δ never updated (free training becomes natural).
-func TestFreeDiffersFromNatural(t *testing.T) {
+// Mutations caught: free training's δ never updated, or cleared at every
+// minibatch; PGD and fast training's attack doing nothing (no random
+// start, no step).
+func TestAdversarialDiffersFromNatural(t *testing.T) {
 	data := synthData(96, 1, 8, 8, 4, 13)
 	run := func(m Method) (first, final [][]float32) {
 		cfg := smallConfig(m)
@@ -134,13 +138,17 @@ func TestFreeDiffersFromNatural(t *testing.T) {
 		return first, weights(tr)
 	}
 	natFirst, nat := run(Natural)
-	freeFirst, free := run(Free)
-	t.Logf("first steps %g apart, final weights %g apart", relDiff(natFirst, freeFirst), relDiff(nat, free))
-	if d := relDiff(natFirst, freeFirst); d > 1e-5 {
-		t.Fatalf("the first steps (δ = 0) differ by %g: the comparison is not like for like", d)
-	}
-	if d := relDiff(nat, free); d < 1e-3 {
-		t.Errorf("free and natural training end %g apart (relative): free training trained on clean images", d)
+	for _, m := range []Method{Free, PGD, Fast} {
+		t.Run(string(m), func(t *testing.T) {
+			first, final := run(m)
+			t.Logf("first steps %g apart, final weights %g apart", relDiff(natFirst, first), relDiff(nat, final))
+			if d := relDiff(natFirst, first); m == Free && d > 1e-5 {
+				t.Fatalf("the first steps (δ = 0) differ by %g: the comparison is not like for like", d)
+			}
+			if d := relDiff(nat, final); d < 1e-3 {
+				t.Errorf("%s and natural training end %g apart (relative): %s training trained on clean images", m, d, m)
+			}
+		})
 	}
 }
 
