@@ -19,7 +19,8 @@ func clamp01(v float32) float32 { return min(max(v, 0), 1) }
 func closeTo(got, want, tol float32) bool { return math.Abs(float64(got-want)) <= float64(tol) }
 
 // TestFreeTrainingPerturbation checks free training's δ on every replay of
-// a run with m = 2 over three minibatches and two passes:
+// a run with m = 2 over three minibatches (the last one short: it uses δ's
+// leading rows and leaves the others alone) and two passes:
 //   - the replay's input is clamp(x+δ, 0, 1) for its clean minibatch x;
 //   - the replay's input gradient is that of its own input and current
 //     weights (recomputed by an independent gradient pass);
@@ -31,7 +32,7 @@ func closeTo(got, want, tol float32) bool { return math.Abs(float64(got-want)) <
 // minibatch; δ never updated; the δ update using the first replay's
 // gradient for every replay of a minibatch.
 func TestFreeTrainingPerturbation(t *testing.T) {
-	data := synthData(96, 1, 8, 8, 4, 11)
+	data := synthData(88, 1, 8, 8, 4, 11) // minibatches of 32, 32 and 24
 	cfg := smallConfig(Free)
 	cfg.Epochs, cfg.Replays = 4, 2 // 2 passes × 3 minibatches × 2 replays
 	tr := newTrainer(t, tinyBNNet(1, 8, 8, 4, 12), data, nil, cfg)
@@ -43,12 +44,16 @@ func TestFreeTrainingPerturbation(t *testing.T) {
 		last                []float32 // δ after the previous replay
 		replays, boundaries int
 		clamped, moved      int // δ entries held by the clamp, changed by updates
+		short               int // replays of a short minibatch
 	)
 	tr.hook = func(p hookPoint, n int) {
 		sz := n * e.sampleSize()
 		switch p {
 		case hookUpdate:
 			replays++
+			if sz < len(tr.delta) {
+				short++
+			}
 			before = slices.Clone(tr.delta)
 			grad = slices.Clone(e.xgrad[:sz])
 			clean = slices.Clone(tr.clean[:sz])
@@ -91,6 +96,9 @@ func TestFreeTrainingPerturbation(t *testing.T) {
 					}
 				}
 				if !closeTo(d, want, 1e-7) {
+					if i >= sz {
+						t.Fatalf("step %d: δ[%d], beyond the minibatch's %d values, changed from %v to %v", tr.st.Step, i, sz, before[i], d)
+					}
 					t.Fatalf("step %d: δ[%d] = %v after the update, want %v (δ %v, x %v, ∇ %v)", tr.st.Step, i, d, want, before[i], clean[i], grad[i])
 				}
 				if d != before[i] {
@@ -103,8 +111,8 @@ func TestFreeTrainingPerturbation(t *testing.T) {
 	if _, err := tr.Run(context.Background(), RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if replays != tr.TotalSteps() || replays != 12 || boundaries != 5 {
-		t.Errorf("observed %d replays and %d minibatch boundaries, want 12 and 5", replays, boundaries)
+	if replays != tr.TotalSteps() || replays != 12 || boundaries != 5 || short != 4 {
+		t.Errorf("observed %d replays (%d of a short minibatch) and %d minibatch boundaries, want 12 (4) and 5", replays, short, boundaries)
 	}
 	if clamped == 0 || moved == 0 {
 		t.Errorf("%d δ entries held by the clamp, %d moved: the data does not exercise the rule", clamped, moved)
