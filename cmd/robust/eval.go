@@ -140,7 +140,7 @@ type EvalCmd struct {
 	JSON      string `name:"json" type:"path" placeholder:"FILE" help:"Write the report as JSON (schema robust.eval/v1)."`
 	Markdown  string `type:"path" placeholder:"FILE" help:"Write the report as Markdown (e.g. $GITHUB_STEP_SUMMARY)."`
 	JUnit     string `name:"junit" type:"path" placeholder:"FILE" help:"Write the gates as JUnit XML."`
-	Curve     string `type:"path" placeholder:"FILE.png" help:"Draw robust accuracy against ε as a PNG."`
+	Curve     string `type:"path" placeholder:"FILE.png|FILE.svg" help:"Draw robust accuracy against ε (PNG, SVG or PDF by the extension)."`
 	FailUnder string `name:"fail-under" placeholder:"GATES" help:"Exit 1 unless every gate holds, e.g. 'pgd=40%,clean=80%' or 'robust@8/255=30%' (metrics: clean, robust, attack names; ε: the first --eps unless @EPS)."`
 	Policy    string `type:"existingfile" placeholder:"FILE.toml" help:"Read gates from a TOML policy file ([gates] table)."`
 }
@@ -219,7 +219,7 @@ func (c *EvalCmd) writeFiles(r *evaluate.Report) error {
 		path  string
 		write func(io.Writer) error
 	}{
-		{c.JSON, r.WriteJSON}, {c.Markdown, r.WriteMarkdown}, {c.JUnit, r.WriteJUnit}, {c.Curve, r.WriteCurvePNG},
+		{c.JSON, r.WriteJSON}, {c.Markdown, r.WriteMarkdown}, {c.JUnit, r.WriteJUnit}, {c.Curve, curveWriter(r, c.Curve)},
 	}
 	for _, o := range outputs {
 		if o.path == "" {

@@ -133,6 +133,9 @@ func (c *HardenCmd) Run(g *Globals) error {
 			return err
 		}
 	}
+	if err := drawTraining(base+".log.jsonl", base+"."+trainingFigure); err != nil {
+		return err
+	}
 	os.Remove(cfg.Checkpoint) // the run is complete; the model holds its result
 	fmt.Fprintf(g.stdout, "wrote %s (robust info --diff %s %s shows what changed)\n", c.Out, c.Model, c.Out)
 	return nil

@@ -68,6 +68,7 @@ type CLI struct {
 	Eval    EvalCmd    `cmd:"" help:"Measure a model's robust accuracy under an attack suite; CI gates, reports, curves."`
 	Attack  AttackCmd  `cmd:"" help:"Write adversarial examples (.npz) and a PNG grid of clean vs adversarial images."`
 	Harden  HardenCmd  `cmd:"" help:"Fine-tune an existing ONNX classifier with free adversarial training; write a drop-in replacement."`
+	Plot    PlotCmd    `cmd:"" help:"Draw a training run's curves (loss, accuracy, held-out clean and PGD accuracy, learning rate) from its log."`
 }
 
 // usageError marks errors caused by the user's input (exit code 2).

@@ -159,6 +159,9 @@ func (c *TrainCmd) Run(g *Globals) error {
 	if sum.Stopped != "" {
 		fmt.Fprintf(g.stdout, "stopped early: %s\n", sum.Stopped)
 	}
+	if err := drawTraining(filepath.Join(c.Out, runLog), filepath.Join(c.Out, trainingFigure)); err != nil {
+		return err
+	}
 	fmt.Fprintf(g.stdout, "wrote %s; evaluate it with: robust eval %s --data %s --eps %s\n", out, out, c.Data, c.Eps)
 	return nil
 }
