@@ -52,8 +52,10 @@ func (c *AttackCmd) Run(g *Globals) error {
 		idx[i] = i
 	}
 	eps := lm.eps[0]
+	bar := g.progress(true)
 	out, err := evaluate.Attack(context.Background(), m, spec, spec.Budget(lm.norm, eps.Value), d, idx,
-		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0))})
+		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0)), Progress: attackProgress(bar, spec.Name+" ε="+eps.Text)})
+	bar.Finish()
 	if err != nil {
 		return fmt.Errorf("attack: %w", err)
 	}

@@ -106,9 +106,9 @@ func (c *HardenCmd) Run(g *Globals) error {
 	}
 	defer logFile.Close()
 	cfg.Log = logFile
-	if c.Progress {
-		cfg.Progress = g.stderr
-	}
+	bar := g.progress(c.Progress)
+	defer bar.Finish()
+	cfg.Progress = trainProgress(bar)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(g.stdout, "hardening %s on %s: free adversarial fine-tuning, ε=%s, m=%d, %d epoch-equivalents\n",

@@ -42,6 +42,9 @@ type Globals struct {
 	Device   string `default:"cpu" placeholder:"cpu|cuda[:N]" help:"Execution provider: cpu, or cuda / cuda:N for a GPU build of ONNX Runtime."`
 	Threads  int    `default:"0" help:"Intra-op threads for ONNX Runtime (0: one per core)."`
 	LogLevel string `name:"log-level" default:"warning" enum:"verbose,info,warning,error,fatal" help:"Log level (${enum})."`
+	// Progress display (cmd/robust/progress.go).
+	Quiet     bool   `short:"q" help:"Show no progress (bars, periodic lines)."`
+	LogFormat string `name:"log-format" default:"text" enum:"text,json" help:"Logs and progress on stderr: text (a bar on a terminal, a line every few seconds otherwise) or json (one JSON object per line)."`
 
 	stdout io.Writer
 	stderr io.Writer
@@ -115,7 +118,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cli.stdout, cli.stderr = stdout, stderr
-	cli.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slogLevel(cli.LogLevel)}))
+	logOpts := &slog.HandlerOptions{Level: slogLevel(cli.LogLevel)}
+	cli.logger = slog.New(slog.NewTextHandler(stderr, logOpts))
+	if cli.LogFormat == "json" {
+		cli.logger = slog.New(slog.NewJSONHandler(stderr, logOpts))
+	}
 	if err := ctx.Run(&cli.Globals); err != nil {
 		fmt.Fprintf(stderr, "robust: %v\n", err)
 		var gate gateError

@@ -1,0 +1,114 @@
+package progress
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// clock is a fake clock advanced by the test.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestModes(t *testing.T) {
+	// Ten updates one second apart, a line of its own, then Finish.
+	run := func(mode Mode) string {
+		var b bytes.Buffer
+		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		r := New(&b, Options{Mode: mode, Interval: 5 * time.Second, Now: c.now})
+		for i := range 10 {
+			r.Update(Status{Stage: "pass 1/1", Done: i + 1, Total: 10, Unit: "steps", Fraction: float64(i+1) / 10, Detail: "loss 0.5"})
+			if i == 4 {
+				r.Println("halfway", "step", 5)
+			}
+			c.t = c.t.Add(time.Second)
+		}
+		r.Finish()
+		return b.String()
+	}
+	for _, tc := range []struct {
+		mode Mode
+		// want are substrings in order; lines the line count (-1: any).
+		want  []string
+		lines int
+		cr    bool // carriage returns expected
+	}{
+		{Quiet, nil, 0, false},
+		// Shown at 0 s and 5 s (steps 1 and 6) and at the end (step 10).
+		{Lines, []string{"[ 10%] pass 1/1: 1/10 steps, loss 0.5, 0s", "halfway", "[ 60%] pass 1/1: 6/10 steps, loss 0.5, 5s, ~4s left", "[100%] pass 1/1: 10/10 steps"}, 4, false},
+		{JSON, []string{`"msg":"progress"`, `"msg":"halfway","step":5`, `"done":6`, `"left_s":4`, `"done":10`}, 4, false},
+		{Bar, []string{"pass 1/1: 1/10 steps", "halfway"}, -1, true},
+	} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			out := run(tc.mode)
+			rest := out
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("output lacks %q (in order):\n%s", w, out)
+				}
+				rest = rest[i+len(w):]
+			}
+			if n := strings.Count(out, "\n"); tc.lines >= 0 && n != tc.lines {
+				t.Errorf("%d lines, want %d:\n%s", n, tc.lines, out)
+			}
+			if got := strings.Contains(out, "\r"); got != tc.cr {
+				t.Errorf("carriage returns: %v, want %v:\n%q", got, tc.cr, out)
+			}
+			if tc.mode == JSON {
+				for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+					var rec map[string]any
+					if err := json.Unmarshal([]byte(line), &rec); err != nil {
+						t.Errorf("line %q: %v", line, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestModeFor(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	file, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	for _, tc := range []struct {
+		name      string
+		w         io.Writer
+		logFormat string
+		quiet     bool
+		want      Mode
+	}{
+		{"terminal", tty, "text", false, Bar},
+		{"terminal, quiet", tty, "text", true, Quiet},
+		{"terminal, json", tty, "json", false, JSON},
+		{"file", file, "text", false, Lines},
+		{"buffer", new(bytes.Buffer), "text", false, Lines},
+		{"buffer, json, quiet", new(bytes.Buffer), "json", true, Quiet},
+	} {
+		if got := ModeFor(tc.w, tc.logFormat, tc.quiet); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestNilReporter(t *testing.T) {
+	var r *Reporter
+	r.Update(Status{Stage: "x"})
+	r.Println("x")
+	r.Finish()
+}
