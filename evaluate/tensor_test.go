@@ -15,7 +15,9 @@ func TestFromTensors(t *testing.T) {
 	for i := range pix {
 		pix[i] = float32(i) / float32(len(pix))
 	}
-	x := func() *tensor.Dense { return tensor.New(tensor.WithShape(2, 1, 2, 3), tensor.WithBacking(slices.Clone(pix))) }
+	x := func() *tensor.Dense {
+		return tensor.New(tensor.WithShape(2, 1, 2, 3), tensor.WithBacking(slices.Clone(pix)))
+	}
 	labels := func(v any) *tensor.Dense { return tensor.New(tensor.WithBacking(v)) }
 	// An NHWC tensor transposed to NCHW is a view in another order: its
 	// values must come out in NCHW row-major order.
