@@ -7,6 +7,11 @@
 //	robust eval model.onnx --eps 4/255     robust accuracy under an attack suite
 //	robust attack model.onnx --out adv.npz adversarial examples and a picture grid
 //	robust harden model.onnx --out h.onnx  free adversarial fine-tuning of any ONNX classifier
+//	robust plot runs/free                  training curves from a run's log
+//
+// Progress goes to stderr: a bar on a terminal, a line every few seconds
+// in a file or CI log, JSON lines with --log-format json, nothing with
+// --quiet.
 //
 // Run `robust --help` or `robust COMMAND --help` for the flags.
 package main
