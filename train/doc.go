@@ -54,8 +54,8 @@
 // A run draws nothing: it reports its progress through
 // [RunOptions].Progress callbacks (a [Progress] after every weight update
 // and at the end of every pass) and logs one JSON object per event to
-// [RunOptions].Log. [ReadHistory] reads the passes back from such a log
-// and [WriteCurves] draws them (loss, accuracies, learning rate) as PNG,
+// [RunOptions].Log. [ReadLog] reads such a log back and
+// [RunLog.WriteCurves] draws it (loss, accuracies, learning rate) as PNG,
 // SVG or PDF. docs/design.md §3 in the repository describes the
 // algorithms as implemented.
 package train

@@ -15,14 +15,23 @@ import (
 	"github.com/robust-go/robust/internal/figure"
 )
 
-// ReadHistory reads the metrics of every finished pass from a run's
-// JSON-lines log (what [RunOptions].Log received). A pass logged twice, as
-// after a resumed run repeated it, counts once with its last values.
-func ReadHistory(r io.Reader) ([]EpochStats, error) {
-	var (
-		history []EpochStats
-		index   = map[int]int{} // pass → position in history
-	)
+// RunLog is what a run's JSON-lines log (what [RunOptions].Log received)
+// says about it.
+type RunLog struct {
+	// Config and TotalSteps are those of the run's last start or resume
+	// (nil and 0 when the log has none).
+	Config     *Config
+	TotalSteps int
+	// Passes are the metrics of every finished pass. A pass logged twice,
+	// as after a resumed run repeated it, counts once with its last
+	// values.
+	Passes []EpochStats
+}
+
+// ReadLog reads a run's JSON-lines log.
+func ReadLog(r io.Reader) (*RunLog, error) {
+	l := &RunLog{}
+	index := map[int]int{} // pass → position in l.Passes
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -30,35 +39,66 @@ func ReadHistory(r io.Reader) ([]EpochStats, error) {
 			continue
 		}
 		var ev struct {
-			Event string      `json:"event"`
-			Stats *EpochStats `json:"stats"`
+			Event      string      `json:"event"`
+			Stats      *EpochStats `json:"stats"`
+			Config     *Config     `json:"config"`
+			TotalSteps int         `json:"total_steps"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return nil, fmt.Errorf("train: log line %d: %w", line, err)
 		}
-		if ev.Event != "pass" || ev.Stats == nil {
-			continue
+		switch {
+		case (ev.Event == "start" || ev.Event == "resume") && ev.Config != nil:
+			l.Config, l.TotalSteps = ev.Config, ev.TotalSteps
+		case ev.Event == "pass" && ev.Stats != nil:
+			if i, ok := index[ev.Stats.Pass]; ok {
+				l.Passes[i] = *ev.Stats
+				continue
+			}
+			index[ev.Stats.Pass] = len(l.Passes)
+			l.Passes = append(l.Passes, *ev.Stats)
 		}
-		if i, ok := index[ev.Stats.Pass]; ok {
-			history[i] = *ev.Stats
-			continue
-		}
-		index[ev.Stats.Pass] = len(history)
-		history = append(history, *ev.Stats)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("train: reading the log: %w", err)
 	}
-	return history, nil
+	return l, nil
+}
+
+// schedule returns the learning rate over the run, sampled at up to 500
+// steps, against epoch-equivalents; ok is false when the log lacks the
+// run's configuration or schedule.
+func (l *RunLog) schedule() (xys plotter.XYs, ok bool) {
+	if l.Config == nil || l.TotalSteps <= 0 || l.Config.Passes() <= 0 {
+		return nil, false
+	}
+	s, err := ParseSchedule(l.Config.Schedule, l.Config.LR)
+	if err != nil {
+		return nil, false
+	}
+	perEpoch := float64(l.TotalSteps) / float64(l.Config.Passes()*l.Config.replays())
+	stride := max(1, l.TotalSteps/500)
+	for step := 0; step < l.TotalSteps; step += stride {
+		// Both sides of a drop: the last step before it and the step at it.
+		if step > 0 {
+			prev := step - 1
+			xys = append(xys, plotter.XY{X: float64(prev) / perEpoch, Y: s.LR(prev, l.TotalSteps)})
+		}
+		xys = append(xys, plotter.XY{X: float64(step) / perEpoch, Y: s.LR(step, l.TotalSteps)})
+	}
+	last := l.TotalSteps - 1
+	return append(xys, plotter.XY{X: float64(last) / perEpoch, Y: s.LR(last, l.TotalSteps)}), true
 }
 
 // WriteCurves draws a run's training curves in format ("png", "svg" or
 // "pdf") against epoch-equivalents (passes × replays, so that free
 // training and the other methods share a scale): the training loss; the
 // training accuracy, the held-out clean and PGD accuracy and fast
-// training's overfitting check; and the learning rate at the end of each
-// pass. A PNG is 768×864 pixels.
-func WriteCurves(w io.Writer, format string, history []EpochStats) error {
+// training's overfitting check, after each pass; and the learning rate
+// over the run (at the end of each pass when the log lacks the run's
+// configuration). A PNG is 768×864 pixels.
+func (l *RunLog) WriteCurves(w io.Writer, format string) error {
+	history := l.Passes
 	if len(history) == 0 {
 		return errors.New("train: curves: no finished pass to draw")
 	}
@@ -122,7 +162,15 @@ func WriteCurves(w io.Writer, format string, history []EpochStats) error {
 	}
 	lr := panel("", "learning rate")
 	lr.X.Label.Text = "epoch-equivalents"
-	if err := add(lr, 4, "at the end of the pass", series(func(s EpochStats) (float64, bool) { return s.LR, true })); err != nil {
+	if xys, ok := l.schedule(); ok {
+		line, err := plotter.NewLine(xys)
+		if err != nil {
+			return fmt.Errorf("train: curves: learning rate: %w", err)
+		}
+		line.Color, line.Width = figure.Colour(4), vg.Points(1.5)
+		lr.Add(line)
+		lr.Legend.Add(l.Config.Schedule+" schedule", line)
+	} else if err := add(lr, 4, "at the end of each pass", series(func(s EpochStats) (float64, bool) { return s.LR, true })); err != nil {
 		return err
 	}
 	if err := figure.Write(w, 8*vg.Inch, 9*vg.Inch, format, loss, acc, lr); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,16 +12,20 @@ import (
 	"testing"
 )
 
-func TestReadHistory(t *testing.T) {
+func TestReadLog(t *testing.T) {
 	f, err := os.Open(filepath.Join("testdata", "log.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h, err := ReadHistory(f)
+	l, err := ReadLog(f)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if l.Config == nil || l.Config.Method != Free || l.Config.Replays != 4 || l.TotalSteps != 48 {
+		t.Errorf("config %+v, %d steps; want the resume's: free, m=4, 48 steps", l.Config, l.TotalSteps)
+	}
+	h := l.Passes
 	// Three passes; pass 2, logged again after the resume, with its
 	// last values.
 	if len(h) != 3 {
@@ -35,8 +40,8 @@ func TestReadHistory(t *testing.T) {
 		t.Errorf("pass 2 kept %+v, want the values logged after the resume", h[1])
 	}
 	for _, bad := range []string{"{\"event\":\"pass\"\n", "not json\n"} {
-		if _, err := ReadHistory(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
-			t.Errorf("ReadHistory(%q) = %v, want an error naming line 1", bad, err)
+		if _, err := ReadLog(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("ReadLog(%q) = %v, want an error naming line 1", bad, err)
 		}
 	}
 }
@@ -47,9 +52,31 @@ func TestWriteCurves(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h, err := ReadHistory(f)
+	l, err := ReadLog(f)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The learning rate follows the schedule: piecewise ×0.1 at half and
+	// three quarters of the 48 steps, 4 steps per epoch-equivalent.
+	lr, ok := l.schedule()
+	if !ok {
+		t.Fatal("no schedule from the log's configuration")
+	}
+	for _, p := range lr {
+		want := 0.05
+		switch step := p.X * 4; {
+		case step >= 36:
+			want = 0.0005
+		case step >= 24:
+			want = 0.005
+		}
+		if math.Abs(p.Y-want) > 1e-12 {
+			t.Errorf("lr at %.2f epoch-equivalents: %v, want %v", p.X, p.Y, want)
+		}
+	}
+	noConfig := &RunLog{Passes: l.Passes}
+	if _, ok := noConfig.schedule(); ok {
+		t.Error("a schedule without the run's configuration")
 	}
 	for _, tc := range []struct {
 		format string
@@ -60,7 +87,7 @@ func TestWriteCurves(t *testing.T) {
 		{"svg", "576pt", "648pt"},
 	} {
 		var b bytes.Buffer
-		if err := WriteCurves(&b, tc.format, h); err != nil {
+		if err := l.WriteCurves(&b, tc.format); err != nil {
 			t.Fatalf("%s: %v", tc.format, err)
 		}
 		var w, hgt string
@@ -85,10 +112,13 @@ func TestWriteCurves(t *testing.T) {
 			t.Errorf("%s: %s×%s, want %s×%s", tc.format, w, hgt, tc.wantW, tc.wantH)
 		}
 	}
-	if err := WriteCurves(new(bytes.Buffer), "png", nil); err == nil {
+	if err := noConfig.WriteCurves(new(bytes.Buffer), "png"); err != nil {
+		t.Errorf("curves without the configuration: %v", err)
+	}
+	if err := (&RunLog{}).WriteCurves(new(bytes.Buffer), "png"); err == nil {
 		t.Error("curves of no pass drawn")
 	}
-	if err := WriteCurves(new(bytes.Buffer), "bmp", h); err == nil {
+	if err := l.WriteCurves(new(bytes.Buffer), "bmp"); err == nil {
 		t.Error("curves drawn as BMP")
 	}
 }

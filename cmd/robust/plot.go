@@ -59,7 +59,7 @@ func drawTraining(logPath, out string) error {
 		return err
 	}
 	defer f.Close()
-	history, err := train.ReadHistory(f)
+	log, err := train.ReadLog(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", logPath, err)
 	}
@@ -67,7 +67,7 @@ func drawTraining(logPath, out string) error {
 	if err != nil {
 		return err
 	}
-	return writeFile(out, func(w io.Writer) error { return train.WriteCurves(w, format, history) })
+	return writeFile(out, func(w io.Writer) error { return log.WriteCurves(w, format) })
 }
 
 // curveWriter writes a report's ε-curve in the format of path's extension.
