@@ -67,3 +67,23 @@ func TestTrainingFigure(t *testing.T) {
 		}
 	}
 }
+
+// TestHardenFigure checks that robust harden draws its training curves
+// beside the hardened model, with the progress shown as lines (stderr is
+// not a terminal).
+func TestHardenFigure(t *testing.T) {
+	testenv.ORT(t)
+	data := fashionSample(t, 128)
+	out := filepath.Join(t.TempDir(), "hardened.onnx")
+	code, stdout, stderr := robust(t, "--threads", "2", "harden", torchFixture, "--data", data, "-o", out,
+		"--eps", "0.1", "--replays", "2", "--epochs", "2", "--batch", "64", "--eval-n", "0")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	if w, h := pngSize(t, strings.TrimSuffix(out, ".onnx")+"."+trainingFigure); w != 768 || h != 864 {
+		t.Errorf("hardened.training.png is %d×%d, want 768×864", w, h)
+	}
+	if !strings.Contains(stderr, "] pass 1/1: ") || strings.Contains(stderr, "\r") {
+		t.Errorf("stderr should hold progress lines and no carriage return:\n%q", stderr)
+	}
+}
