@@ -162,13 +162,15 @@ func (r *Reporter) Update(s Status) {
 }
 
 // Println shows a line of its own, such as a finished pass's metrics:
-// above the bar on a terminal; as a record with attrs in JSON mode.
+// above the bar on a terminal; as a record with attrs in JSON mode. It
+// supersedes a status not yet shown.
 func (r *Reporter) Println(line string, attrs ...any) {
 	if r == nil || r.opts.Mode == Quiet {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.pending = nil
 	switch r.opts.Mode {
 	case Bar:
 		_ = r.bar.Clear()

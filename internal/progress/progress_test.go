@@ -112,3 +112,19 @@ func TestNilReporter(t *testing.T) {
 	r.Println("x")
 	r.Finish()
 }
+
+// TestPrintlnSupersedes checks that a line of its own replaces a status
+// not yet shown: a pass's summary is not followed by a stale step count.
+func TestPrintlnSupersedes(t *testing.T) {
+	var b bytes.Buffer
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	r := New(&b, Options{Mode: Lines, Now: c.now})
+	r.Update(Status{Stage: "pass 1/1", Done: 1, Total: 2, Fraction: 0.5})
+	c.t = c.t.Add(time.Second)
+	r.Update(Status{Stage: "pass 1/1", Done: 2, Total: 2, Fraction: 1})
+	r.Println("pass 1/1 done")
+	r.Finish()
+	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 2 || lines[1] != "pass 1/1 done" {
+		t.Errorf("output:\n%s", b.String())
+	}
+}
