@@ -104,6 +104,9 @@ type Reporter struct {
 	w    io.Writer
 	opts Options
 	bar  *progressbar.ProgressBar
+	// cols is the terminal's width (0: unknown); the bar's description is
+	// cut to fit, since a wrapped line cannot be redrawn in place.
+	cols int
 
 	start, last time.Time
 	startFrac   float64 // the fraction at the first update (resumed runs)
@@ -132,7 +135,13 @@ func New(w io.Writer, opts Options) *Reporter {
 			progressbar.OptionSetElapsedTime(false),
 			progressbar.OptionSetPredictTime(false),
 			progressbar.OptionClearOnFinish(),
+			progressbar.OptionUseANSICodes(true), // clears what a longer line left
 		)
+		if f, ok := w.(interface{ Fd() uintptr }); ok {
+			if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
+				r.cols = cols
+			}
+		}
 	}
 	return r
 }
@@ -150,7 +159,11 @@ func (r *Reporter) Update(s Status) {
 	}
 	switch r.opts.Mode {
 	case Bar:
-		r.bar.Describe(r.text(s, now, false))
+		desc := r.text(s, now, false)
+		if r.cols > 0 {
+			desc = cut(desc, max(r.cols-barWidth, 10))
+		}
+		r.bar.Describe(desc)
 		_ = r.bar.Set(int(1000 * min(max(s.Fraction, 0), 1)))
 	case Lines, JSON:
 		if r.last.IsZero() || now.Sub(r.last) >= r.opts.Interval {
@@ -244,6 +257,19 @@ func (r *Reporter) left(s Status, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(float64(elapsed) * (1 - s.Fraction) / done), true
+}
+
+// barWidth is the width of the bar's own part of the line ("100% |",
+// 24 cells, "| ") with a margin.
+const barWidth = 36
+
+// cut shortens s to at most n runes, marking the cut with an ellipsis.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 // roundDuration rounds to seconds (to 0.1 s under 10 s).

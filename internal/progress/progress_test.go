@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/creack/pty"
 )
@@ -126,5 +128,41 @@ func TestPrintlnSupersedes(t *testing.T) {
 	r.Finish()
 	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 2 || lines[1] != "pass 1/1 done" {
 		t.Errorf("output:\n%s", b.String())
+	}
+}
+
+// TestBarFitsTerminal draws the bar on a pseudo-terminal 60 columns wide
+// with a long description: no rendered line may be wider, or the
+// terminal would wrap it and the bar could not be redrawn in place.
+func TestBarFitsTerminal(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	if err := pty.Setsize(tty, &pty.Winsize{Rows: 24, Cols: 60}); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(ptmx)
+		read <- b
+	}()
+	r := New(tty, Options{Mode: ModeFor(tty, "text", false)})
+	for i := range 3 {
+		r.Update(Status{Stage: "pgd ε=8/255 (stage 3/8)", Done: i, Total: 10000, Unit: "samples", Fraction: float64(i) / 10,
+			Detail: strings.Repeat("a long detail ", 8)})
+		time.Sleep(120 * time.Millisecond) // past the bar's redraw throttle
+	}
+	tty.Close()
+	out := string(<-read)
+	if !strings.Contains(out, "\r") || !strings.Contains(out, "…") {
+		t.Fatalf("no bar, or no cut description:\n%q", out)
+	}
+	ansi := regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
+	for _, line := range strings.FieldsFunc(ansi.ReplaceAllString(out, ""), func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if n := utf8.RuneCountInString(line); n > 60 {
+			t.Errorf("a line of %d runes on a 60-column terminal: %q", n, line)
+		}
 	}
 }
