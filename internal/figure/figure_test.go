@@ -52,7 +52,8 @@ func TestPercentTicks(t *testing.T) {
 	}
 }
 
-// TestWrite stacks two plots on a 4×6 inch PNG: 384×576 pixels.
+// TestWrite stacks two plots on a 4×6 inch PNG (384×576 pixels), SVG and
+// PDF.
 func TestWrite(t *testing.T) {
 	var plots [2]*plot.Plot
 	for i := range plots {
@@ -74,6 +75,15 @@ func TestWrite(t *testing.T) {
 	}
 	if w, h := img.Bounds().Dx(), img.Bounds().Dy(); w != 384 || h != 576 {
 		t.Errorf("%d×%d, want 384×576", w, h)
+	}
+	for _, tc := range []struct{ format, magic string }{{"svg", "<?xml"}, {"pdf", "%PDF-"}} {
+		b.Reset()
+		if err := Write(&b, 4*vg.Inch, 6*vg.Inch, tc.format, plots[0], plots[1]); err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
+		}
+		if !bytes.HasPrefix(b.Bytes(), []byte(tc.magic)) {
+			t.Errorf("%s starts %q, want %q", tc.format, b.Bytes()[:min(b.Len(), 16)], tc.magic)
+		}
 	}
 	if err := Write(&b, vg.Inch, vg.Inch, "gif", plots[0]); !errors.Is(err, ErrFormat) {
 		t.Errorf("GIF: %v", err)
