@@ -107,13 +107,13 @@ func (c *HardenCmd) Run(g *Globals) error {
 	defer logFile.Close()
 	cfg.Log = logFile
 	bar := g.progress(c.Progress)
-	defer bar.Finish()
 	cfg.Progress = trainProgress(bar)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(g.stdout, "hardening %s on %s: free adversarial fine-tuning, ε=%s, m=%d, %d epoch-equivalents\n",
 		c.Model, c.Data, c.Eps, c.Replays, c.Epochs)
 	res, err := harden.Run(ctx, env, m, data, test, cfg)
+	bar.Finish()
 	if err != nil {
 		if errors.Is(err, train.ErrInterrupted) {
 			return fmt.Errorf("%w; continue with the same flags and --resume", err)
