@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"os"
 
 	"gorgonia.org/tensor"
 
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/evaluate"
 	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/ort"
 )
 
 // linear is a softmax-linear classifier of 1×2×2 images into two classes
@@ -138,4 +140,49 @@ func ExampleAttackTensor() {
 	// Output:
 	// adversarial images: (8, 1, 2, 2)
 	// broken: [true true true false true false true false]
+}
+
+// Evaluate an ONNX classifier on images a program holds as a tensor. The
+// model file and the images stand for the program's own; ONNX Runtime
+// must be installed (scripts/setup-ort.sh).
+func ExampleRunTensor_onnx() {
+	env, err := ort.Init(ort.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	g, err := onnxgraph.Load("model.onnx")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The model takes 1×28×28 images in [0,1]; Prepare adapts other
+	// conventions (Contract: range, mean/std, NHWC, softmax outputs).
+	prepared, flags, err := evaluate.Prepare(g, evaluate.Contract{}, [3]int{1, 28, 28})
+	if err != nil {
+		log.Fatal(err)
+	}
+	model, err := attacks.NewONNXModel(env, prepared, attacks.ModelOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer model.Close()
+
+	x := tensor.New(tensor.WithShape(64, 1, 28, 28), tensor.WithBacking(make([]float32, 64*28*28)))
+	y := tensor.New(tensor.WithShape(64), tensor.WithBacking(make([]int64, 64)))
+	eps, err := evaluate.ParseEps("0.05,0.1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	suite, err := evaluate.Suite("default", evaluate.SuiteOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	report, err := evaluate.RunTensor(context.Background(), model, x, y, evaluate.Config{
+		Eps: eps, Norm: attacks.Linf, Attacks: suite, Model: "model.onnx", Flags: flags,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := report.WriteText(os.Stdout); err != nil {
+		log.Fatal(err)
+	}
 }
