@@ -21,7 +21,7 @@ func (g *Globals) progress(show bool) *progress.Reporter {
 func trainProgress(r *progress.Reporter) func(train.Progress) {
 	return func(p train.Progress) {
 		if p.Finished != nil {
-			r.Println(p.Finished.String(), "event", "pass", "stats", p.Finished)
+			r.Event("pass", p.Finished.String(), "stats", p.Finished)
 			return
 		}
 		s := progress.Status{

@@ -174,10 +174,11 @@ func (r *Reporter) Update(s Status) {
 	}
 }
 
-// Println shows a line of its own, such as a finished pass's metrics:
-// above the bar on a terminal; as a record with attrs in JSON mode. It
+// Event shows something that happened, such as a finished pass: as the
+// line text, above the bar on a terminal; in JSON mode as a record with
+// message name and the attributes attrs (slog's key-value pairs). It
 // supersedes a status not yet shown.
-func (r *Reporter) Println(line string, attrs ...any) {
+func (r *Reporter) Event(name, text string, attrs ...any) {
 	if r == nil || r.opts.Mode == Quiet {
 		return
 	}
@@ -187,11 +188,11 @@ func (r *Reporter) Println(line string, attrs ...any) {
 	switch r.opts.Mode {
 	case Bar:
 		_ = r.bar.Clear()
-		fmt.Fprintln(r.w, line)
+		fmt.Fprintln(r.w, text)
 	case Lines:
-		fmt.Fprintln(r.w, line)
+		fmt.Fprintln(r.w, text)
 	case JSON:
-		r.opts.Logger.Info(line, attrs...)
+		r.opts.Logger.Info(name, attrs...)
 	}
 }
 

@@ -20,7 +20,7 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time { return c.t }
 
 func TestModes(t *testing.T) {
-	// Ten updates one second apart, a line of its own, then Finish.
+	// Ten updates one second apart, an event, then Finish.
 	run := func(mode Mode) string {
 		var b bytes.Buffer
 		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -28,7 +28,7 @@ func TestModes(t *testing.T) {
 		for i := range 10 {
 			r.Update(Status{Stage: "pass 1/1", Done: i + 1, Total: 10, Unit: "steps", Fraction: float64(i+1) / 10, Detail: "loss 0.5"})
 			if i == 4 {
-				r.Println("halfway", "step", 5)
+				r.Event("halfway", "halfway there", "step", 5)
 			}
 			c.t = c.t.Add(time.Second)
 		}
@@ -44,9 +44,9 @@ func TestModes(t *testing.T) {
 	}{
 		{Quiet, nil, 0, false},
 		// Shown at 0 s and 5 s (steps 1 and 6) and at the end (step 10).
-		{Lines, []string{"[ 10%] pass 1/1: 1/10 steps, loss 0.5, 0s", "halfway", "[ 60%] pass 1/1: 6/10 steps, loss 0.5, 5s, ~4s left", "[100%] pass 1/1: 10/10 steps"}, 4, false},
+		{Lines, []string{"[ 10%] pass 1/1: 1/10 steps, loss 0.5, 0s", "halfway there", "[ 60%] pass 1/1: 6/10 steps, loss 0.5, 5s, ~4s left", "[100%] pass 1/1: 10/10 steps"}, 4, false},
 		{JSON, []string{`"msg":"progress"`, `"msg":"halfway","step":5`, `"done":6`, `"left_s":4`, `"done":10`}, 4, false},
-		{Bar, []string{"pass 1/1: 1/10 steps", "halfway"}, -1, true},
+		{Bar, []string{"pass 1/1: 1/10 steps", "halfway there"}, -1, true},
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			out := run(tc.mode)
@@ -111,20 +111,20 @@ func TestModeFor(t *testing.T) {
 func TestNilReporter(t *testing.T) {
 	var r *Reporter
 	r.Update(Status{Stage: "x"})
-	r.Println("x")
+	r.Event("x", "x")
 	r.Finish()
 }
 
-// TestPrintlnSupersedes checks that a line of its own replaces a status
+// TestEventSupersedes checks that an event replaces a status
 // not yet shown: a pass's summary is not followed by a stale step count.
-func TestPrintlnSupersedes(t *testing.T) {
+func TestEventSupersedes(t *testing.T) {
 	var b bytes.Buffer
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	r := New(&b, Options{Mode: Lines, Now: c.now})
 	r.Update(Status{Stage: "pass 1/1", Done: 1, Total: 2, Fraction: 0.5})
 	c.t = c.t.Add(time.Second)
 	r.Update(Status{Stage: "pass 1/1", Done: 2, Total: 2, Fraction: 1})
-	r.Println("pass 1/1 done")
+	r.Event("pass", "pass 1/1 done")
 	r.Finish()
 	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 2 || lines[1] != "pass 1/1 done" {
 		t.Errorf("output:\n%s", b.String())
