@@ -61,7 +61,7 @@ func TestGoldenReports(t *testing.T) {
 		golden(t, f.name, b.Bytes())
 	}
 	var b bytes.Buffer
-	if err := r.WriteCurvePNG(&b); err != nil {
+	if err := r.WriteCurve(&b, "png"); err != nil {
 		t.Fatal(err)
 	}
 	if img, err := png.Decode(&b); err != nil || img.Bounds().Dx() < 100 {

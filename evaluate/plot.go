@@ -5,138 +5,133 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/robust-go/robust/internal/figure"
 )
 
-var (
-	white    = color.RGBA{255, 255, 255, 255}
-	black    = color.RGBA{0, 0, 0, 255}
-	grey     = color.RGBA{200, 200, 200, 255}
-	darkGrey = color.RGBA{110, 110, 110, 255}
-	good     = color.RGBA{0, 140, 60, 255}
-	bad      = color.RGBA{200, 30, 30, 255}
-	// palette colours the attacks' curves (Okabe–Ito, colour-blind safe).
-	palette = []color.RGBA{
-		{230, 159, 0, 255}, {86, 180, 233, 255}, {0, 158, 115, 255}, {213, 94, 0, 255},
-		{0, 114, 178, 255}, {204, 121, 167, 255}, {240, 228, 66, 255},
-	}
+// Figure sizes. A PNG is size·96 pixels (figure.DPI); SVG and PDF keep
+// the size in points.
+const (
+	curveWidth, curveHeight = 8 * vg.Inch, 5 * vg.Inch
+	// gridImage is the side of one image of the grid.
+	gridImage = vg.Length(96) * vg.Inch / figure.DPI
 )
 
-// WriteCurvePNG draws robust accuracy against ε: one line per attack (its
-// robust accuracy as in the report's mode), a thick black line for the
-// samples surviving every attack and a dashed line at clean accuracy.
-// Every curve starts at clean accuracy at ε = 0.
-func (r *Report) WriteCurvePNG(w io.Writer) error {
+// WriteCurve draws robust accuracy against ε in format ("png", "svg" or
+// "pdf"; see [FigureFormat]): one line per attack (its robust accuracy as
+// in the report's mode), a thick black line for the samples surviving
+// every attack with its 95% Wilson interval as a grey band, and a dashed
+// line at clean accuracy. Every curve starts at clean accuracy at ε = 0.
+func (r *Report) WriteCurve(w io.Writer, format string) error {
 	if len(r.Points) == 0 {
-		return errors.New("curve: the report has no ε")
-	}
-	const (
-		width, height = 760, 480
-		left, right   = 70, 190
-		top, bottom   = 40, 60
-		scale         = 2
-	)
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	fillRect(img, 0, 0, width, height, white)
-	pw, ph := width-left-right, height-top-bottom
-	maxEps := 0.0
-	for _, p := range r.Points {
-		maxEps = max(maxEps, p.Eps)
-	}
-	px := func(eps float64) int { return left + int(math.Round(eps/maxEps*float64(pw))) }
-	py := func(acc float64) int { return top + ph - int(math.Round(acc*float64(ph))) }
-
-	// Grid, axes and labels.
-	for v := 0; v <= 100; v += 20 {
-		y := py(float64(v) / 100)
-		drawLine(img, left, y, left+pw, y, grey, 1)
-		s := fmt.Sprintf("%d%%", v)
-		drawText(img, left-8-textWidth(s, scale), y-glyphH*scale/2, s, black, scale)
-	}
-	labelEnd := math.MinInt // skip ε labels that would overlap the previous one
-	for _, p := range sortedPoints(r.Points) {
-		x := px(p.Eps)
-		drawLine(img, x, top, x, top+ph, grey, 1)
-		if lx := x - textWidth(p.EpsText, scale)/2; lx > labelEnd+6 {
-			drawText(img, lx, top+ph+8, p.EpsText, black, scale)
-			labelEnd = lx + textWidth(p.EpsText, scale)
-		}
-	}
-	drawLine(img, left, top, left, top+ph, black, 2)
-	drawLine(img, left, top+ph, left+pw, top+ph, black, 2)
-	drawText(img, left+pw/2-textWidth("ε", scale)/2, height-22, "ε", black, scale)
-	title := fmt.Sprintf("robust accuracy, %s, %s", normSymbol(r.Norm), r.Data)
-	drawText(img, left, 12, title, black, scale)
-
-	// Clean accuracy, dashed.
-	for x := left; x < left+pw; x += 12 {
-		drawLine(img, x, py(r.Clean.Value), min(x+6, left+pw), py(r.Clean.Value), darkGrey, 2)
+		return errors.New("evaluate: curve: the report has no ε")
 	}
 	pts := sortedPoints(r.Points)
-	legendY := top
-	legend := func(name string, c color.RGBA, thick int) {
-		fillRect(img, left+pw+16, legendY+glyphH*scale/2-thick/2, 20, thick, c)
-		drawText(img, left+pw+42, legendY, name, black, scale)
-		legendY += 22
+	p := figure.New(fmt.Sprintf("Robust accuracy, %s, %s (%d samples)", normSymbol(r.Norm), r.Data, r.Samples), "ε", "accuracy (%)")
+	p.Y.Min, p.Y.Max = 0, 100
+	p.Y.Tick.Marker = figure.PercentTicks{}
+	// A little room right of the last ε keeps its markers whole.
+	p.X.Min, p.X.Max = 0, 1.02*pts[len(pts)-1].Eps
+	// Accuracy falls with ε: the bottom left is where the lines are not.
+	p.Legend.Top, p.Legend.Left = false, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(10), vg.Points(10)
+	p.Add(plotter.NewGrid())
+
+	// The band: the Wilson interval of the samples that survive every
+	// attack, from clean accuracy's interval at ε = 0.
+	band := make(plotter.XYs, 0, 2*len(pts)+2)
+	band = append(band, plotter.XY{X: 0, Y: 100 * r.Clean.Low})
+	for _, pt := range pts {
+		band = append(band, plotter.XY{X: pt.Eps, Y: 100 * pt.Robust.Low})
 	}
-	for i, a := range r.Points[0].Attacks {
-		c := palette[i%len(palette)]
-		prevX, prevY := px(0), py(r.Clean.Value)
-		for _, p := range pts {
-			ar := p.Attack(a.Name)
-			if ar == nil || ar.Skipped != "" {
-				continue
+	for i := len(pts) - 1; i >= 0; i-- {
+		band = append(band, plotter.XY{X: pts[i].Eps, Y: 100 * pts[i].Robust.High})
+	}
+	band = append(band, plotter.XY{X: 0, Y: 100 * r.Clean.High})
+	poly, err := plotter.NewPolygon(band)
+	if err != nil {
+		return fmt.Errorf("evaluate: curve: %w", err)
+	}
+	poly.Color = color.RGBA{0, 0, 0, 40}
+	poly.LineStyle.Width = 0
+	p.Add(poly)
+
+	clean := plotter.NewFunction(func(float64) float64 { return 100 * r.Clean.Value })
+	clean.Color, clean.Width, clean.Dashes = figure.Grey, vg.Points(1.5), []vg.Length{vg.Points(6), vg.Points(4)}
+	p.Add(clean)
+	p.Legend.Add(fmt.Sprintf("clean %s", pct(r.Clean.Value)), clean)
+
+	for i, a := range pts[0].Attacks {
+		xys := plotter.XYs{{X: 0, Y: 100 * r.Clean.Value}}
+		for _, pt := range pts {
+			if ar := pt.Attack(a.Name); ar != nil && ar.Skipped == "" {
+				xys = append(xys, plotter.XY{X: pt.Eps, Y: 100 * ar.Robust.Value})
 			}
-			x, y := px(p.Eps), py(ar.Robust.Value)
-			drawLine(img, prevX, prevY, x, y, c, 2)
-			fillRect(img, x-3, y-3, 7, 7, c)
-			prevX, prevY = x, y
 		}
-		legend(a.Name, c, 3)
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return fmt.Errorf("evaluate: curve: %s: %w", a.Name, err)
+		}
+		l.Color, l.Width = figure.Colour(i), vg.Points(1.5)
+		s.Color, s.Shape = figure.Colour(i), draw.CircleGlyph{}
+		p.Add(l, s)
+		p.Legend.Add(a.Name, l, s)
 	}
-	prevX, prevY := px(0), py(r.Clean.Value)
-	for _, p := range pts {
-		x, y := px(p.Eps), py(p.Robust.Value)
-		drawLine(img, prevX, prevY, x, y, black, 4)
-		prevX, prevY = x, y
+	all := plotter.XYs{{X: 0, Y: 100 * r.Clean.Value}}
+	for _, pt := range pts {
+		all = append(all, plotter.XY{X: pt.Eps, Y: 100 * pt.Robust.Value})
 	}
-	legend("all attacks", black, 4)
-	legend("clean", darkGrey, 2)
-	return png.Encode(w, img)
+	l, err := plotter.NewLine(all)
+	if err != nil {
+		return fmt.Errorf("evaluate: curve: %w", err)
+	}
+	l.Color, l.Width = figure.Black, vg.Points(3)
+	p.Add(l)
+	p.Legend.Add("all attacks (95% CI)", l, poly)
+
+	ticks := []plot.Tick{{Value: 0, Label: "0"}}
+	for _, pt := range pts {
+		ticks = append(ticks, plot.Tick{Value: pt.Eps, Label: pt.EpsText})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(thinTicks(ticks, p.X.Max))
+	if err := figure.Write(w, curveWidth, curveHeight, format, p); err != nil {
+		return fmt.Errorf("evaluate: curve: %w", err)
+	}
+	return nil
 }
 
-// drawLine draws a line of the given thickness (Bresenham).
-func drawLine(img *image.RGBA, x0, y0, x1, y1 int, c color.Color, thick int) {
-	dx, dy := abs(x1-x0), -abs(y1-y0)
-	sx, sy := sign(x1-x0), sign(y1-y0)
-	e := dx + dy
-	for {
-		fillRect(img, x0-thick/2, y0-thick/2, thick, thick, c)
-		if x0 == x1 && y0 == y1 {
-			return
+// thinTicks keeps the labels of ticks far enough apart to be read: a
+// label closer than 6% of the axis to the previous one is dropped (its
+// tick stays).
+func thinTicks(ticks []plot.Tick, span float64) []plot.Tick {
+	last := math.Inf(-1)
+	for i := range ticks {
+		if ticks[i].Value-last < 0.06*span {
+			ticks[i].Label = ""
+			continue
 		}
-		if e2 := 2 * e; e2 >= dy {
-			e += dy
-			x0 += sx
-		} else {
-			e += dx
-			y0 += sy
-		}
+		last = ticks[i].Value
 	}
+	return ticks
 }
 
-func abs(v int) int { return max(v, -v) }
-
-func sign(v int) int {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
+// FigureFormat returns the format of a figure file from its extension:
+// "png", "svg" or "pdf".
+func FigureFormat(path string) (string, error) {
+	f, err := figure.FormatOf(path)
+	if err != nil {
+		return "", fmt.Errorf("evaluate: %w", err)
 	}
-	return 0
+	return f, nil
 }
 
 // GridItem is one sample of an adversarial-examples figure.
@@ -147,77 +142,108 @@ type GridItem struct {
 	Label, PredClean, PredAdv int
 }
 
-// WriteGridPNG draws clean and adversarial images side by side, cols pairs
-// per row, each under the model's prediction: green when it is the true
+// WriteGrid draws clean and adversarial images side by side in format
+// ("png", "svg" or "pdf"), cols pairs per row, each pair over the true
+// class and the model's predictions: green when a prediction is the true
 // class, red otherwise. classes, when given, names the classes. Images are
-// C×H×W with C = 1 (grey) or 3 (RGB).
-func WriteGridPNG(w io.Writer, items []GridItem, shape [3]int, classes []string, cols int) error {
+// C×H×W with C = 1 (grey) or 3 (RGB); each is drawn 96 pixels wide.
+func WriteGrid(w io.Writer, format string, items []GridItem, shape [3]int, classes []string, cols int) error {
 	c, h, wd := shape[0], shape[1], shape[2]
 	if len(items) == 0 {
-		return errors.New("grid: no images")
+		return errors.New("evaluate: grid: no images")
 	}
 	if c != 1 && c != 3 {
-		return fmt.Errorf("grid: %d channels; only grey or RGB images can be drawn", c)
+		return fmt.Errorf("evaluate: grid: %d channels; only grey or RGB images can be drawn", c)
+	}
+	for n, it := range items {
+		if len(it.Clean) != c*h*wd || len(it.Adv) != c*h*wd {
+			return fmt.Errorf("evaluate: grid: image %d has %d/%d values, want %d", n, len(it.Clean), len(it.Adv), c*h*wd)
+		}
 	}
 	if cols <= 0 {
 		cols = 4
 	}
 	cols = min(cols, len(items))
-	zoom := max(1, 96/max(h, wd))
-	const textScale, pad = 1, 6
-	iw, ih := wd*zoom, h*zoom
-	labelH := 2*(glyphH*textScale+3) + 2
+	rows := (len(items) + cols - 1) / cols
+
+	const fontSize = 10
+	face := figure.Font(vg.Points(fontSize))
+	line := face.Extents().Height * 1.15
+	pad := vg.Points(8)
+	sty := func(c color.Color) draw.TextStyle {
+		return draw.TextStyle{Color: c, Font: face.Font, Handler: &text.Plain{Fonts: font.DefaultCache}}
+	}
 	name := func(k int) string {
 		if k >= 0 && k < len(classes) {
 			return classes[k]
 		}
 		return fmt.Sprint(k)
 	}
-	// A cell holds a pair: clean | adversarial, with labels underneath.
-	cellW := 2*iw + pad
+	// A cell is a pair clean | adversarial over three lines of text.
+	cellW := 2*gridImage + pad/2
 	for _, it := range items {
-		cellW = max(cellW, textWidth("adv: "+name(it.PredAdv), textScale)+iw+pad, textWidth("clean: "+name(it.PredClean), textScale))
+		for _, s := range []string{"true: " + name(it.Label), "clean: " + name(it.PredClean), "adv: " + name(it.PredAdv)} {
+			cellW = max(cellW, face.Width(s))
+		}
 	}
-	cellH := ih + labelH
-	rowsN := (len(items) + cols - 1) / cols
-	header := glyphH*2 + 12
-	img := image.NewRGBA(image.Rect(0, 0, cols*(cellW+2*pad)+pad, header+rowsN*(cellH+2*pad)+pad))
-	fillRect(img, 0, 0, img.Bounds().Dx(), img.Bounds().Dy(), white)
-	drawText(img, pad, 6, "clean | adversarial   (green: correct, red: wrong)", black, 2)
+	cellH := gridImage + 3*line + pad/2
+	header := 2 * line
+	width := vg.Length(cols)*(cellW+pad) + pad
+	height := header + vg.Length(rows)*(cellH+pad) + pad
+
+	canvas, err := figure.NewCanvas(width, height, format)
+	if err != nil {
+		return fmt.Errorf("evaluate: grid: %w", err)
+	}
+	dc := draw.New(canvas)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	dc.FillText(sty(figure.Black), vg.Point{X: pad, Y: height - line*1.3},
+		"left: clean, right: adversarial; prediction green if correct, red if wrong")
 	for n, it := range items {
-		if len(it.Clean) != c*h*wd || len(it.Adv) != c*h*wd {
-			return fmt.Errorf("grid: image %d has %d/%d values, want %d", n, len(it.Clean), len(it.Adv), c*h*wd)
-		}
-		x0 := pad + (n%cols)*(cellW+2*pad)
-		y0 := header + pad + (n/cols)*(cellH+2*pad)
-		drawImage(img, x0, y0, it.Clean, shape, zoom)
-		drawImage(img, x0+iw+pad, y0, it.Adv, shape, zoom)
-		mark := func(pred int) color.RGBA {
+		x0 := pad + vg.Length(n%cols)*(cellW+pad)
+		top := height - header - pad - vg.Length(n/cols)*(cellH+pad)
+		y0 := top - gridImage // bottom of the images
+		dc.DrawImage(vg.Rectangle{Min: vg.Point{X: x0, Y: y0}, Max: vg.Point{X: x0 + gridImage, Y: top}}, toImage(it.Clean, shape))
+		ax := x0 + gridImage + pad/2
+		dc.DrawImage(vg.Rectangle{Min: vg.Point{X: ax, Y: y0}, Max: vg.Point{X: ax + gridImage, Y: top}}, toImage(it.Adv, shape))
+		mark := func(pred int) color.Color {
 			if pred == it.Label {
-				return good
+				return figure.Good
 			}
-			return bad
+			return figure.Bad
 		}
-		drawText(img, x0, y0+ih+3, "clean: "+name(it.PredClean), mark(it.PredClean), textScale)
-		drawText(img, x0, y0+ih+3+glyphH*textScale+3, "adv: "+name(it.PredAdv), mark(it.PredAdv), textScale)
+		y := y0 - line
+		dc.FillText(sty(figure.Black), vg.Point{X: x0, Y: y}, "true: "+name(it.Label))
+		dc.FillText(sty(mark(it.PredClean)), vg.Point{X: x0, Y: y - line}, "clean: "+name(it.PredClean))
+		dc.FillText(sty(mark(it.PredAdv)), vg.Point{X: x0, Y: y - 2*line}, "adv: "+name(it.PredAdv))
 	}
-	return png.Encode(w, img)
+	if _, err := canvas.WriteTo(w); err != nil {
+		return fmt.Errorf("evaluate: grid: %w", err)
+	}
+	return nil
 }
 
-// drawImage draws an NCHW image in [0,1] magnified zoom times.
-func drawImage(img *image.RGBA, x0, y0 int, pix []float32, shape [3]int, zoom int) {
+// toImage turns an NCHW image in [0,1] into an image magnified with
+// nearest-neighbour sampling to about 96 pixels, so that viewers and
+// vector formats do not blur its pixels.
+func toImage(pix []float32, shape [3]int) image.Image {
 	c, h, w := shape[0], shape[1], shape[2]
+	zoom := max(1, 96/max(h, w))
+	img := image.NewRGBA(image.Rect(0, 0, w*zoom, h*zoom))
 	byteOf := func(v float32) uint8 { return uint8(math.Round(float64(min(max(v, 0), 1)) * 255)) }
-	for y := range h {
-		for x := range w {
+	for y := range h * zoom {
+		for x := range w * zoom {
+			i := (y/zoom)*w + x/zoom
 			var col color.RGBA
 			if c == 1 {
-				v := byteOf(pix[y*w+x])
+				v := byteOf(pix[i])
 				col = color.RGBA{v, v, v, 255}
 			} else {
-				col = color.RGBA{byteOf(pix[y*w+x]), byteOf(pix[(h+y)*w+x]), byteOf(pix[(2*h+y)*w+x]), 255}
+				col = color.RGBA{byteOf(pix[i]), byteOf(pix[h*w+i]), byteOf(pix[2*h*w+i]), 255}
 			}
-			fillRect(img, x0+x*zoom, y0+y*zoom, zoom, zoom, col)
+			img.SetRGBA(x, y, col)
 		}
 	}
+	return img
 }

@@ -33,7 +33,8 @@ type Config struct {
 	Checkpoint      string
 	CheckpointEvery int
 	Resume          bool
-	Log, Progress   io.Writer
+	Log             io.Writer
+	Progress        func(train.Progress)
 }
 
 // Result is what Run made.

@@ -6,6 +6,16 @@
 // dimension, and offers a Builder to define graphs in Go that serialise to
 // valid opset-17 ONNX.
 //
+// It also differentiates them: [Gradients] appends to a graph the nodes that
+// compute the gradient of a scalar loss with respect to chosen values
+// (parameters, the input, intermediate values), made of standard ONNX
+// operators only, so that any ONNX Runtime build runs the backward pass.
+// [AddLoss] appends classification losses (cross-entropy, CW margin, DLR)
+// to a classifier's logits; the training and input-gradient graphs that
+// packages train and attacks run are built from these pieces.
+// docs/design.md in the repository explains why and lists the gradient
+// formulations.
+//
 // The IR is deliberately thin: a Model converts to and from the protobuf
 // schema without loss for everything robust reads or changes (graphs,
 // tensors, attributes, metadata); parts it never touches (functions,

@@ -50,4 +50,12 @@
 // run — stop cleanly when their context is cancelled, stop with a
 // [*DivergedError] at a non-finite loss while keeping the last good
 // checkpoint, and export a plain inference ONNX model ([Trainer.Model]).
+//
+// A run draws nothing: it reports its progress through
+// [RunOptions].Progress callbacks (a [Progress] after every weight update
+// and at the end of every pass) and logs one JSON object per event to
+// [RunOptions].Log. [ReadLog] reads such a log back and
+// [RunLog.WriteCurves] draws it (loss, accuracies, learning rate) as PNG,
+// SVG or PDF. docs/design.md §3 in the repository describes the
+// algorithms as implemented.
 package train

@@ -50,7 +50,11 @@ func Example() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	sum, err := tr.Run(ctx, train.RunOptions{Checkpoint: "run.ckpt", CheckpointEvery: 500, Progress: os.Stderr})
+	sum, err := tr.Run(ctx, train.RunOptions{Checkpoint: "run.ckpt", CheckpointEvery: 500, Progress: func(p train.Progress) {
+		if p.Finished != nil {
+			fmt.Fprintln(os.Stderr, p.Finished)
+		}
+	}})
 	if err != nil {
 		log.Fatal(err) // ErrInterrupted: run again to resume
 	}

@@ -261,8 +261,9 @@ type RunOptions struct {
 	// Log receives one JSON object per line for the start, each pass and
 	// the end of the run (nil: none).
 	Log io.Writer
-	// Progress receives a progress bar (nil: none).
-	Progress io.Writer
+	// Progress, when set, is called after every weight update and at the
+	// end of every pass; a run draws nothing itself.
+	Progress func(Progress)
 	// StopAfter interrupts the run once this many steps are done in total
 	// (0: no limit), as a cancelled context does.
 	StopAfter int
@@ -284,7 +285,6 @@ type runner struct {
 	*Trainer
 	opts RunOptions
 	log  *eventLog
-	bar  *progress
 }
 
 func (r *runner) run(ctx context.Context) (*Summary, error) {
@@ -297,8 +297,6 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 		"event": event, "step": r.st.Step, "total_steps": total, "passes": passes,
 		"train_samples": r.data.Len(), "heldout_samples": heldoutLen(r.val), "config": r.cfg,
 	})
-	r.bar = newProgress(r.opts.Progress, total, r.st.Step, passes)
-	defer r.bar.finish()
 	if err := r.it.Restore(r.st.Iter); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -330,7 +328,7 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 			r.st.Seconds += time.Since(t0).Seconds()
 			r.st.Replay++
 			r.st.Step++
-			r.bar.update(r.st)
+			r.progress(nil)
 			if r.opts.CheckpointEvery > 0 && r.st.Step%r.opts.CheckpointEvery == 0 {
 				if err := r.save(); err != nil {
 					return nil, err
@@ -577,7 +575,7 @@ func (r *runner) endPass(ctx context.Context, start dataset.IteratorState) error
 	}
 	r.history = append(r.history, stats)
 	r.log.write(map[string]any{"event": "pass", "stats": stats})
-	r.bar.passDone(stats)
+	r.progress(&stats)
 	r.st.Iter = r.it.State()
 	r.st.LossSum, r.st.Correct, r.st.Seen, r.st.Seconds = 0, 0, 0, 0
 	if err := r.save(); err != nil {

@@ -21,7 +21,7 @@ type AttackCmd struct {
 	Restarts int    `default:"0" help:"Restarts (0: one run)."`
 	Queries  int    `default:"0" help:"Square's query budget (0: 1000)."`
 	Out      string `type:"path" placeholder:"FILE.npz" help:"Write the adversarial examples as .npz: x (adversarial images), y (labels), x_clean, pred_clean, pred_adv, success; robust eval --data FILE.npz reads it back."`
-	Grid     string `type:"path" placeholder:"FILE.png" help:"Draw clean and adversarial images with the model's predictions."`
+	Grid     string `type:"path" placeholder:"FILE.png|FILE.svg" help:"Draw clean and adversarial images with the model's predictions (PNG, SVG or PDF by the extension)."`
 	GridN    int    `name:"grid-n" default:"16" help:"Images in the grid (broken samples first)."`
 	Cols     int    `default:"4" help:"Image pairs per grid row."`
 }
@@ -52,8 +52,10 @@ func (c *AttackCmd) Run(g *Globals) error {
 		idx[i] = i
 	}
 	eps := lm.eps[0]
+	bar := g.progress(true)
 	out, err := evaluate.Attack(context.Background(), m, spec, spec.Budget(lm.norm, eps.Value), d, idx,
-		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0))})
+		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0)), Progress: attackProgress(bar, spec.Name+" ε="+eps.Text)})
+	bar.Finish()
 	if err != nil {
 		return fmt.Errorf("attack: %w", err)
 	}
@@ -79,9 +81,7 @@ func (c *AttackCmd) Run(g *Globals) error {
 	}
 	if c.Grid != "" {
 		items := gridItems(d, out, predClean, c.GridN)
-		if err := writeFile(c.Grid, func(w io.Writer) error {
-			return evaluate.WriteGridPNG(w, items, [3]int{d.C, d.H, d.W}, d.Classes, c.Cols)
-		}); err != nil {
+		if err := writeFile(c.Grid, gridWriter(c.Grid, items, [3]int{d.C, d.H, d.W}, d.Classes, c.Cols)); err != nil {
 			return err
 		}
 	}

@@ -6,10 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"time"
-
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/dataset"
@@ -140,7 +136,7 @@ type EvalCmd struct {
 	JSON      string `name:"json" type:"path" placeholder:"FILE" help:"Write the report as JSON (schema robust.eval/v1)."`
 	Markdown  string `type:"path" placeholder:"FILE" help:"Write the report as Markdown (e.g. $GITHUB_STEP_SUMMARY)."`
 	JUnit     string `name:"junit" type:"path" placeholder:"FILE" help:"Write the gates as JUnit XML."`
-	Curve     string `type:"path" placeholder:"FILE.png" help:"Draw robust accuracy against ε as a PNG."`
+	Curve     string `type:"path" placeholder:"FILE.png|FILE.svg" help:"Draw robust accuracy against ε (PNG, SVG or PDF by the extension)."`
 	FailUnder string `name:"fail-under" placeholder:"GATES" help:"Exit 1 unless every gate holds, e.g. 'pgd=40%,clean=80%' or 'robust@8/255=30%' (metrics: clean, robust, attack names; ε: the first --eps unless @EPS)."`
 	Policy    string `type:"existingfile" placeholder:"FILE.toml" help:"Read gates from a TOML policy file ([gates] table)."`
 }
@@ -167,12 +163,10 @@ func (c *EvalCmd) Run(g *Globals) error {
 		Eps: lm.eps, Norm: lm.norm, Attacks: suite, SuiteName: c.Suite, BatchSize: c.Batch, Seed: c.Seed,
 		Independent: c.Independent, NoSanity: c.NoSanity, Model: c.Model, Data: dataName(lm.data), Flags: lm.flags,
 	}
-	if c.Progress {
-		bar := newBar(g.stderr)
-		defer bar.close()
-		cfg.Progress = bar.update
-	}
+	bar := g.progress(c.Progress)
+	cfg.Progress = evalProgress(bar)
 	report, err := evaluate.Run(context.Background(), lm.model, lm.data, cfg)
+	bar.Finish()
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
@@ -219,7 +213,7 @@ func (c *EvalCmd) writeFiles(r *evaluate.Report) error {
 		path  string
 		write func(io.Writer) error
 	}{
-		{c.JSON, r.WriteJSON}, {c.Markdown, r.WriteMarkdown}, {c.JUnit, r.WriteJUnit}, {c.Curve, r.WriteCurvePNG},
+		{c.JSON, r.WriteJSON}, {c.Markdown, r.WriteMarkdown}, {c.JUnit, r.WriteJUnit}, {c.Curve, curveWriter(r, c.Curve)},
 	}
 	for _, o := range outputs {
 		if o.path == "" {
@@ -243,40 +237,6 @@ func writeFile(path string, write func(io.Writer) error) error {
 	}
 	return nil
 }
-
-// bar is the progress bar on stderr: the evaluation's stages share 1000
-// steps each.
-type bar struct {
-	pb   *progressbar.ProgressBar
-	last string
-}
-
-func newBar(w io.Writer) *bar {
-	if w == nil {
-		w = os.Stderr
-	}
-	return &bar{pb: progressbar.NewOptions(1000,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetPredictTime(true),
-	)}
-}
-
-func (b *bar) update(p evaluate.Progress) {
-	if p.Name != b.last {
-		b.pb.Describe(p.Name)
-		b.last = p.Name
-	}
-	frac := float64(p.Stage) / float64(p.Stages)
-	if p.Total > 0 {
-		frac += float64(p.Done) / float64(p.Total) / float64(p.Stages)
-	}
-	_ = b.pb.Set(int(1000 * frac))
-}
-
-func (b *bar) close() { _ = b.pb.Finish() }
 
 // dataName names a data set and its split, e.g. "fashion-mnist/test".
 func dataName(d *dataset.Dataset) string {

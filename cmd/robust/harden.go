@@ -106,14 +106,14 @@ func (c *HardenCmd) Run(g *Globals) error {
 	}
 	defer logFile.Close()
 	cfg.Log = logFile
-	if c.Progress {
-		cfg.Progress = g.stderr
-	}
+	bar := g.progress(c.Progress)
+	cfg.Progress = trainProgress(bar)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(g.stdout, "hardening %s on %s: free adversarial fine-tuning, ε=%s, m=%d, %d epoch-equivalents\n",
 		c.Model, c.Data, c.Eps, c.Replays, c.Epochs)
 	res, err := harden.Run(ctx, env, m, data, test, cfg)
+	bar.Finish()
 	if err != nil {
 		if errors.Is(err, train.ErrInterrupted) {
 			return fmt.Errorf("%w; continue with the same flags and --resume", err)
@@ -132,6 +132,9 @@ func (c *HardenCmd) Run(g *Globals) error {
 		if err := writeHardenReports(base, c, res); err != nil {
 			return err
 		}
+	}
+	if err := drawTraining(base+".log.jsonl", base+"."+trainingFigure); err != nil {
+		return err
 	}
 	os.Remove(cfg.Checkpoint) // the run is complete; the model holds its result
 	fmt.Fprintf(g.stdout, "wrote %s (robust info --diff %s %s shows what changed)\n", c.Out, c.Model, c.Out)

@@ -7,6 +7,11 @@
 //	robust eval model.onnx --eps 4/255     robust accuracy under an attack suite
 //	robust attack model.onnx --out adv.npz adversarial examples and a picture grid
 //	robust harden model.onnx --out h.onnx  free adversarial fine-tuning of any ONNX classifier
+//	robust plot runs/free                  training curves from a run's log
+//
+// Progress goes to stderr: a bar on a terminal, a line every few seconds
+// in a file or CI log, JSON lines with --log-format json, nothing with
+// --quiet.
 //
 // Run `robust --help` or `robust COMMAND --help` for the flags.
 package main
@@ -42,6 +47,9 @@ type Globals struct {
 	Device   string `default:"cpu" placeholder:"cpu|cuda[:N]" help:"Execution provider: cpu, or cuda / cuda:N for a GPU build of ONNX Runtime."`
 	Threads  int    `default:"0" help:"Intra-op threads for ONNX Runtime (0: one per core)."`
 	LogLevel string `name:"log-level" default:"warning" enum:"verbose,info,warning,error,fatal" help:"Log level (${enum})."`
+	// Progress display (cmd/robust/progress.go).
+	Quiet     bool   `short:"q" help:"Show no progress (bars, periodic lines)."`
+	LogFormat string `name:"log-format" default:"text" enum:"text,json" help:"Logs and progress on stderr: text (a bar on a terminal, a line every few seconds otherwise) or json (one JSON object per line)."`
 
 	stdout io.Writer
 	stderr io.Writer
@@ -68,6 +76,7 @@ type CLI struct {
 	Eval    EvalCmd    `cmd:"" help:"Measure a model's robust accuracy under an attack suite; CI gates, reports, curves."`
 	Attack  AttackCmd  `cmd:"" help:"Write adversarial examples (.npz) and a PNG grid of clean vs adversarial images."`
 	Harden  HardenCmd  `cmd:"" help:"Fine-tune an existing ONNX classifier with free adversarial training; write a drop-in replacement."`
+	Plot    PlotCmd    `cmd:"" help:"Draw a training run's curves (loss, accuracy, held-out clean and PGD accuracy, learning rate) from its log."`
 }
 
 // usageError marks errors caused by the user's input (exit code 2).
@@ -114,7 +123,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cli.stdout, cli.stderr = stdout, stderr
-	cli.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slogLevel(cli.LogLevel)}))
+	logOpts := &slog.HandlerOptions{Level: slogLevel(cli.LogLevel)}
+	cli.logger = slog.New(slog.NewTextHandler(stderr, logOpts))
+	if cli.LogFormat == "json" {
+		cli.logger = slog.New(slog.NewJSONHandler(stderr, logOpts))
+	}
 	if err := ctx.Run(&cli.Globals); err != nil {
 		fmt.Fprintf(stderr, "robust: %v\n", err)
 		var gate gateError

@@ -135,10 +135,10 @@ func (c *TrainCmd) Run(g *Globals) error {
 		stop() // a second Ctrl-C kills at once
 	}()
 	opts := train.RunOptions{Checkpoint: ckpt, CheckpointEvery: c.CheckpointEvery, Log: logFile}
-	if c.Progress {
-		opts.Progress = g.stderr
-	}
+	bar := g.progress(c.Progress)
+	opts.Progress = trainProgress(bar)
 	sum, err := tr.Run(ctx, opts)
+	bar.Finish()
 	if err != nil {
 		if errors.Is(err, train.ErrInterrupted) {
 			return fmt.Errorf("%w; continue with the same flags and --resume", err)
@@ -158,6 +158,9 @@ func (c *TrainCmd) Run(g *Globals) error {
 	}
 	if sum.Stopped != "" {
 		fmt.Fprintf(g.stdout, "stopped early: %s\n", sum.Stopped)
+	}
+	if err := drawTraining(filepath.Join(c.Out, runLog), filepath.Join(c.Out, trainingFigure)); err != nil {
+		return err
 	}
 	fmt.Fprintf(g.stdout, "wrote %s; evaluate it with: robust eval %s --data %s --eps %s\n", out, out, c.Data, c.Eps)
 	return nil
