@@ -55,7 +55,9 @@ var ErrNoData = errors.New("no samples to evaluate")
 // Run evaluates a model on a data set: clean accuracy, then every attack
 // of the suite at every ε, then the sanity checks. Errors before the first
 // attack (a model that does not fit the data, bad budgets) are returned
-// before any work is done.
+// before any work is done. A run interrupted by ctx after the clean pass
+// returns the context's error together with a report marked Partial that
+// holds the ε completed so far.
 func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (*Report, error) {
 	e, err := newEvaluation(m, d, cfg)
 	if err != nil {
@@ -73,6 +75,12 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 	for i, eps := range cfg.Eps {
 		p, err := e.point(ctx, i, eps)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Interrupted: the report holds the complete points.
+				e.report.Partial = true
+				e.report.Seconds = time.Since(start).Seconds()
+				return e.report, err
+			}
 			return nil, err
 		}
 		e.report.Points = append(e.report.Points, *p)
@@ -266,8 +274,8 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 func (e *evaluation) unsupported(a AttackSpec) string {
 	need := 2
 	switch {
-	case a.Kind == Square && e.cfg.Norm != attacks.Linf:
-		return "Square supports the L∞ norm only"
+	case !a.Supports(e.cfg.Norm):
+		return CheckNorm([]AttackSpec{a}, e.cfg.Norm).Error()
 	case a.Kind == APGDT:
 		need = 4
 	case a.Loss == attacks.DLR:
