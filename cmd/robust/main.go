@@ -43,11 +43,11 @@ const (
 
 // Globals are the flags every command takes.
 type Globals struct {
-	Version kong.VersionFlag `help:"Print robust's version and exit."`
-	OrtLib    string `name:"ort-lib" env:"ROBUST_ORT_LIB" placeholder:"PATH" help:"ONNX Runtime shared library (libonnxruntime.so). Default: the project cache (scripts/setup-ort.sh installs it), then system library folders."`
-	Device   string `default:"cpu" placeholder:"cpu|cuda[:N]" help:"Execution provider: cpu, or cuda / cuda:N for a GPU build of ONNX Runtime."`
-	Threads  int    `default:"0" help:"Intra-op threads for ONNX Runtime (0: one per core)."`
-	LogLevel string `name:"log-level" default:"warning" enum:"verbose,info,warning,error,fatal" help:"Log level (${enum})."`
+	Version  kong.VersionFlag `help:"Print robust's version and exit."`
+	OrtLib   string           `name:"ort-lib" env:"ROBUST_ORT_LIB" placeholder:"PATH" help:"ONNX Runtime shared library (libonnxruntime.so). Default: the project cache (scripts/setup-ort.sh installs it), then system library folders."`
+	Device   string           `default:"cpu" placeholder:"cpu|cuda[:N]" help:"Execution provider: cpu, or cuda / cuda:N for a GPU build of ONNX Runtime."`
+	Threads  int              `default:"0" help:"Intra-op threads for ONNX Runtime (0: one per core)."`
+	LogLevel string           `name:"log-level" default:"warning" enum:"verbose,info,warning,error,fatal" help:"Log level (${enum})."`
 
 	stdout io.Writer
 	stderr io.Writer
