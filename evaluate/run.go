@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/robust-go/robust/attacks"
@@ -171,7 +172,11 @@ func CheckEps(norm attacks.Norm, eps Eps, size int) error {
 		limit = math.Sqrt(float64(size))
 	}
 	if v := float64(eps.Value); !(v > 0 && v <= limit) {
-		return fmt.Errorf("ε %s = %g is out of range (0, %.4g] for the %s norm", eps.Text, v, limit, norm.Symbol())
+		text := eps.Text
+		if s := strconv.FormatFloat(v, 'g', -1, 32); s != text {
+			text += " = " + s
+		}
+		return fmt.Errorf("ε %s is out of range (0, %.4g] for the %s norm", text, limit, norm.Symbol())
 	}
 	return nil
 }

@@ -87,7 +87,8 @@ func TestHardenRefusesEarly(t *testing.T) {
 	}{
 		{[]string{"harden", noParams, "-o", filepath.Join(dir, "o.onnx")}, "no trainable float parameters"},
 		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--eps", "big"}, "--eps"},
-		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--mean", "0.5"}, "--mean and --std"},
+		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--layout", "nhwc"}, "NCHW models only"},
+		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--mean", "0.5,0.5", "--std", "1"}, "give as many of each"},
 		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--mean", "0.5,0.5", "--std", "1,1"}, "one per channel"},
 		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--freeze", "*"}, "matches all"},
 		{[]string{"harden", torchFixture}, "--out"},

@@ -195,5 +195,8 @@ func helpWithDefault(v *kong.Value) string {
 	if v.IsBool() || !v.HasDefault || v.Default == "" || strings.Contains(help, "(default") {
 		return help
 	}
-	return strings.TrimSuffix(help, ".") + fmt.Sprintf(" (default: %s).", v.Default)
+	if strings.HasSuffix(help, ".") && !strings.HasSuffix(help, "...") {
+		help = help[:len(help)-1]
+	}
+	return help + fmt.Sprintf(" (default: %s).", v.Default)
 }
