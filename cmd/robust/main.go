@@ -86,9 +86,20 @@ func interrupted(err error) bool {
 func (g *Globals) runtime() (*ort.Env, error) {
 	level, err := ort.ParseLogLevel(g.LogLevel)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return ort.Init(ort.Options{LibraryPath: g.OrtLib, Device: g.Device, Threads: g.Threads, LogLevel: level})
+	env, err := ort.Init(ort.Options{LibraryPath: g.OrtLib, Device: g.Device, Threads: g.Threads, LogLevel: level})
+	if err != nil {
+		// The library says what to set; say which flags set it.
+		var nf *ort.LibraryNotFoundError
+		switch {
+		case errors.Is(err, ort.ErrCUDAUnavailable):
+			err = fmt.Errorf("%w\n(pass a GPU build of ONNX Runtime with --ort-lib PATH, or use --device cpu)", err)
+		case errors.As(err, &nf) || strings.Contains(err.Error(), "Options.LibraryPath"):
+			err = fmt.Errorf("%w\n(Options.LibraryPath is --ort-lib PATH)", err)
+		}
+	}
+	return env, err
 }
 
 // CLI is the command tree.
