@@ -208,7 +208,7 @@ func (c *HardenCmd) normalisation() (mean, std []float32, err error) {
 	}
 	mean, std = make([]float32, n), make([]float32, n)
 	for i := range n {
-		mean[i], std[i] = 0, ct.Scale
+		mean[i], std[i] = 0, 1
 		if len(ct.Mean) > 0 {
 			mean[i] = ct.Mean[i]
 		}
