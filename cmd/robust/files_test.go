@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +199,42 @@ func TestTrainPrintsPassesAsTheyHappen(t *testing.T) {
 	}
 	if passLines != 1 || !strings.Contains(stderr.String(), "--resume") {
 		t.Errorf("%d pass lines\n%s\n%s", passLines, strings.Join(lines, "\n"), stderr.String())
+	}
+}
+
+// TestReportsSurvive checks that every report that can be written is
+// written when another fails, and that errors name the user's path, never
+// a temporary file.
+func TestReportsSurvive(t *testing.T) {
+	dir := t.TempDir()
+	blocked := filepath.Join(dir, "blocked.json")
+	if err := os.MkdirAll(filepath.Join(blocked, "x"), 0o755); err != nil { // a folder: the rename onto it fails
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.md")
+	write := func(s string) func(w io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+	}
+	failing := func(io.Writer) error { return errors.New("the report cannot be drawn") }
+	err := writeOutputs([]output{
+		{"--json", blocked, write("{}")},
+		{"--curve", filepath.Join(dir, "c.png"), failing},
+		{"--markdown", good, write("# ok\n")},
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "write "+blocked) || !strings.Contains(msg, "the report cannot be drawn") || strings.Contains(msg, ".tmp") {
+		t.Errorf("error %q", msg)
+	}
+	if got, _ := os.ReadFile(good); string(got) != "# ok\n" {
+		t.Errorf("good report %q", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "tmp") || e.Name() == "c.png" {
+			t.Errorf("left behind: %s", e.Name())
+		}
 	}
 }

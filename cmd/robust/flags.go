@@ -50,8 +50,8 @@ func (f *InputFlags) contract() (evaluate.Contract, error) {
 }
 
 // TrainFlags are the training recipe and run-control flags that train and
-// harden share. Defaults that differ between the two come from the
-// embedding command's vars (train trains from scratch, harden fine-tunes a
+// harden share. Defaults that differ between the two are set by the
+// embedding command with kong's set tag (train trains from scratch, harden fine-tunes a
 // trained model: fewer epochs, a lower learning rate, fewer replays).
 type TrainFlags struct {
 	Eps      string  `default:"0.1" placeholder:"EPS" help:"L∞ radius of the training perturbations, for images in [0,1]: 0.1, 8/255, ..."`

@@ -24,7 +24,7 @@ type HardenCmd struct {
 
 	DataFlags  `embed:""`
 	InputFlags `embed:""`
-	TrainFlags `embed:"" set:"epochs=8" set:"lr=0.02" set:"replays=4"`
+	TrainFlags `kong:"embed,set='epochs=8',set='lr=0.02',set='replays=4'"`
 
 	Freeze  []string `sep:"," placeholder:"PATTERN" help:"Parameters to keep fixed: shell globs on initializer names (layer1.*) or /regular expressions/; comma-separated or repeated."`
 	EvalN   int      `name:"eval-n" default:"1000" help:"Test images for the before/after evaluation (clean and PGD-20, α=ε/4, random start); 0 skips it."`

@@ -32,7 +32,7 @@ type TrainCmd struct {
 	Steps    int    `default:"7" help:"pgd: attack steps per minibatch."`
 	StepSize string `name:"step-size" placeholder:"ALPHA" help:"pgd: attack step size (default ε/4)."`
 
-	TrainFlags `embed:"" set:"epochs=16" set:"lr=0.05" set:"replays=8"`
+	TrainFlags `kong:"embed,set='epochs=16',set='lr=0.05',set='replays=8'"`
 
 	EvalN     int `name:"eval-n" default:"1000" help:"Training images held out to report clean and PGD accuracy after every pass (0: none)."`
 	EvalSteps int `name:"eval-steps" default:"10" help:"PGD steps (α=ε/4, random start) of the per-pass held-out evaluation."`
