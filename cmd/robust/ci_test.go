@@ -58,6 +58,8 @@ func TestEvalValidatesBeforeRunning(t *testing.T) {
 			[]string{"--json: cannot write", "folder " + filepath.Join(dir, "none") + " does not exist"}},
 		{"json is a folder", []string{"--json", dir}, []string{"--json: cannot write " + dir + ": it is a folder"}},
 		{"negative batch", []string{"--batch=-1"}, []string{"--batch -1: want at least 1"}},
+		{"eps out of range", []string{"--eps", "1.5"}, []string{"--eps: ε 1.5 is out of range (0, 1] for the L∞ norm\n"}},
+		{"eps fraction out of range", []string{"--eps", "3/2"}, []string{"--eps: ε 3/2 = 1.5 is out of range"}},
 		{"negative n", []string{"--n=-5"}, []string{"--n -5: want 0 (all) or more"}},
 	}
 	for _, c := range cases {

@@ -59,7 +59,7 @@ func TestHelpShowsDefaults(t *testing.T) {
 	}{
 		{"train", []string{"(default: 8)", "(default: 16)", "(default: 0.05)", "(default: 0.1)", "(default: 128)", "(default: fashion-mnist)"}},
 		{"harden", []string{"(default: 4)", "(default: 8)", "(default: 0.02)", "(default: 0.1)", "(default: 1000)"}},
-		{"eval", []string{"(default: 0.1)", "(default: linf)", "(default: 1000)", "(default: 0,1)"}},
+		{"eval", []string{"(default: 0.1)", "(default: linf)", "(default: 1000)", "(default: 0,1)", "progress bar on stderr (default: on)"}},
 	} {
 		code, out, _ := robust(t, c.cmd, "--help")
 		if code != exitOK {

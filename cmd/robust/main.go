@@ -203,6 +203,9 @@ func slogLevel(s string) slog.Level {
 // between commands.
 func helpWithDefault(v *kong.Value) string {
 	help := kong.DefaultHelpValueFormatter(v)
+	if v.IsBool() && v.Default == "true" {
+		return strings.TrimSuffix(help, ".") + " (default: on)."
+	}
 	if v.IsBool() || !v.HasDefault || v.Default == "" || strings.Contains(help, "(default") {
 		return help
 	}
