@@ -63,11 +63,12 @@ type GateResult struct {
 	// determined without attacking for the reason in Reason (no sample
 	// was left to attack). A gate that was not measured fails.
 	Measured bool `json:"measured"`
-	// Attacked counts the samples attacked to measure the value (clean
-	// gates: the samples classified).
-	Attacked int    `json:"attacked"`
-	Passed   bool   `json:"passed"`
-	Reason   string `json:"reason,omitempty"`
+	// Samples counts the samples the value was measured on: those
+	// attacked (attack and robust gates; for robust, by the attack that
+	// attacked most) or those classified (clean gates).
+	Samples int    `json:"samples"`
+	Passed  bool   `json:"passed"`
+	Reason  string `json:"reason,omitempty"`
 	// Notes are what a reader of the gate must know: skipped attacks,
 	// rejected adversarial examples and the evaluation's warnings.
 	Notes []string `json:"notes"`
@@ -510,7 +511,7 @@ func (r *Report) checkGate(g Gate) (GateResult, error) {
 		if g.Eps != "" {
 			return res, errors.New("clean accuracy has no ε")
 		}
-		res.Value, res.Attacked = r.Clean.Value, r.Clean.Total
+		res.Value, res.Samples = r.Clean.Value, r.Clean.Total
 		res.Measured = r.Clean.Total > 0
 		if !res.Measured {
 			res.Reason = "no samples were classified"
@@ -558,7 +559,7 @@ func (r *Report) checkGate(g Gate) (GateResult, error) {
 				res.Notes = append(res.Notes, fmt.Sprintf("%s skipped: %s", a.Name, a.Skipped))
 				continue
 			}
-			res.Attacked = max(res.Attacked, a.Attacked)
+			res.Samples = max(res.Samples, a.Attacked)
 			if a.Rejected > 0 {
 				res.Notes = append(res.Notes, fmt.Sprintf("%s: %d adversarial examples rejected (outside the budget or the image range)", a.Name, a.Rejected))
 			}
@@ -566,9 +567,9 @@ func (r *Report) checkGate(g Gate) (GateResult, error) {
 		switch {
 		case len(skipped) == len(p.Attacks):
 			res.Reason = "every attack was skipped"
-		case res.Attacked == 0 && r.Clean.Correct == 0:
+		case res.Samples == 0 && r.Clean.Correct == 0:
 			res.Measured, res.Reason = true, "clean accuracy is 0, so robust accuracy is 0 without attacking"
-		case res.Attacked == 0:
+		case res.Samples == 0:
 			res.Reason = "no sample was attacked"
 		default:
 			res.Measured = true
@@ -586,7 +587,7 @@ func (r *Report) checkGate(g Gate) (GateResult, error) {
 		}
 		return res, fmt.Errorf("unknown metric %q (the report has %s)", g.Metric, strings.Join(names, ", "))
 	}
-	res.Value, res.Attacked = a.Robust.Value, a.Attacked
+	res.Value, res.Samples = a.Robust.Value, a.Attacked
 	if a.Rejected > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d adversarial examples rejected (outside the budget or the image range)", a.Rejected))
 	}

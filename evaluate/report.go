@@ -290,7 +290,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 	for _, g := range r.Gates {
 		c := junitCase{Name: "robust.gate." + g.Name, Classname: "robust.gate", Properties: []junitProperty{
 			{"gate", g.Gate}, {"metric", g.Metric}, {"eps", g.Eps}, {"threshold", fmt.Sprintf("%.4f", g.Threshold)},
-			{"value", fmt.Sprintf("%.4f", g.Value)}, {"measured", fmt.Sprint(g.Measured)}, {"attacked", fmt.Sprint(g.Attacked)},
+			{"value", fmt.Sprintf("%.4f", g.Value)}, {"measured", fmt.Sprint(g.Measured)}, {"samples", fmt.Sprint(g.Samples)},
 		}}
 		out := []string{g.Describe()}
 		for _, n := range g.Notes {
