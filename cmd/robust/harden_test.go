@@ -37,7 +37,7 @@ func TestHardenCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"before", "after", "PGD-20 (ε=0.1)", "trained 10 parameter tensors", "wrote " + out} {
+	for _, want := range []string{"pass 1/1", "before", "after", "PGD-20 (ε=0.1)", "trained 10 parameter tensors", "wrote " + out} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
