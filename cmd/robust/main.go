@@ -56,7 +56,7 @@ type Globals struct {
 	// ctx is the parent of every command's context (Background in main;
 	// tests cancel it to interrupt a command).
 	ctx context.Context
-	// sessions counts the model sessions commands opened, for tests that
+	// sessions counts the model sessions eval and attack opened, for tests that
 	// check that a usage error is found before any model is loaded.
 	sessions int
 	// progress, when set, also receives an evaluation's progress (tests).
