@@ -30,6 +30,8 @@ func TestZeroCountsRefused(t *testing.T) {
 		{[]string{"train", "--out", out, "--eval-steps", "0"}, "--eval-steps 0: want at least 1"},
 		{[]string{"train", "--out", out, "--eval-n=-1"}, "--eval-n -1"},
 		{[]string{"train", "--out", out, "--checkpoint-every=-1"}, "--checkpoint-every -1"},
+		{[]string{"train", "--out", torchFixture}, "is a file; train writes a run folder"},
+		{[]string{"train", "--out", filepath.Join(torchFixture, "run")}, "torch_resnetish.onnx is a file"},
 		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "h.onnx"), "--replays", "0"}, "--replays 0: want at least 1"},
 		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "h.onnx"), "--epochs", "0"}, "--epochs 0"},
 		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "h.onnx"), "--eval-n=-1"}, "--eval-n and --held-out"},

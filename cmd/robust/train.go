@@ -231,8 +231,19 @@ func parseAugment(s string) (dataset.Augment, error) {
 	return a, nil
 }
 
-// checkOut refuses to overwrite a run, or to resume one that is not there.
+// checkOut refuses, before any work, to overwrite a run, to resume one
+// that is not there, and a run folder that cannot be created or written.
 func (c *TrainCmd) checkOut(ckpt string) error {
+	if fi, err := os.Stat(c.Out); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("--out %s is a file; train writes a run folder", c.Out)
+		}
+		if err := checkWritable(ckpt); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	} else if err := checkCreatable(c.Out); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
 	_, err := os.Stat(ckpt)
 	switch {
 	case c.Resume && err != nil:
@@ -241,6 +252,26 @@ func (c *TrainCmd) checkOut(ckpt string) error {
 		return fmt.Errorf("%s already holds a training run; continue it with --resume, or choose another --out", c.Out)
 	}
 	return nil
+}
+
+// checkCreatable checks that folder dir, which does not exist, can be
+// created: its nearest existing ancestor is a writable folder.
+func checkCreatable(dir string) error {
+	parent := filepath.Dir(filepath.Clean(dir))
+	for {
+		fi, err := os.Stat(parent)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("cannot create %s: %s is a file", dir, parent)
+			}
+			return checkWritable(filepath.Join(parent, "run"))
+		}
+		next := filepath.Dir(parent)
+		if next == parent {
+			return fmt.Errorf("cannot create %s: %w", dir, pathless(err))
+		}
+		parent = next
+	}
 }
 
 // model builds the zoo model for the data's image shape and classes, or
