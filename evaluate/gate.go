@@ -520,6 +520,8 @@ func (r *Report) checkGate(g Gate) (GateResult, error) {
 	}
 	// The ε: the gate's, or the first of the evaluation (the first point,
 	// or for a report interrupted before any point, unknown).
+	// The stable name uses the ε as the evaluation was asked for, also
+	// when an interrupted run never reached it.
 	var p *Point
 	switch {
 	case g.Eps != "":
@@ -528,12 +530,19 @@ func (r *Report) checkGate(g Gate) (GateResult, error) {
 		if i >= 0 {
 			p = &r.Points[i]
 			res.Eps = p.EpsText
-		} else {
+		} else if b := r.budgetEps(); len(b) > 0 {
+			if j, ok := epsIndex(b, g.Eps); ok {
+				res.Eps = b[j].Text
+			}
+		}
+		if res.Eps == "" {
 			res.Eps = g.Eps
 		}
 	case len(r.Points) > 0:
 		p = &r.Points[0]
 		res.Eps = p.EpsText
+	case len(r.Budgets) > 0:
+		res.Eps = r.Budgets[0]
 	}
 	if res.Eps != "" {
 		res.Name += "@" + res.Eps
@@ -604,6 +613,17 @@ func (r *Report) checkGate(g Gate) (GateResult, error) {
 		res.Reason = "no sample was attacked"
 	}
 	return finish()
+}
+
+// budgetEps parses the report's budgets.
+func (r *Report) budgetEps() []Eps {
+	var out []Eps
+	for _, b := range r.Budgets {
+		if e, err := ParseEps(b); err == nil && len(e) == 1 {
+			out = append(out, e[0])
+		}
+	}
+	return out
 }
 
 func cmpOr(s, alt string) string {

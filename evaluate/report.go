@@ -32,7 +32,10 @@ type Report struct {
 	// Partial is set when the evaluation was interrupted: Points holds
 	// the ε whose every attack ran, gates on the others fail as not
 	// measured.
-	Partial bool     `json:"partial"`
+	Partial bool `json:"partial"`
+	// Budgets are the ε the evaluation was asked for, as written (a
+	// partial report's points may hold fewer).
+	Budgets []string `json:"budgets"`
 	Clean   Accuracy `json:"clean"`
 	Points  []Point  `json:"points"`
 	// Sanity is absent when the checks were skipped.
@@ -109,6 +112,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	}
 	if r.Gates == nil {
 		r.Gates = []GateResult{}
+	}
+	if r.Budgets == nil {
+		r.Budgets = []string{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -70,6 +70,9 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 	}
 	if !cfg.NoSanity {
 		if err := e.sanityBefore(ctx); err != nil {
+			if ctx.Err() != nil {
+				return e.interrupted(start, err)
+			}
 			return nil, err
 		}
 	}
@@ -77,10 +80,7 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 		p, err := e.point(ctx, i, eps)
 		if err != nil {
 			if ctx.Err() != nil {
-				// Interrupted: the report holds the complete points.
-				e.report.Partial = true
-				e.report.Seconds = time.Since(start).Seconds()
-				return e.report, err
+				return e.interrupted(start, err)
 			}
 			return nil, err
 		}
@@ -94,6 +94,14 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 		e.report.ImagesPerSecond = float64(e.n*len(cfg.Eps)) / e.report.Seconds
 	}
 	return e.report, nil
+}
+
+// interrupted returns the report so far, marked partial (it holds the
+// clean accuracy and the complete points), with the context's error.
+func (e *evaluation) interrupted(start time.Time, err error) (*Report, error) {
+	e.report.Partial = true
+	e.report.Seconds = time.Since(start).Seconds()
+	return e.report, err
 }
 
 // evaluation is the state of one Run.
@@ -142,6 +150,9 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	e.report = &Report{Schema: Schema, Model: cfg.Model, Data: cfg.Data, Samples: e.n,
 		Norm: cfg.Norm.String(), Suite: cfg.SuiteName, Mode: mode, Seed: cfg.Seed,
 		Flags: append([]Flag(nil), cfg.Flags...)}
+	for _, eps := range cfg.Eps {
+		e.report.Budgets = append(e.report.Budgets, eps.Text)
+	}
 	e.stages = 1 + len(cfg.Eps)*len(cfg.Attacks)
 	if !cfg.NoSanity {
 		e.stages++

@@ -246,3 +246,40 @@ func TestEvalInterrupted(t *testing.T) {
 		t.Errorf("JUnit names %v", names)
 	}
 }
+
+// TestEvalInterruptedBeforeAttacks interrupts an evaluation during the
+// sanity checks, after the clean pass: the report holds the clean
+// accuracy, marked partial, and attack gates fail as not measured.
+func TestEvalInterruptedBeforeAttacks(t *testing.T) {
+	testenv.ORT(t)
+	js := filepath.Join(t.TempDir(), "r.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	configure := func(c *CLI) {
+		c.ctx = ctx
+		c.progress = func(p evaluate.Progress) {
+			if p.Stage > 0 {
+				cancel()
+			}
+		}
+	}
+	code, out, errOut, _ := robustCLI(t, configure, "eval", tinyModel, "--data", tinyData, "--n", "0", "--eps", "0.05",
+		"--suite", "fgsm", "--no-progress", "--json", js, "--fail-under", "clean=60%,fgsm=10%")
+	if code != exitInterrupted {
+		t.Fatalf("exit %d, want 130\n%s%s", code, out, errOut)
+	}
+	var r evaluate.Report
+	data, _ := os.ReadFile(js)
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Partial || len(r.Points) != 0 || r.Clean.Total != 32 || len(r.Gates) != 2 {
+		t.Fatalf("partial %v, %d points, clean %+v, %d gates", r.Partial, len(r.Points), r.Clean, len(r.Gates))
+	}
+	if g := r.Gates[0]; !g.Passed || !g.Measured {
+		t.Errorf("clean gate: %+v", g)
+	}
+	if g := r.Gates[1]; g.Passed || g.Measured || g.Name != "fgsm@0.05" {
+		t.Errorf("fgsm gate: %+v", g)
+	}
+}
