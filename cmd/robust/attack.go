@@ -80,6 +80,9 @@ func (c *AttackCmd) Run(g *Globals) error {
 	defer stop()
 	out, err := evaluate.Attack(ctx, m, spec, spec.Budget(norm, eps.Value), d, idx,
 		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0))})
+	if interrupted(err) {
+		return fmt.Errorf("attack interrupted; nothing written: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("attack: %w", err)
 	}

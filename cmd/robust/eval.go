@@ -179,6 +179,9 @@ func (c *EvalCmd) Run(g *Globals) error {
 		bar.close()
 	}
 	if report == nil {
+		if interrupted(runErr) {
+			return fmt.Errorf("eval interrupted before anything was measured; no report written: %w", runErr)
+		}
 		return fmt.Errorf("eval: %w", runErr)
 	}
 	if len(gates) > 0 {
