@@ -283,3 +283,27 @@ func TestEvalInterruptedBeforeAttacks(t *testing.T) {
 		t.Errorf("fgsm gate: %+v", g)
 	}
 }
+
+// TestInterruptedAtOnce checks Ctrl-C before anything was measured: eval
+// and attack exit 130, say so, and write nothing.
+func TestInterruptedAtOnce(t *testing.T) {
+	testenv.ORT(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", tinyModel, "--data", tinyData, "--no-progress", "--json", filepath.Join(dir, "r.json")}, "no report written"},
+		{[]string{"attack", tinyModel, "--data", tinyData, "--out", filepath.Join(dir, "a.npz")}, "attack interrupted; nothing written"},
+	} {
+		code, out, errOut, _ := robustCLI(t, func(c *CLI) { c.ctx = ctx }, c.args...)
+		if code != exitInterrupted || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d, want 130 with %q\n%s%s", c.args[0], code, c.want, out, errOut)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("interrupted commands wrote %v", entries)
+	}
+}
