@@ -36,13 +36,18 @@ type Gate struct {
 	Metric string
 	Eps    string
 	Min    float64 // a fraction in [0,1]
-	// Line is the gate's line in its policy file (0: not from a file).
+	// File and Line say where a policy file defines the gate (empty and
+	// 0: not from a file; Line alone: from ParsePolicy's text).
+	File string
 	Line int
 }
 
 // where says where a gate comes from, for error messages.
 func (g Gate) where() string {
-	if g.Line > 0 {
+	switch {
+	case g.File != "" && g.Line > 0:
+		return fmt.Sprintf("%s:%d: gate %q", g.File, g.Line, g.Text)
+	case g.Line > 0:
 		return fmt.Sprintf("line %d: gate %q", g.Line, g.Text)
 	}
 	return fmt.Sprintf("gate %q", g.Text)
@@ -198,6 +203,9 @@ func LoadPolicy(path string) ([]Gate, error) {
 	gates, err := ParsePolicy(data)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	for i := range gates {
+		gates[i].File = path
 	}
 	return gates, nil
 }

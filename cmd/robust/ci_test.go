@@ -49,7 +49,7 @@ func TestEvalValidatesBeforeRunning(t *testing.T) {
 		{"eps not evaluated", []string{"--eps", "0.1", "--fail-under", "pgd@0.3=40%"},
 			[]string{"gate \"pgd@0.3=40%\"", "ε 0.3 is not evaluated (the evaluation's ε: 0.1)"}},
 		{"README policy", []string{"--eps", "0.1", "--policy", readmePolicy},
-			[]string{"line 3: gate \"robust@8/255=30%\"", "ε 8/255 is not evaluated"}},
+			[]string{readmePolicy + ":3: gate \"robust@8/255=30%\"", "ε 8/255 is not evaluated"}},
 		{"policy typo", []string{"--policy", typo}, []string{"--policy", "line 3: unknown key \"gatess\""}},
 		{"unknown metric", []string{"--fail-under", "square=10%"},
 			[]string{"unknown metric \"square\" (this evaluation measures clean, robust, fgsm, pgd)"}},
