@@ -234,9 +234,9 @@ type Augment struct {
 	// pixels on every side and a window of the original size is cut at a
 	// uniformly random offset (e.g. 4 for CIFAR, 2 in free adversarial
 	// training's reference code).
-	Pad int
+	Pad int `json:"pad"`
 	// Flip mirrors the image horizontally with probability 1/2.
-	Flip bool
+	Flip bool `json:"flip"`
 }
 
 // Enabled reports whether a changes images at all.

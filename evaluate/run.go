@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/robust-go/robust/attacks"
@@ -55,7 +56,9 @@ var ErrNoData = errors.New("no samples to evaluate")
 // Run evaluates a model on a data set: clean accuracy, then every attack
 // of the suite at every ε, then the sanity checks. Errors before the first
 // attack (a model that does not fit the data, bad budgets) are returned
-// before any work is done.
+// before any work is done. A run interrupted by ctx after the clean pass
+// returns the context's error together with a report marked Partial that
+// holds the ε completed so far.
 func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (*Report, error) {
 	e, err := newEvaluation(m, d, cfg)
 	if err != nil {
@@ -67,12 +70,18 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 	}
 	if !cfg.NoSanity {
 		if err := e.sanityBefore(ctx); err != nil {
+			if ctx.Err() != nil {
+				return e.interrupted(start, err)
+			}
 			return nil, err
 		}
 	}
 	for i, eps := range cfg.Eps {
 		p, err := e.point(ctx, i, eps)
 		if err != nil {
+			if ctx.Err() != nil {
+				return e.interrupted(start, err)
+			}
 			return nil, err
 		}
 		e.report.Points = append(e.report.Points, *p)
@@ -85,6 +94,14 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 		e.report.ImagesPerSecond = float64(e.n*len(cfg.Eps)) / e.report.Seconds
 	}
 	return e.report, nil
+}
+
+// interrupted returns the report so far, marked partial (it holds the
+// clean accuracy and the complete points), with the context's error.
+func (e *evaluation) interrupted(start time.Time, err error) (*Report, error) {
+	e.report.Partial = true
+	e.report.Seconds = time.Since(start).Seconds()
+	return e.report, err
 }
 
 // evaluation is the state of one Run.
@@ -133,6 +150,9 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	e.report = &Report{Schema: Schema, Model: cfg.Model, Data: cfg.Data, Samples: e.n,
 		Norm: cfg.Norm.String(), Suite: cfg.SuiteName, Mode: mode, Seed: cfg.Seed,
 		Flags: append([]Flag(nil), cfg.Flags...)}
+	for _, eps := range cfg.Eps {
+		e.report.Budgets = append(e.report.Budgets, eps.Text)
+	}
 	e.stages = 1 + len(cfg.Eps)*len(cfg.Attacks)
 	if !cfg.NoSanity {
 		e.stages++
@@ -163,7 +183,11 @@ func CheckEps(norm attacks.Norm, eps Eps, size int) error {
 		limit = math.Sqrt(float64(size))
 	}
 	if v := float64(eps.Value); !(v > 0 && v <= limit) {
-		return fmt.Errorf("ε %s = %g is out of range (0, %.4g] for the %s norm", eps.Text, v, limit, norm.Symbol())
+		text := eps.Text
+		if s := strconv.FormatFloat(v, 'g', -1, 32); s != text {
+			text += " = " + s
+		}
+		return fmt.Errorf("ε %s is out of range (0, %.4g] for the %s norm", text, limit, norm.Symbol())
 	}
 	return nil
 }
@@ -266,8 +290,8 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 func (e *evaluation) unsupported(a AttackSpec) string {
 	need := 2
 	switch {
-	case a.Kind == Square && e.cfg.Norm != attacks.Linf:
-		return "Square supports the L∞ norm only"
+	case !a.Supports(e.cfg.Norm):
+		return CheckNorm([]AttackSpec{a}, e.cfg.Norm).Error()
 	case a.Kind == APGDT:
 		need = 4
 	case a.Loss == attacks.DLR:

@@ -204,7 +204,7 @@ func load(explicit string, level LogLevel) error {
 // checkSameLibrary reports whether path is the library already loaded;
 // loaded.mu must be held.
 func checkSameLibrary(path string) error {
-	p, err := checkLibrary(path, "--ort-lib")
+	p, err := checkLibrary(path, "Options.LibraryPath")
 	if err != nil {
 		return err
 	}
@@ -279,8 +279,8 @@ func (e *Env) cudaError(err error) error {
 		return fmt.Errorf("ort: device %s: %w: the ONNX Runtime library %s is CPU-only "+
 			"(ONNX Runtime said: %v); a GPU build of ONNX Runtime is needed, with "+
 			"libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so "+
-			"next to libonnxruntime.so, built for your CUDA major version: pass it with "+
-			"--ort-lib or %s, or use --device cpu",
+			"next to libonnxruntime.so, built for your CUDA major version: name it with "+
+			"Options.LibraryPath or $%s, or use the CPU",
 			e.device, ErrCUDAUnavailable, e.library, err, EnvLibrary)
 	}
 	return fmt.Errorf("ort: device %s: %w: ONNX Runtime (%s) could not enable CUDA: %v; "+

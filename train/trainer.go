@@ -137,6 +137,30 @@ type Summary struct {
 // BatchNormalization weights and biases, starting from its initializer
 // values.
 func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
+	return newTrainerWith(env, model, nil, data, val, cfg)
+}
+
+// NewFromGraph is [New] with the training graph of model already built,
+// with [GraphOptions](cfg.Params), so that it is not built again (harden
+// builds it once, to check that a model can be trained before loading any
+// data).
+func NewFromGraph(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
+	if tg == nil {
+		return nil, errors.New("train: no training graph")
+	}
+	if len(cfg.Params) > 0 {
+		names := make([]string, len(tg.Params))
+		for i, p := range tg.Params {
+			names[i] = p.Name
+		}
+		if !slices.Equal(names, cfg.Params) {
+			return nil, fmt.Errorf("train: the training graph trains %d parameters, the configuration %d other ones", len(names), len(cfg.Params))
+		}
+	}
+	return newTrainerWith(env, model, tg, data, val, cfg)
+}
+
+func newTrainerWith(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -151,7 +175,7 @@ func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) 
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	eng, err := newEngine(env, model, min(cfg.BatchSize, data.Len()), cfg.Params)
+	eng, err := newEngineWith(env, model, tg, min(cfg.BatchSize, data.Len()), cfg.Params)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -231,6 +255,9 @@ func (t *Trainer) Close() error {
 	t.eng = nil
 	return err
 }
+
+// TrainingGraph returns the training graph the trainer runs.
+func (t *Trainer) TrainingGraph() *og.TrainingGraph { return t.eng.tg }
 
 // Config returns the configuration, with defaults filled in.
 func (t *Trainer) Config() Config { return t.cfg }

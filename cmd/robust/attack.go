@@ -1,11 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/dataset"
@@ -14,7 +14,7 @@ import (
 
 // AttackCmd writes adversarial examples.
 type AttackCmd struct {
-	modelFlags `embed:""`
+	ModelFlags `embed:""`
 
 	Attack   string `default:"pgd" placeholder:"NAME" help:"Attack: fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t or square."`
 	Steps    int    `default:"0" help:"Iterations of PGD and APGD (0: the attack's default)."`
@@ -26,36 +26,65 @@ type AttackCmd struct {
 	Cols     int    `default:"4" help:"Image pairs per grid row."`
 }
 
+// Validate refuses counts that would otherwise silently mean something
+// else.
+func (c *AttackCmd) Validate() error {
+	if c.Steps < 0 || c.Restarts < 0 || c.Queries < 0 {
+		return errors.New("--steps, --restarts and --queries must not be negative (0: the attack's default)")
+	}
+	if c.GridN < 1 || c.Cols < 1 {
+		return errors.New("--grid-n and --cols must be at least 1")
+	}
+	return nil
+}
+
 // Run attacks the samples and writes the requested files.
 func (c *AttackCmd) Run(g *Globals) error {
 	if c.Out == "" && c.Grid == "" {
 		return usageError{errors.New("nothing to write: give --out FILE.npz and/or --grid FILE.png")}
 	}
+	if strings.Contains(c.Attack, ",") {
+		return usageError{fmt.Errorf("--attack %q: robust attack runs one attack; robust eval --suite %s runs several", c.Attack, c.Attack)}
+	}
 	suite, err := evaluate.Suite(c.Attack, evaluate.SuiteOptions{Steps: c.Steps, Restarts: c.Restarts, Queries: c.Queries})
-	if err != nil || len(suite) != 1 {
-		return usageError{fmt.Errorf("--attack %q: want one attack name (%v)", c.Attack, err)}
+	if err != nil {
+		return usageError{fmt.Errorf("--attack: %w", err)}
 	}
-	if c.Steps < 0 || c.Restarts < 0 || c.Queries < 0 || c.GridN <= 0 || c.Cols <= 0 {
-		return usageError{errors.New("--steps, --restarts, --queries must not be negative, --grid-n and --cols must be positive")}
+	if len(suite) != 1 {
+		return usageError{fmt.Errorf("--attack %q is a suite of %d attacks; robust attack runs one (robust eval --suite runs suites)", c.Attack, len(suite))}
 	}
-	lm, err := c.load(g)
+	epsList, norm, err := c.threat()
+	if err != nil {
+		return err
+	}
+	if len(epsList) != 1 {
+		return usageError{fmt.Errorf("--eps %s: robust attack takes one budget (robust eval takes lists)", c.Eps)}
+	}
+	if err := evaluate.CheckNorm(suite, norm); err != nil {
+		return usageError{fmt.Errorf("--attack %s with --norm %s: %w", c.Attack, c.Norm, err)}
+	}
+	if err := checkOutputs([]output{{flag: "--out", path: c.Out}, {flag: "--grid", path: c.Grid}}); err != nil {
+		return usageError{err}
+	}
+	lm, err := c.load(g, epsList, norm)
 	if err != nil {
 		return err
 	}
 	defer lm.model.Close()
-	if len(lm.eps) != 1 {
-		return usageError{errors.New("--eps: robust attack takes one budget")}
-	}
-	spec, d, m := suite[0], lm.data, lm.model
+	spec, d, m, eps := suite[0], lm.data, lm.model, epsList[0]
 	idx := make([]int, d.Len())
 	for i := range idx {
 		idx[i] = i
 	}
-	eps := lm.eps[0]
+	ctx, stop := g.interruptible()
+	defer stop()
 	bar := g.progress(true)
-	out, err := evaluate.Attack(context.Background(), m, spec, spec.Budget(lm.norm, eps.Value), d, idx,
+	out, err := evaluate.Attack(ctx, m, spec, spec.Budget(norm, eps.Value), d, idx,
 		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0)), Progress: attackProgress(bar, spec.Name+" ε="+eps.Text)})
 	bar.Finish()
+	if interrupted(err) {
+		return fmt.Errorf("attack interrupted; nothing written: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("attack: %w", err)
 	}
@@ -70,22 +99,27 @@ func (c *AttackCmd) Run(g *Globals) error {
 	for i := range predClean {
 		predClean[i] = attacks.Predict(clean[i*m.Classes() : (i+1)*m.Classes()])
 	}
-	c.summary(g.stdout, spec, eps, lm.norm, d, out, predClean)
+	c.summary(g.stdout, spec, eps, norm, d, out, predClean)
 	for _, f := range lm.flags {
 		fmt.Fprintf(g.stderr, "robust: %s %s: %s\n", f.Severity, f.Code, f.Message)
 	}
+	var errs []error
 	if c.Out != "" {
 		if err := writeAdversarial(c.Out, d, out, predClean, m.Classes()); err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("write %s: %w", c.Out, pathless(err)))
+		} else {
+			fmt.Fprintf(g.stdout, "  wrote            %s\n", c.Out)
 		}
 	}
 	if c.Grid != "" {
 		items := gridItems(d, out, predClean, c.GridN)
 		if err := writeFile(c.Grid, gridWriter(c.Grid, items, [3]int{d.C, d.H, d.W}, d.Classes, c.Cols)); err != nil {
-			return err
+			errs = append(errs, err)
+		} else {
+			fmt.Fprintf(g.stdout, "  drew             %s\n", c.Grid)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // summary prints what the attack achieved.
@@ -111,12 +145,6 @@ func (c *AttackCmd) summary(w io.Writer, spec evaluate.AttackSpec, eps evaluate.
 		fmt.Fprintf(w, "  broken           %d of %d correctly classified samples, mean ‖δ‖ %.4g\n", broken, correct, normSum/float64(broken))
 	}
 	fmt.Fprintf(w, "  queries          %d (%.1f s)\n", out.Queries, out.Seconds)
-	if c.Out != "" {
-		fmt.Fprintf(w, "  wrote            %s\n", c.Out)
-	}
-	if c.Grid != "" {
-		fmt.Fprintf(w, "  drew             %s\n", c.Grid)
-	}
 }
 
 func pctOf(n, total int) string {

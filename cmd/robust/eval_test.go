@@ -51,7 +51,7 @@ func TestEvalGates(t *testing.T) {
 		{"policy and flag", []string{"--policy", policy, "--fail-under", "robust=50%"}, exitGate, "", "gate missed: robust"},
 		{"bad policy", []string{"--policy", badPolicy}, exitUsage, "", "line 2"},
 		{"unknown metric", []string{"--fail-under", "square=10%"}, exitUsage, "", "unknown metric \"square\""},
-		{"bad gate", []string{"--fail-under", "pgd>40%"}, exitUsage, "", "METRIC=VALUE"},
+		{"bad gate", []string{"--fail-under", "pgd>40%"}, exitUsage, "", "METRIC=THRESHOLD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -14,6 +14,19 @@ type VersionCmd struct{}
 // Run prints robust's version, then the ONNX Runtime library it finds (or why
 // it finds none).
 func (VersionCmd) Run(g *Globals) error {
+	fmt.Fprintln(g.stdout, versionLine())
+	env, err := g.runtime()
+	if err != nil {
+		fmt.Fprintf(g.stdout, "onnxruntime: not available: %v\n", err)
+		return nil
+	}
+	fmt.Fprintf(g.stdout, "onnxruntime %s (%s, device %s)\n", env.Version(), env.Library(), env.Device())
+	return nil
+}
+
+// versionLine is "robust VERSION", with the VCS revision of a build from a
+// checkout: what robust --version prints.
+func versionLine() string {
 	rev := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
@@ -22,12 +35,5 @@ func (VersionCmd) Run(g *Globals) error {
 			}
 		}
 	}
-	fmt.Fprintf(g.stdout, "robust %s%s\n", version, rev)
-	env, err := g.runtime()
-	if err != nil {
-		fmt.Fprintf(g.stdout, "onnxruntime: not available: %v\n", err)
-		return nil
-	}
-	fmt.Fprintf(g.stdout, "onnxruntime %s (%s, device %s)\n", env.Version(), env.Library(), env.Device())
-	return nil
+	return "robust " + version + rev
 }
