@@ -179,12 +179,18 @@ func (e *evaluation) cleanPass(ctx context.Context) error {
 	e.logits = make([]float32, e.n*e.classes)
 	e.correct = make([]bool, e.n)
 	bs := e.cfg.BatchSize
+	var buf []float32
 	for lo := 0; lo < e.n; lo += bs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		hi := min(lo+bs, e.n)
-		if err := e.m.Logits(e.d.X[lo*e.size:hi*e.size], hi-lo, e.logits[lo*e.classes:hi*e.classes]); err != nil {
+		x, err := e.d.Floats(buf, lo, hi)
+		if err != nil {
+			return fmt.Errorf("clean pass: %w", err)
+		}
+		buf = x
+		if err := e.m.Logits(x, hi-lo, e.logits[lo*e.classes:hi*e.classes]); err != nil {
 			return fmt.Errorf("clean pass: %w", err)
 		}
 		e.progress("clean", hi, e.n)
@@ -345,9 +351,11 @@ func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Bud
 	start := time.Now()
 	for lo := 0; lo < len(idx); lo += bs {
 		hi := min(lo+bs, len(idx))
-		x, y = x[:0], y[:0]
+		x, y = x[:(hi-lo)*size], y[:0]
+		if err := d.Gather(x, idx[lo:hi]); err != nil {
+			return nil, fmt.Errorf("%s: %w", spec.Name, err)
+		}
 		for _, i := range idx[lo:hi] {
-			x = append(x, d.Image(i)...)
 			y = append(y, d.Y[i])
 		}
 		res, err := spec.Run(ctx, m, x, y, b, opts.Rng)

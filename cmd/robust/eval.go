@@ -38,6 +38,8 @@ type modelFlags struct {
 	Softmax string `default:"warn" enum:"warn,log" help:"For a model ending in Softmax: warn, or take logs (${enum})."`
 	Input   string `placeholder:"NAME" help:"Image input of a model with several inputs."`
 	Output  string `placeholder:"NAME" help:"Logits output of a model with several outputs."`
+
+	dataFlags `embed:""` // --resize, --crop, --skip-bad, --max-pixels
 }
 
 // loadedModel is a model prepared for attacks on a data set.
@@ -67,7 +69,7 @@ func (f *modelFlags) load(g *Globals) (*loadedModel, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	d, err := dataset.Open(f.Data, f.Split, dataset.Options{})
+	d, err := f.open(g.stderr, f.Data, f.Split)
 	if err != nil {
 		return nil, usageError{err}
 	}

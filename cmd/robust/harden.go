@@ -33,7 +33,7 @@ type HardenCmd struct {
 	Schedule string  `default:"piecewise" placeholder:"SPEC" help:"Learning-rate schedule over weight updates: constant, piecewise[:F1,F2], cyclic[:PEAK], cosine."`
 	Momentum float64 `default:"0.9" help:"SGD momentum."`
 	WD       float64 `name:"wd" default:"5e-4" help:"Weight decay on convolution and linear weights."`
-	Augment  string  `default:"none" placeholder:"none|crop:P,flip" help:"Training augmentation: none, or crop:P and/or flip (e.g. crop:4,flip for CIFAR)."`
+	Augment  string  `default:"none" placeholder:"none|crop:P,flip" help:"Training augmentation: none, or crop:P and/or flip (e.g. crop:4,flip for CIFAR), or random-resized-crop:N (imagefolder, N = --crop) and flip."`
 	Seed     uint64  `default:"0" help:"Seed of the data order and random starts."`
 
 	Freeze []string `sep:"," placeholder:"PATTERN" help:"Parameters to keep fixed: shell globs on initializer names (layer1.*) or /regular expressions/; comma-separated or repeated."`
@@ -47,6 +47,8 @@ type HardenCmd struct {
 	CheckpointEvery int  `name:"checkpoint-every" default:"500" placeholder:"STEPS" help:"Checkpoint every this many weight updates (and after each pass and on Ctrl-C)."`
 	Resume          bool `help:"Continue an interrupted run from FILE.ckpt (same flags)."`
 	Progress        bool `default:"true" negatable:"" help:"Show a progress bar on stderr."`
+
+	dataFlags `embed:""` // --resize, --crop, --skip-bad, --max-pixels
 }
 
 // Help explains hardening.
@@ -81,13 +83,13 @@ func (c *HardenCmd) Run(g *Globals) error {
 	if _, err := harden.Prepare(m, cfg.Options); err != nil {
 		return usageError{fmt.Errorf("cannot harden %s: %w", c.Model, err)}
 	}
-	data, err := dataset.Open(c.Data, "train", dataset.Options{})
+	data, err := c.open(g.stderr, c.Data, "train")
 	if err != nil {
 		return usageError{err}
 	}
 	var test *dataset.Dataset
 	if cfg.EvalN > 0 {
-		if test, err = dataset.Open(c.Data, "test", dataset.Options{}); err != nil {
+		if test, err = c.open(g.stderr, c.Data, "test"); err != nil {
 			return usageError{err}
 		}
 	}

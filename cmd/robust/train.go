@@ -44,7 +44,7 @@ type TrainCmd struct {
 	Momentum float64 `default:"0.9" help:"SGD momentum."`
 	WD       float64 `name:"wd" default:"5e-4" help:"Weight decay, on convolution and linear weights only."`
 	WDAll    bool    `name:"wd-all" help:"Apply weight decay to biases and BatchNormalization parameters too."`
-	Augment  string  `default:"none" placeholder:"none|crop:P,flip" help:"Training augmentation (default none): or a comma list of crop:P (zero-pad P pixels and crop back at random) and flip (mirror half the images), e.g. crop:4,flip for CIFAR."`
+	Augment  string  `default:"none" placeholder:"none|crop:P,flip" help:"Training augmentation (default none): or a comma list of crop:P (zero-pad P pixels and crop back at random), flip (mirror half the images) and random-resized-crop:N (imagefolder: torchvision's RandomResizedCrop to N×N, N = --crop), e.g. crop:4,flip for CIFAR, random-resized-crop:224,flip for ImageNet."`
 	Seed     uint64  `default:"0" help:"Seed of the initial weights, data order, held-out split and random starts."`
 
 	EvalN     int `name:"eval-n" default:"1000" help:"Training images held out to report clean and PGD accuracy after every pass (0: none)."`
@@ -53,6 +53,8 @@ type TrainCmd struct {
 	CheckpointEvery int  `name:"checkpoint-every" default:"500" placeholder:"STEPS" help:"Also checkpoint every this many weight updates (0: only after each pass). Checkpoints are written atomically."`
 	Resume          bool `help:"Continue the run in --out from its checkpoint, exactly where it stopped (same flags required)."`
 	Progress        bool `default:"true" negatable:"" help:"Show a progress bar on stderr."`
+
+	dataFlags `embed:""` // --resize, --crop, --skip-bad, --max-pixels
 }
 
 // Help explains training in more depth than the flag list.
@@ -84,7 +86,7 @@ func (c *TrainCmd) Run(g *Globals) error {
 	if err := c.checkOut(ckpt); err != nil {
 		return usageError{err}
 	}
-	full, err := dataset.Open(c.Data, "train", dataset.Options{})
+	full, err := c.open(g.stderr, c.Data, "train")
 	if err != nil {
 		return usageError{err}
 	}
@@ -213,29 +215,9 @@ func parseEps(s string) (float64, error) {
 	return strconv.ParseFloat(strconv.FormatFloat(float64(e[0].Value), 'g', -1, 32), 64)
 }
 
-// parseAugment reads "none" or a list of crop:P and flip.
-func parseAugment(s string) (dataset.Augment, error) {
-	var a dataset.Augment
-	if s == "none" || s == "" {
-		return a, nil
-	}
-	for part := range strings.SplitSeq(s, ",") {
-		name, arg, _ := strings.Cut(strings.TrimSpace(part), ":")
-		switch name {
-		case "flip":
-			a.Flip = true
-		case "crop":
-			p, err := strconv.Atoi(arg)
-			if err != nil || p < 1 {
-				return a, fmt.Errorf("crop:%s: want crop:P with P ≥ 1 pixels of padding", arg)
-			}
-			a.Pad = p
-		default:
-			return a, fmt.Errorf("unknown augmentation %q (want none, crop:P, flip)", part)
-		}
-	}
-	return a, nil
-}
+// parseAugment reads "none" or a list of crop:P, flip and
+// random-resized-crop:N.
+func parseAugment(s string) (dataset.Augment, error) { return dataset.ParseAugment(s) }
 
 // checkOut refuses to overwrite a run, or to resume one that is not there.
 func (c *TrainCmd) checkOut(ckpt string) error {
