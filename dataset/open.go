@@ -18,6 +18,8 @@ type Options struct {
 }
 
 // SpecForms documents the dataset specs [Open] accepts, for command-line help.
+//
+// Paths may start with ~/ and hold $VAR or ${VAR}, expanded as a shell would.
 const SpecForms = `fashion-mnist | mnist | cifar10 | cifar100  ($ROBUST_DATA_DIR/<name>, else /usr/share/datasets/<name>)
 mnist:DIR | fashion-mnist:DIR                   ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])
 cifar10:DIR | cifar100:DIR                      (CIFAR binary version)
@@ -49,6 +51,12 @@ func Open(spec, split string, opts Options) (*Dataset, error) {
 		}
 	} else if arg == "" {
 		return nil, fmt.Errorf("dataset: spec %q lacks a path after %q\nvalid forms:\n%s", spec, scheme+":", SpecForms)
+	}
+	if hasArg || scheme == "npz" {
+		var err error
+		if arg, err = expandPath(arg); err != nil {
+			return nil, fmt.Errorf("dataset: spec %q: %w", spec, err)
+		}
 	}
 
 	var (
@@ -92,6 +100,37 @@ func Open(spec, split string, opts Options) (*Dataset, error) {
 	}
 	d.Partition = split
 	return d, nil
+}
+
+// expandPath expands $VAR and ${VAR} in each comma-separated part of p, and
+// a leading ~ or ~/ to the user's home directory, as a shell would for a
+// path typed on the command line (a spec given as --data cifar10:~/data
+// reaches the program unexpanded). An unset variable is an error rather
+// than an empty string, which would silently turn the path into another.
+func expandPath(p string) (string, error) {
+	var missing []string
+	parts := strings.Split(p, ",")
+	for i, part := range parts {
+		part = os.Expand(part, func(name string) string {
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				missing = append(missing, "$"+name)
+			}
+			return v
+		})
+		if part == "~" || strings.HasPrefix(part, "~/") {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("expand ~: %w", err)
+			}
+			part = home + part[1:]
+		}
+		parts[i] = part
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
+	}
+	return strings.Join(parts, ","), nil
 }
 
 // bareNames are the datasets Open accepts without a path.
