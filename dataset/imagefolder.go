@@ -410,9 +410,7 @@ func (dec *decoder) transform(img image.Image, resize, crop int, dst []uint8, a 
 	if a != nil && a.resizedCrop {
 		rng := newSourceFromSeeds(a.seed)
 		i, j, h, w := randomResizedCropParams(b.Dx(), b.Dy(), rng)
-		sr := image.Rect(b.Min.X+j, b.Min.Y+i, b.Min.X+j+w, b.Min.Y+i+h)
-		out := dec.canvas(image.Rect(0, 0, crop, crop))
-		dec.scaler(crop, crop, w, h).Scale(out, out.Bounds(), img, sr, draw.Src, nil)
+		dec.resizedCrop(img, i, j, h, w, crop)
 		flip = a.flip && rng.Uint64()>>63 == 1
 	} else {
 		rw, rh := resizedSize(b.Dx(), b.Dy(), resize)
@@ -429,6 +427,21 @@ func (dec *decoder) transform(img image.Image, resize, crop int, dst []uint8, a 
 		flip = a != nil && a.flip && newSourceFromSeeds(a.seed).Uint64()>>63 == 1
 	}
 	toPlanar(dst, dec.rgba, crop, flip)
+}
+
+// resizedCrop resizes the h×w window of img at (top i, left j) to
+// size×size into dec.rgba: torchvision's F.resized_crop, the transform of
+// RandomResizedCrop for a given window. x/image reads only the window's
+// pixels, as PIL's crop followed by resize does.
+func (dec *decoder) resizedCrop(img image.Image, i, j, h, w, size int) {
+	b := img.Bounds()
+	sr := image.Rect(b.Min.X+j, b.Min.Y+i, b.Min.X+j+w, b.Min.Y+i+h)
+	out := dec.canvas(image.Rect(0, 0, size, size))
+	if w == size && h == size {
+		draw.Draw(out, out.Bounds(), img, sr.Min, draw.Src)
+		return
+	}
+	dec.scaler(size, size, w, h).Scale(out, out.Bounds(), img, sr, draw.Src, nil)
 }
 
 // canvas returns dec's RGBA buffer with bounds r, cleared to zero.
