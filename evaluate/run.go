@@ -236,7 +236,7 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 		}
 		rng := rand.New(rand.NewPCG(e.cfg.Seed, uint64(index)<<32|uint64(ai)))
 		out, err := Attack(ctx, e.m, spec, spec.Budget(e.cfg.Norm, eps.Value), e.d, idx, AttackOptions{
-			BatchSize: e.cfg.BatchSize, Rng: rng,
+			BatchSize: e.cfg.BatchSize, Rng: rng, DiscardAdv: true,
 			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", spec.Name, eps.Text), done, total) },
 		})
 		if err != nil {
@@ -315,11 +315,17 @@ type AttackOptions struct {
 	// Progress, when set, is called after each batch with the samples
 	// done and the total.
 	Progress func(done, total int)
+	// DiscardAdv leaves Outcome.Adv nil instead of keeping every
+	// adversarial image: memory then stays bounded by the batch size
+	// whatever the number of samples (an evaluation of a large streamed
+	// image folder needs only the verdicts).
+	DiscardAdv bool
 }
 
 // Outcome is the verified result of an attack on a list of samples.
 type Outcome struct {
-	// Adv holds the adversarial (or worst-case) image of each sample.
+	// Adv holds the adversarial (or worst-case) image of each sample; nil
+	// with AttackOptions.DiscardAdv.
 	Adv []float32
 	// Success tells which samples the attack broke, after verification: the
 	// example lies in the ball and in [0,1] and the model, run again on it,
@@ -343,8 +349,10 @@ func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Bud
 		bs = 128
 	}
 	size, classes := d.ImageSize(), m.Classes()
-	out := &Outcome{Adv: make([]float32, len(idx)*size), Success: make([]bool, len(idx)),
-		Norms: make([]float64, len(idx)), Pred: make([]int, len(idx))}
+	out := &Outcome{Success: make([]bool, len(idx)), Norms: make([]float64, len(idx)), Pred: make([]int, len(idx))}
+	if !opts.DiscardAdv {
+		out.Adv = make([]float32, len(idx)*size)
+	}
 	x := make([]float32, 0, bs*size)
 	y := make([]int64, 0, bs)
 	logits := make([]float32, bs*classes)
@@ -371,7 +379,9 @@ func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Bud
 			clean, adv := x[k*size:(k+1)*size], res.Adv[k*size:(k+1)*size]
 			z := logits[k*classes : (k+1)*classes]
 			j := lo + k
-			copy(out.Adv[j*size:], adv)
+			if out.Adv != nil {
+				copy(out.Adv[j*size:], adv)
+			}
 			out.Pred[j] = attacks.Predict(z)
 			out.Norms[j] = b.Norm.Distance(adv, clean)
 			verified := attacks.WithinBudget(clean, adv, b.Norm, b.Eps) && attacks.Fooled(z, y[k], -1)
