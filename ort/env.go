@@ -285,8 +285,8 @@ func (e *Env) cudaError(err error) error {
 		return fmt.Errorf("ort: device %s: %w: the ONNX Runtime library %s is CPU-only "+
 			"(ONNX Runtime said: %v); a GPU build of ONNX Runtime is needed, with "+
 			"libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so "+
-			"next to libonnxruntime.so, built for your CUDA major version: pass it with "+
-			"--ort-lib or %s, or use --device cpu",
+			"next to libonnxruntime.so, built for your CUDA major version (scripts/setup-ort.sh --gpu "+
+			"installs them beside the cached library): pass it with --ort-lib or %s, or use --device cpu",
 			e.device, ErrCUDAUnavailable, e.library, err, EnvLibrary)
 	}
 	return fmt.Errorf("ort: device %s: %w: ONNX Runtime (%s) could not enable CUDA: %v; "+
