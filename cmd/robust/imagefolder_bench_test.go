@@ -73,10 +73,12 @@ func poolLinear224() *onnxgraph.Model {
 }
 
 // jpegFolder returns a folder of n 256×256 JPEGs in 10 class folders under
-// the temporary directory, writing it on first use.
+// the temporary directory, writing it on first use. It is the folder (same
+// name, same images) that the dataset package's loader benchmark writes, so
+// either benchmark reuses the other's.
 func jpegFolder(b *testing.B, n int) string {
 	b.Helper()
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("robust-bench-eval-%d", n))
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("robust-bench-jpeg-%d-%d", n, 256))
 	done := filepath.Join(dir, ".complete")
 	if _, err := os.Stat(done); err == nil {
 		return dir
