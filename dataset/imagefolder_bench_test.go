@@ -42,16 +42,20 @@ func benchJPEGFolder(b *testing.B, n, w int) string {
 					img.Cb[k], img.Cr[k] = uint8(k+i*7), uint8(k/3+i*3)
 				}
 				buf.Reset()
-				if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+				p := filepath.Join(dir, "class"+strconv.Itoa(i%10), strconv.Itoa(i)+".jpg")
+				err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90})
+				if err == nil {
+					err = os.MkdirAll(filepath.Dir(p), 0o755)
+				}
+				if err == nil {
+					err = os.WriteFile(p, buf.Bytes(), 0o644)
+				}
+				if err != nil {
 					select {
 					case errs <- err:
 					default:
 					}
 					return
-				}
-				p := filepath.Join(dir, "class"+strconv.Itoa(i%10), strconv.Itoa(i)+".jpg")
-				if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-					err = os.WriteFile(p, buf.Bytes(), 0o644)
 				}
 			}
 		})
