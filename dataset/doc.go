@@ -22,6 +22,8 @@
 //     ([LoadImageFolder]); decompression bombs are refused from their
 //     headers, and unreadable files either stop the run, named, or are
 //     skipped and listed ([ImageFolderOptions]);
+//   - WebDataset-style tar shards of such images with .cls labels, streamed
+//     the same way ([LoadTarShards]);
 //   - NumPy .npz archives or pairs of .npy files ([LoadNPZ], [LoadNPYPair]).
 //
 // [Open] turns a command-line spec such as "fashion-mnist", "cifar10:~/data"

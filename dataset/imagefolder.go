@@ -108,7 +108,6 @@ type BadFile struct {
 // known format, or whose header announces more than opts.MaxPixels pixels,
 // is an error naming the file, unless opts.SkipBad is set.
 func LoadImageFolder(dir string, opts ImageFolderOptions) (*Dataset, error) {
-	resize, crop := opts.sizes()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
@@ -134,7 +133,7 @@ func LoadImageFolder(dir string, opts ImageFolderOptions) (*Dataset, error) {
 			if opts.MaxPerClass > 0 && count == opts.MaxPerClass {
 				break
 			}
-			items = append(items, streamItem{filepath.Join(dir, e.Name(), f.Name()), len(classes)})
+			items = append(items, streamItem{path: filepath.Join(dir, e.Name(), f.Name()), label: len(classes)})
 			count++
 		}
 		if count == 0 {
@@ -145,6 +144,13 @@ func LoadImageFolder(dir string, opts ImageFolderOptions) (*Dataset, error) {
 	if len(classes) == 0 {
 		return nil, fmt.Errorf("load %s: %w: no class subdirectories", dir, ErrEmpty)
 	}
+	return newStreamed(dir, filepath.Base(filepath.Clean(dir)), items, classes, len(classes), opts)
+}
+
+// newStreamed returns a streamed data set of items, checking them as
+// opts says; where names the source in errors.
+func newStreamed(where, name string, items []streamItem, classes []string, numClasses int, opts ImageFolderOptions) (*Dataset, error) {
+	resize, crop := opts.sizes()
 	s := &stream{items: items, resize: resize, crop: crop, workers: opts.workers(), maxPixels: opts.MaxPixels}
 	if s.maxPixels <= 0 {
 		s.maxPixels = DefaultMaxPixels
@@ -153,10 +159,13 @@ func LoadImageFolder(dir string, opts ImageFolderOptions) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(s.items) == 0 {
+		return nil, fmt.Errorf("load %s: %w: all %d images are unreadable", where, ErrEmpty, len(bad))
+	}
 	d := &Dataset{
-		Name: filepath.Base(filepath.Clean(dir)),
+		Name: name,
 		C:    3, H: crop, W: crop,
-		NumClasses: len(classes), Classes: classes,
+		NumClasses: numClasses, Classes: classes,
 		Skipped: bad,
 		stream:  s,
 	}
@@ -164,16 +173,34 @@ func LoadImageFolder(dir string, opts ImageFolderOptions) (*Dataset, error) {
 	for i, it := range s.items {
 		d.Y[i] = int64(it.label)
 	}
-	if len(s.items) == 0 {
-		return nil, fmt.Errorf("load %s: %w: all %d images are unreadable", dir, ErrEmpty, len(bad))
-	}
 	return d, nil
 }
 
-// streamItem is one image file of a streamed data set.
+// streamItem is one image of a streamed data set: a file, or a member of
+// a tar shard.
 type streamItem struct {
-	path  string
+	path  string // the file, or "SHARD.tar:MEMBER" (for messages)
 	label int
+	// shard, when not empty, is the tar file holding the image's bytes at
+	// [offset, offset+size).
+	shard        string
+	offset, size int64
+}
+
+// open returns the image's bytes.
+func (it streamItem) open() (io.ReadSeeker, io.Closer, error) {
+	name := it.path
+	if it.shard != "" {
+		name = it.shard
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if it.shard == "" {
+		return f, f, nil
+	}
+	return io.NewSectionReader(f, it.offset, it.size), f, nil
 }
 
 // stream reads and preprocesses the images of a streamed [Dataset].
@@ -198,9 +225,9 @@ func (s *stream) check(full bool) ([]BadFile, error) {
 	errs := make([]error, len(s.items))
 	s.parallel(len(s.items), func(i int, dec *decoder) {
 		if full {
-			_, errs[i] = dec.decode(s.items[i].path, s.maxPixels)
+			_, errs[i] = dec.decode(s.items[i], s.maxPixels)
 		} else {
-			errs[i] = dec.header(s.items[i].path, s.maxPixels)
+			errs[i] = dec.header(s.items[i], s.maxPixels)
 		}
 	})
 	var bad []BadFile
@@ -268,9 +295,9 @@ func (s *stream) load(dst []uint8, idx []int, aug []sampleAug) error {
 		if aug != nil {
 			a = &aug[j]
 		}
-		path := s.items[idx[j]].path
-		if err := dec.preprocess(path, s, dst[j*sz:(j+1)*sz], a); err != nil {
-			errs[j] = fmt.Errorf("load %s: %w", path, err)
+		it := s.items[idx[j]]
+		if err := dec.preprocess(it, s, dst[j*sz:(j+1)*sz], a); err != nil {
+			errs[j] = fmt.Errorf("load %s: %w", it.path, err)
 			failed.Store(true)
 		}
 	})
@@ -323,15 +350,15 @@ func (dec *decoder) scaler(dw, dh, sw, sh int) draw.Scaler {
 	return s
 }
 
-// header checks that path is an image in a known format no larger than
+// header checks that it is an image in a known format no larger than
 // maxPixels, reading only its header.
-func (dec *decoder) header(path string, maxPixels int64) error {
-	f, err := os.Open(path)
+func (dec *decoder) header(it streamItem, maxPixels int64) error {
+	r, c, err := it.open()
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return checkConfig(f, maxPixels)
+	defer c.Close()
+	return checkConfig(r, maxPixels)
 }
 
 func checkConfig(r io.Reader, maxPixels int64) error {
@@ -360,15 +387,15 @@ func decodeErr(err error) error {
 	return fmt.Errorf("%w: decode: %v", ErrFormat, err)
 }
 
-// decode reads and decodes the image at path, refusing it from its header
-// if it is larger than maxPixels. A decoder panic (the x/image decoders see
+// decode reads and decodes the image it, refusing it from its header if it
+// is larger than maxPixels. A decoder panic (the x/image decoders see
 // hostile input here) becomes an error.
-func (dec *decoder) decode(path string, maxPixels int64) (img image.Image, err error) {
-	f, err := os.Open(path)
+func (dec *decoder) decode(it streamItem, maxPixels int64) (img image.Image, err error) {
+	f, c, err := it.open()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer c.Close()
 	if err := checkConfig(f, maxPixels); err != nil {
 		return nil, err
 	}
@@ -390,11 +417,11 @@ func (dec *decoder) decode(path string, maxPixels int64) (img image.Image, err e
 	return img, nil
 }
 
-// preprocess decodes path and writes its 3×crop×crop transform into dst:
+// preprocess decodes it and writes its 3×crop×crop transform into dst:
 // the evaluation transform (resize, center crop) when a is nil, else a's
 // random resized crop and flip.
-func (dec *decoder) preprocess(path string, s *stream, dst []uint8, a *sampleAug) error {
-	img, err := dec.decode(path, s.maxPixels)
+func (dec *decoder) preprocess(it streamItem, s *stream, dst []uint8, a *sampleAug) error {
+	img, err := dec.decode(it, s.maxPixels)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func TestResizeGolden(t *testing.T) {
 	want := golden.Data.([]uint8)
 	dst := make([]uint8, 3*5*5)
 	s := &stream{resize: 6, crop: 5, maxPixels: DefaultMaxPixels}
-	if err := new(decoder).preprocess("testdata/resize_src.png", s, dst, nil); err != nil {
+	if err := new(decoder).preprocess(streamItem{path: "testdata/resize_src.png"}, s, dst, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, v := range dst {

@@ -9,11 +9,11 @@ import (
 
 // Options holds loader settings for [Open].
 type Options struct {
-	// ImageFolder configures "imagefolder:" specs.
+	// ImageFolder configures "imagefolder:" and "tar:" specs.
 	ImageFolder ImageFolderOptions
-	// NumClasses, when positive, fixes the number of classes of "npz:" and
-	// "npy:" datasets, whose labels need not cover every class; 0 infers it
-	// (an .npz's num_classes array, else the largest label + 1).
+	// NumClasses, when positive, fixes the number of classes of "npz:",
+	// "npy:" and "tar:" datasets, whose labels need not cover every class;
+	// 0 infers it (an .npz's num_classes array, else the largest label + 1).
 	NumClasses int
 }
 
@@ -23,7 +23,8 @@ type Options struct {
 const SpecForms = `fashion-mnist | mnist | cifar10 | cifar100  ($ROBUST_DATA_DIR/<name>, else /usr/share/datasets/<name>)
 mnist:DIR | fashion-mnist:DIR                   ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])
 cifar10:DIR | cifar100:DIR                      (CIFAR binary version)
-imagefolder:DIR                                 (DIR[/train|/val|/test]/<class>/*.{jpg,jpeg,png})
+imagefolder:DIR                                 (DIR[/train|/val|/test]/<class>/*.{jpg,jpeg,png,bmp,tif,tiff,webp})
+tar:DIR/shard-{000..099}.tar                    (WebDataset shards: KEY.jpg|png|... + KEY.cls; same data for both splits)
 npz:FILE.npz | FILE.npz                         (arrays x, y or x_<split>, y_<split>)
 npy:X.npy,Y.npy                                 (image and label arrays)`
 
@@ -77,6 +78,8 @@ func Open(spec, split string, opts Options) (*Dataset, error) {
 		if d != nil {
 			d.Name = filepath.Base(filepath.Clean(arg))
 		}
+	case "tar":
+		d, err = LoadTarShards(arg, opts.NumClasses, opts.ImageFolder)
 	case "npz":
 		d, err = LoadNPZ(arg, split)
 		if err == nil && opts.NumClasses > 0 {

@@ -52,7 +52,7 @@ func TestTorchvisionFixture(t *testing.T) {
 				t.Fatalf("expected.npz lacks %s: rerun gen_torchvision.py", key)
 			}
 			dec := new(decoder)
-			img, err := dec.decode(filepath.Join(dir, fields[1]), DefaultMaxPixels)
+			img, err := dec.decode(streamItem{path: filepath.Join(dir, fields[1])}, DefaultMaxPixels)
 			if err != nil {
 				t.Fatal(err)
 			}
