@@ -210,6 +210,7 @@ type stream struct {
 	workers      int
 	maxPixels    int64
 	scratch      sync.Pool // *decoder
+	bytes        sync.Pool // *[]uint8, loadFloats's decoded batches
 }
 
 // subset returns a stream over items with s's settings.
@@ -311,7 +312,13 @@ func (s *stream) load(dst []uint8, idx []int, aug []sampleAug) error {
 
 // loadFloats is load followed by the conversion to float32 values b/255.
 func (s *stream) loadFloats(dst []float32, idx []int) error {
-	pix := make([]uint8, len(dst))
+	p, _ := s.bytes.Get().(*[]uint8)
+	if p == nil || cap(*p) < len(dst) {
+		p = new([]uint8)
+		*p = make([]uint8, len(dst))
+	}
+	defer s.bytes.Put(p)
+	pix := (*p)[:len(dst)]
 	if err := s.load(pix, idx, nil); err != nil {
 		return err
 	}
