@@ -26,6 +26,9 @@ import (
 // of the process. Run it alone, once:
 //
 //	go test ./cmd/robust -run '^$' -bench EvalImageFolder -benchtime 1x
+//
+// ROBUST_BENCH_BATCH sets --batch (default 128): the attacks' buffers, and
+// so the peak memory, grow with the batch, not with the number of images.
 func BenchmarkEvalImageFolder(b *testing.B) {
 	testenv.ORT(b)
 	n := 20000
@@ -40,10 +43,14 @@ func BenchmarkEvalImageFolder(b *testing.B) {
 	if err := onnxgraph.Save(model, poolLinear224()); err != nil {
 		b.Fatal(err)
 	}
+	batch := "128"
+	if s := os.Getenv("ROBUST_BENCH_BATCH"); s != "" {
+		batch = s
+	}
 	for b.Loop() {
 		var stdout, stderr bytes.Buffer
 		code := run([]string{"eval", model, "--data", "imagefolder:" + dir, "--split", "test", "--resize", "256", "--crop", "224",
-			"--n", "0", "--eps", "1/255", "--suite", "fgsm", "--no-progress"}, &stdout, &stderr)
+			"--n", "0", "--batch", batch, "--eps", "1/255", "--suite", "fgsm", "--no-progress"}, &stdout, &stderr)
 		if code != exitOK {
 			b.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 		}
