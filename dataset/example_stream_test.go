@@ -1,6 +1,8 @@
 package dataset_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"fmt"
 	"image"
 	"image/color"
@@ -83,4 +85,50 @@ func ExampleDataset_Floats() {
 	}
 	fmt.Println(x)
 	// Output: [0.4 0.6 0.8]
+}
+
+// WebDataset-style shards: each sample is an image and a .cls label that
+// share a key; a brace range names numbered shards.
+func ExampleLoadTarShards() {
+	dir, err := os.MkdirTemp("", "tar-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	for s := range 2 {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("shard-%02d.tar", s)))
+		if err != nil {
+			log.Fatal(err)
+		}
+		tw := tar.NewWriter(f)
+		for i := range 3 {
+			var img bytes.Buffer
+			if err := png.Encode(&img, image.NewGray(image.Rect(0, 0, 12, 10))); err != nil {
+				log.Fatal(err)
+			}
+			key := fmt.Sprintf("sample%d%d", s, i)
+			for _, m := range []struct {
+				name string
+				data []byte
+			}{{key + ".png", img.Bytes()}, {key + ".cls", []byte(fmt.Sprint(i))}} {
+				if err := tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data))}); err != nil {
+					log.Fatal(err)
+				}
+				if _, err := tw.Write(m.data); err != nil {
+					log.Fatal(err)
+				}
+			}
+		}
+		if err := tw.Close(); err != nil {
+			log.Fatal(err)
+		}
+		f.Close()
+	}
+
+	d, err := dataset.LoadTarShards(filepath.Join(dir, "shard-{00..01}.tar"), 0, dataset.ImageFolderOptions{Resize: 8, Crop: 8})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(d.Len(), "samples,", d.NumClasses, "classes, labels", d.Y)
+	// Output: 6 samples, 3 classes, labels [0 1 2 0 1 2]
 }

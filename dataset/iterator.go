@@ -380,7 +380,7 @@ type Augment struct {
 	// in [3/4, 4/3] is resized to ResizedCrop×ResizedCrop (bilinear,
 	// antialiased). Streamed image folders only; ResizedCrop must equal
 	// their crop size.
-	ResizedCrop int `json:"resized_crop,omitempty"`
+	ResizedCrop int `json:",omitempty"`
 }
 
 // Enabled reports whether a changes images at all.
