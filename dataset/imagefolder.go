@@ -331,29 +331,44 @@ type decoder struct {
 	rgba    *image.RGBA
 	opaque  *image.NRGBA
 	scalers []cachedScaler
+	seen    [][4]int // size pairs scaled recently without a cached scaler
 }
 
 // cachedScaler is an x/image scaler for one (destination, source) size pair;
 // it keeps its filter weights and temporary buffer between images of the
 // same size.
 type cachedScaler struct {
-	dw, dh, sw, sh int
-	s              draw.Scaler
+	key [4]int // dw, dh, sw, sh
+	s   draw.Scaler
 }
 
-// scaler returns a bilinear scaler from sw×sh to dw×dh, reusing one of the
-// last few built.
+// scaler returns a bilinear scaler from sw×sh to dw×dh. A size pair seen
+// for the second time gets a scaler of its own, kept among the last few
+// (a folder of same-sized images reuses one). A size pair seen once gets
+// x/image's plain Kernel, whose temporary buffer is garbage after the call:
+// a cached scaler keeps its buffer in a sync.Pool, which survives two
+// collections, so building one per image of a varied folder (or per random
+// resized crop) let the heap grow with the images read between
+// collections, measured at 2.6 GB for 20,000 random resized crops.
 func (dec *decoder) scaler(dw, dh, sw, sh int) draw.Scaler {
+	key := [4]int{dw, dh, sw, sh}
 	for _, c := range dec.scalers {
-		if c.dw == dw && c.dh == dh && c.sw == sw && c.sh == sh {
+		if c.key == key {
 			return c.s
 		}
+	}
+	if !slices.Contains(dec.seen, key) {
+		if len(dec.seen) == 8 {
+			dec.seen = dec.seen[1:]
+		}
+		dec.seen = append(dec.seen, key)
+		return draw.BiLinear
 	}
 	s := draw.BiLinear.NewScaler(dw, dh, sw, sh)
 	if len(dec.scalers) == 4 {
 		dec.scalers = dec.scalers[1:]
 	}
-	dec.scalers = append(dec.scalers, cachedScaler{dw, dh, sw, sh, s})
+	dec.scalers = append(dec.scalers, cachedScaler{key, s})
 	return s
 }
 
