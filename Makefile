@@ -5,7 +5,7 @@ BIN := bin/robust
 FUZZTIME ?= 20s
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build setup ort deps test test-short fuzz bench demo lint clean
+.PHONY: all build setup ort ort-gpu deps test test-short fuzz bench bench-data demo lint clean
 
 all: build
 
@@ -21,6 +21,11 @@ deps:
 
 ort:
 	scripts/setup-ort.sh >/dev/null
+
+# Adds ONNX Runtime's CUDA provider libraries beside the CPU library (from
+# NuGet; not exercised by CI). docs/data-and-gpu.md.
+ort-gpu:
+	scripts/setup-ort.sh --gpu >/dev/null
 
 # The test suite. ROBUST_REQUIRE_* turn "library or data missing" skips into
 # failures, so a green run means everything really ran.
@@ -38,6 +43,12 @@ fuzz:
 # in the same benchmark when /usr/bin/python3 has torch).
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+# The streaming loader and a whole evaluation on 20,000 generated 256×256
+# JPEGs (written once under $$TMPDIR): images/s and peak RSS. Minutes.
+bench-data: setup
+	ROBUST_BENCH_IMAGES=20000 $(GO) test -run '^$$' -bench 'ImageFolderLoader' -benchtime 1x ./dataset
+	ROBUST_BENCH_IMAGES=20000 $(GO) test -run '^$$' -bench 'EvalImageFolder' -benchtime 1x ./cmd/robust
 
 # The main job: train small-cnn on the real Fashion-MNIST with free
 # adversarial training and naturally for the same budget, evaluate both.

@@ -23,8 +23,9 @@ import (
 // random images when the data set is not installed.
 func benchImages(n int) (x []float32, y []int64, source string) {
 	if d, err := dataset.Open("fashion-mnist", "test", dataset.Options{}); err == nil && d.Len() >= n {
-		d = d.Subset(n)
-		return d.X, d.Y, "fashion-mnist"
+		if x, err := d.Floats(nil, 0, n); err == nil {
+			return x, d.Y[:n], "fashion-mnist"
+		}
 	}
 	rng := rand.New(rand.NewPCG(0, 0))
 	x = make([]float32, n*28*28)

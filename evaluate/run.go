@@ -203,12 +203,18 @@ func (e *evaluation) cleanPass(ctx context.Context) error {
 	e.logits = make([]float32, e.n*e.classes)
 	e.correct = make([]bool, e.n)
 	bs := e.cfg.BatchSize
+	var buf []float32
 	for lo := 0; lo < e.n; lo += bs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		hi := min(lo+bs, e.n)
-		if err := e.m.Logits(e.d.X[lo*e.size:hi*e.size], hi-lo, e.logits[lo*e.classes:hi*e.classes]); err != nil {
+		x, err := e.d.Floats(buf, lo, hi)
+		if err != nil {
+			return fmt.Errorf("clean pass: %w", err)
+		}
+		buf = x
+		if err := e.m.Logits(x, hi-lo, e.logits[lo*e.classes:hi*e.classes]); err != nil {
 			return fmt.Errorf("clean pass: %w", err)
 		}
 		e.progress("clean", hi, e.n)
@@ -254,7 +260,7 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 		}
 		rng := rand.New(rand.NewPCG(e.cfg.Seed, uint64(index)<<32|uint64(ai)))
 		out, err := Attack(ctx, e.m, spec, spec.Budget(e.cfg.Norm, eps.Value), e.d, idx, AttackOptions{
-			BatchSize: e.cfg.BatchSize, Rng: rng,
+			BatchSize: e.cfg.BatchSize, Rng: rng, DiscardAdv: true,
 			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", spec.Name, eps.Text), done, total) },
 		})
 		if err != nil {
@@ -333,11 +339,17 @@ type AttackOptions struct {
 	// Progress, when set, is called after each batch with the samples
 	// done and the total.
 	Progress func(done, total int)
+	// DiscardAdv leaves Outcome.Adv nil instead of keeping every
+	// adversarial image: memory then stays bounded by the batch size
+	// whatever the number of samples (an evaluation of a large streamed
+	// image folder needs only the verdicts).
+	DiscardAdv bool
 }
 
 // Outcome is the verified result of an attack on a list of samples.
 type Outcome struct {
-	// Adv holds the adversarial (or worst-case) image of each sample.
+	// Adv holds the adversarial (or worst-case) image of each sample; nil
+	// with AttackOptions.DiscardAdv.
 	Adv []float32
 	// Success tells which samples the attack broke, after verification: the
 	// example lies in the ball and in [0,1] and the model, run again on it,
@@ -361,17 +373,21 @@ func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Bud
 		bs = 128
 	}
 	size, classes := d.ImageSize(), m.Classes()
-	out := &Outcome{Adv: make([]float32, len(idx)*size), Success: make([]bool, len(idx)),
-		Norms: make([]float64, len(idx)), Pred: make([]int, len(idx))}
+	out := &Outcome{Success: make([]bool, len(idx)), Norms: make([]float64, len(idx)), Pred: make([]int, len(idx))}
+	if !opts.DiscardAdv {
+		out.Adv = make([]float32, len(idx)*size)
+	}
 	x := make([]float32, 0, bs*size)
 	y := make([]int64, 0, bs)
 	logits := make([]float32, bs*classes)
 	start := time.Now()
 	for lo := 0; lo < len(idx); lo += bs {
 		hi := min(lo+bs, len(idx))
-		x, y = x[:0], y[:0]
+		x, y = x[:(hi-lo)*size], y[:0]
+		if err := d.Gather(x, idx[lo:hi]); err != nil {
+			return nil, fmt.Errorf("%s: %w", spec.Name, err)
+		}
 		for _, i := range idx[lo:hi] {
-			x = append(x, d.Image(i)...)
 			y = append(y, d.Y[i])
 		}
 		res, err := spec.Run(ctx, m, x, y, b, opts.Rng)
@@ -387,7 +403,9 @@ func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Bud
 			clean, adv := x[k*size:(k+1)*size], res.Adv[k*size:(k+1)*size]
 			z := logits[k*classes : (k+1)*classes]
 			j := lo + k
-			copy(out.Adv[j*size:], adv)
+			if out.Adv != nil {
+				copy(out.Adv[j*size:], adv)
+			}
 			out.Pred[j] = attacks.Predict(z)
 			out.Norms[j] = b.Norm.Distance(adv, clean)
 			verified := attacks.WithinBudget(clean, adv, b.Norm, b.Eps) && attacks.Fooled(z, y[k], -1)

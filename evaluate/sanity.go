@@ -69,9 +69,11 @@ func (e *evaluation) sanityBefore(ctx context.Context) error {
 		return nil
 	}
 	k := len(idx)
-	x, y := make([]float32, 0, k*e.size), make([]int64, 0, k)
+	x, y := make([]float32, k*e.size), make([]int64, 0, k)
+	if err := e.d.Gather(x, idx); err != nil {
+		return fmt.Errorf("sanity check: %w", err)
+	}
 	for _, i := range idx {
-		x = append(x, e.d.Image(i)...)
 		y = append(y, e.d.Y[i])
 	}
 	logits, losses, grad := make([]float32, k*e.classes), make([]float32, k), make([]float32, k*e.size)

@@ -24,16 +24,22 @@ func (t *Trainer) evaluate(ctx context.Context, rng *rand.Rand) (clean float64, 
 	}
 	defer am.Close()
 	d, bs := t.val, t.cfg.BatchSize
-	sz, classes := d.ImageSize(), am.Classes()
+	classes := am.Classes()
 	logits := make([]float32, bs*classes)
 	right, unbroken := 0, 0
 	budget := attacks.Budget{
 		Norm: attacks.Linf, Eps: float32(t.cfg.Eps), Steps: t.cfg.EvalSteps, StepSize: float32(t.cfg.Eps / 4),
 		RandomStart: true, Loss: og.CrossEntropy,
 	}
+	var buf []float32
 	for lo := 0; lo < d.Len(); lo += bs {
 		hi := min(lo+bs, d.Len())
-		n, x, y := hi-lo, d.X[lo*sz:hi*sz], d.Y[lo:hi]
+		x, err := d.Floats(buf, lo, hi)
+		if err != nil {
+			return 0, nil, err
+		}
+		buf = x
+		n, y := hi-lo, d.Y[lo:hi]
 		if err := am.Logits(x, n, logits[:n*classes]); err != nil {
 			return 0, nil, err
 		}

@@ -336,6 +336,9 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 		}
 		n, ok := r.it.NextInto(buf, r.eng.y)
 		if !ok {
+			if err := r.it.Err(); err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
 			if err := r.endPass(ctx, start); err != nil {
 				return nil, err
 			}
@@ -624,7 +627,10 @@ func (r *runner) overfitCheck(epoch int, rng *rand.Rand) (float64, error) {
 	if err := it.Seek(epoch, 0); err != nil {
 		return 0, err
 	}
-	n, _ := it.NextInto(r.clean, r.eng.y)
+	n, ok := it.NextInto(r.clean, r.eng.y)
+	if !ok {
+		return 0, fmt.Errorf("train: overfitting check: no batch (%v)", it.Err())
+	}
 	if err := r.craft(n, 5, float32(r.cfg.Eps/4), rng); err != nil {
 		return 0, fmt.Errorf("train: overfitting check: %w", err)
 	}

@@ -72,6 +72,9 @@ func (c *AttackCmd) Run(g *Globals) error {
 	}
 	defer lm.model.Close()
 	spec, d, m, eps := suite[0], lm.data, lm.model, epsList[0]
+	if d, err = d.InMemory(); err != nil { // the grid and --out need every image
+		return err
+	}
 	idx := make([]int, d.Len())
 	for i := range idx {
 		idx[i] = i
@@ -91,7 +94,11 @@ func (c *AttackCmd) Run(g *Globals) error {
 	clean := make([]float32, d.Len()*m.Classes())
 	for lo := 0; lo < d.Len(); lo += c.Batch {
 		hi := min(lo+c.Batch, d.Len())
-		if err := m.Logits(d.X[lo*d.ImageSize():hi*d.ImageSize()], hi-lo, clean[lo*m.Classes():hi*m.Classes()]); err != nil {
+		x, err := d.Floats(nil, lo, hi)
+		if err != nil {
+			return fmt.Errorf("attack: %w", err)
+		}
+		if err := m.Logits(x, hi-lo, clean[lo*m.Classes():hi*m.Classes()]); err != nil {
 			return fmt.Errorf("attack: %w", err)
 		}
 	}
@@ -155,6 +162,10 @@ func pctOf(n, total int) string {
 func writeAdversarial(path string, d *dataset.Dataset, out *evaluate.Outcome, predClean []int, classes int) error {
 	n := d.Len()
 	img := []int{n, d.C, d.H, d.W}
+	xClean, err := d.Floats(nil, 0, n)
+	if err != nil {
+		return err
+	}
 	pc, pa := make([]int64, n), make([]int64, n)
 	for i := range n {
 		pc[i], pa[i] = int64(predClean[i]), int64(out.Pred[i])
@@ -162,7 +173,7 @@ func writeAdversarial(path string, d *dataset.Dataset, out *evaluate.Outcome, pr
 	arrays := map[string]dataset.Array{
 		"x":           {Shape: img, Data: out.Adv},
 		"y":           {Shape: []int{n}, Data: d.Y},
-		"x_clean":     {Shape: img, Data: d.X},
+		"x_clean":     {Shape: img, Data: xClean},
 		"pred_clean":  {Shape: []int{n}, Data: pc},
 		"pred_adv":    {Shape: []int{n}, Data: pa},
 		"success":     {Shape: []int{n}, Data: out.Success},

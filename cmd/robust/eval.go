@@ -71,7 +71,7 @@ func (f *ModelFlags) load(g *Globals, eps []evaluate.Eps, norm attacks.Norm) (*l
 		return nil, usageError{err}
 	}
 	c.LogSoftmax = f.Softmax == "log"
-	d, err := dataset.Open(f.Data, f.Split, dataset.Options{})
+	d, err := f.open(g.stderr, f.Data, f.Split)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--data: %w", err)}
 	}

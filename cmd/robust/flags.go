@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+
+	"github.com/robust-go/robust/dataset"
 
 	"github.com/robust-go/robust/evaluate"
 )
@@ -11,9 +14,34 @@ import (
 // embedded where a command needs it, so that a flag has one name, one
 // meaning and one help text everywhere.
 
-// DataFlags name the data set; every command that reads data takes them.
+// DataFlags name the data set and, for image folders and tar shards, the
+// ImageNet-style preprocessing and the handling of unreadable files; every
+// command that reads data takes them.
 type DataFlags struct {
-	Data string `default:"fashion-mnist" placeholder:"SPEC" help:"Data set: fashion-mnist, mnist[:DIR], cifar10[:DIR], cifar100[:DIR], imagefolder:DIR, FILE.npz or npy:X.npy,Y.npy."`
+	Data string `default:"fashion-mnist" placeholder:"SPEC" help:"Data set: fashion-mnist, mnist[:DIR], cifar10[:DIR], cifar100[:DIR], imagefolder:DIR, tar:DIR/shard-{000..099}.tar, FILE.npz or npy:X.npy,Y.npy (~ and $VAR are expanded)."`
+
+	Resize    int   `placeholder:"N" help:"imagefolder and tar data: resize each image so that its shorter side is N pixels (bilinear, antialiased, as torchvision's Resize). Default: the crop size, or 256 when --crop is unset too."`
+	Crop      int   `placeholder:"N" help:"imagefolder and tar data: centre crop of N×N pixels after resizing (torchvision's CenterCrop). Default 224."`
+	SkipBad   bool  `name:"skip-bad" help:"imagefolder and tar data: leave out unreadable or oversized images, counted and listed on stderr, instead of stopping at the first one (every image is decoded once up front)."`
+	MaxPixels int64 `name:"max-pixels" placeholder:"N" help:"imagefolder and tar data: refuse images whose header announces more than N pixels (decompression bombs). Default 89478485, PIL's limit."`
+}
+
+// open loads split of spec with the flags' image-folder options and reports
+// skipped files on w.
+func (f DataFlags) open(w io.Writer, spec, split string) (*dataset.Dataset, error) {
+	d, err := dataset.Open(spec, split, dataset.Options{ImageFolder: dataset.ImageFolderOptions{
+		Resize: f.Resize, Crop: f.Crop, SkipBad: f.SkipBad, MaxPixels: f.MaxPixels,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if n := len(d.Skipped); n > 0 {
+		fmt.Fprintf(w, "robust: skipped %d unreadable image(s) of %s (%s split):\n", n, spec, split)
+		for _, b := range d.Skipped {
+			fmt.Fprintf(w, "  %s: %s\n", b.Path, b.Err)
+		}
+	}
+	return d, nil
 }
 
 // InputFlags describe the model's input convention, for eval, attack and
@@ -63,7 +91,7 @@ type TrainFlags struct {
 	Momentum float64 `default:"0.9" help:"SGD momentum."`
 	WD       float64 `name:"wd" default:"5e-4" help:"Weight decay, on convolution and linear weights only."`
 	WDAll    bool    `name:"wd-all" help:"Apply weight decay to biases and BatchNormalization parameters too."`
-	Augment  string  `default:"none" placeholder:"none|crop:P,flip" help:"Training augmentation: none, or a comma list of crop:P (zero-pad P pixels and crop back at random) and flip (mirror half the images), e.g. crop:4,flip for CIFAR."`
+	Augment  string  `default:"none" placeholder:"none|crop:P,flip" help:"Training augmentation: none, or a comma list of crop:P (zero-pad P pixels and crop back at random), flip (mirror half the images) and random-resized-crop:N (image folders: torchvision's RandomResizedCrop to N×N, N = --crop), e.g. crop:4,flip for CIFAR, random-resized-crop:224,flip for ImageNet."`
 	Seed     uint64  `default:"0" help:"Seed of the initial weights, data order, held-out split and random starts."`
 
 	CheckpointEvery int  `name:"checkpoint-every" default:"500" placeholder:"STEPS" help:"Also checkpoint every this many weight updates (0: only after each pass and on Ctrl-C). Checkpoints are written atomically."`

@@ -81,13 +81,13 @@ func (c *HardenCmd) Run(g *Globals) error {
 	if err != nil {
 		return usageError{fmt.Errorf("cannot harden %s: %w", c.Model, err)}
 	}
-	data, err := dataset.Open(c.Data, "train", dataset.Options{})
+	data, err := c.open(g.stderr, c.Data, "train")
 	if err != nil {
 		return usageError{fmt.Errorf("--data: %w", err)}
 	}
 	var test *dataset.Dataset
 	if cfg.EvalN > 0 {
-		if test, err = dataset.Open(c.Data, "test", dataset.Options{}); err != nil {
+		if test, err = c.open(g.stderr, c.Data, "test"); err != nil {
 			return usageError{fmt.Errorf("--data: %w", err)}
 		}
 	}

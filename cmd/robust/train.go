@@ -83,7 +83,7 @@ func (c *TrainCmd) Run(g *Globals) error {
 	if err := c.checkOut(ckpt); err != nil {
 		return usageError{err}
 	}
-	full, err := dataset.Open(c.Data, "train", dataset.Options{})
+	full, err := c.open(g.stderr, c.Data, "train")
 	if err != nil {
 		return usageError{fmt.Errorf("--data: %w", err)}
 	}
@@ -209,29 +209,9 @@ func parseEps(s string) (float64, error) {
 	return strconv.ParseFloat(strconv.FormatFloat(float64(e[0].Value), 'g', -1, 32), 64)
 }
 
-// parseAugment reads "none" or a list of crop:P and flip.
-func parseAugment(s string) (dataset.Augment, error) {
-	var a dataset.Augment
-	if s == "none" || s == "" {
-		return a, nil
-	}
-	for part := range strings.SplitSeq(s, ",") {
-		name, arg, _ := strings.Cut(strings.TrimSpace(part), ":")
-		switch name {
-		case "flip":
-			a.Flip = true
-		case "crop":
-			p, err := strconv.Atoi(arg)
-			if err != nil || p < 1 {
-				return a, fmt.Errorf("crop:%s: want crop:P with P ≥ 1 pixels of padding", arg)
-			}
-			a.Pad = p
-		default:
-			return a, fmt.Errorf("unknown augmentation %q (want none, crop:P, flip)", part)
-		}
-	}
-	return a, nil
-}
+// parseAugment reads "none" or a list of crop:P, flip and
+// random-resized-crop:N.
+func parseAugment(s string) (dataset.Augment, error) { return dataset.ParseAugment(s) }
 
 // checkOut refuses, before any work, to overwrite a run, to resume one
 // that is not there, and a run folder that cannot be created or written.
