@@ -2,8 +2,10 @@ package attacks
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // APGD constants of Croce & Hein (2020) and AutoAttack's autopgd_base.py.
@@ -16,11 +18,11 @@ const (
 	apgdDefaultIter = 100
 )
 
-// APGD runs Auto-PGD (Croce & Hein 2020, "Reliable evaluation of
+// APGD is Auto-PGD (Croce & Hein 2020, "Reliable evaluation of
 // adversarial robustness with an ensemble of diverse parameter-free
-// attacks"), the step-size-free PGD of AutoAttack, for b.Steps iterations
-// (default 100) with b.Loss: cross-entropy (APGD-CE), [DLR] (APGD-DLR) or,
-// with b.Targets, the targeted DLR (APGD-T; see [APGDTargeted]).
+// attacks"), the step-size-free PGD of AutoAttack, for Steps iterations
+// (default 100) with the loss: cross-entropy (APGD-CE), [DLR] (APGD-DLR)
+// or, with Targets, the targeted DLR (see [APGDTargeted] for APGD-T).
 //
 // The step size starts at 2ε and is halved at checkpoints where fewer than
 // 75% of the steps since the last checkpoint raised the loss, or where it
@@ -29,25 +31,74 @@ const (
 // gradient step with the previous step (momentum 0.75). It starts at a
 // random point of the ball; restarts start again from new random points.
 //
-// It costs b.Steps + 1 gradient evaluations per sample and run, fewer for
+// It costs Steps + 1 gradient evaluations per sample and run, fewer for
 // samples that break early.
-func APGD(ctx context.Context, m Model, x []float32, y []int64, b Budget, rng *rand.Rand) (*Result, error) {
-	p, err := newProblem(ctx, "apgd", m, x, y, b, rng)
+type APGD struct {
+	// Loss is CE (default), DLR or CWMargin.
+	Loss Loss
+	// Steps is the number of iterations (default 100).
+	Steps int
+	// Restarts is the number of runs from random starts (0 means one).
+	Restarts int
+	// Targets holds a target class per sample of the batch for a targeted
+	// attack; nil makes it untargeted.
+	Targets []int64
+	// NoEarlyStop keeps attacking samples after they break.
+	NoEarlyStop bool
+}
+
+// Name returns "apgd-LOSS".
+func (a APGD) Name() string { return "apgd-" + a.Loss.String() }
+
+// String describes the attack: "APGD-CE 100 steps ×1".
+func (a APGD) String() string {
+	return fmt.Sprintf("APGD-%s %d steps ×%d", strings.ToUpper(a.Loss.String()), apgdSteps(a.Steps), max(a.Restarts, 1))
+}
+
+// Supports reports whether the attack can run in the norm (L∞, L2) on a
+// model with that many classes.
+func (a APGD) Supports(norm Norm, classes int) error {
+	if err := supportNorms(a.Name(), norm, Linf, L2); err != nil {
+		return err
+	}
+	return supportClasses(a.Name(), a.Loss, classes)
+}
+
+// WithEffort returns the attack with e's steps and restarts.
+func (a APGD) WithEffort(e Effort) Attack {
+	if e.Steps > 0 {
+		a.Steps = e.Steps
+	}
+	if e.Restarts > 0 {
+		a.Restarts = e.Restarts
+	}
+	return a
+}
+
+// Run attacks a batch.
+func (a APGD) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error) {
+	if a.Steps < 0 {
+		return nil, fmt.Errorf("apgd: negative number of steps %d", a.Steps)
+	}
+	if err := supportNorms("apgd", t.Norm, Linf, L2); err != nil {
+		return nil, err
+	}
+	p, err := newProblem(ctx, "apgd", m, x, y, t, settings{loss: a.Loss, restarts: a.Restarts, targets: a.Targets, noEarlyStop: a.NoEarlyStop}, rng)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.apgdRestarts(apgdSteps(b)); err != nil {
+	if err := p.apgdRestarts(apgdSteps(a.Steps)); err != nil {
 		return nil, err
 	}
 	return p.res, nil
 }
 
-// apgdSteps returns the budget's number of iterations or the default.
-func apgdSteps(b Budget) int {
-	if b.Steps == 0 {
+// apgdSteps returns a number of iterations or the default.
+func apgdSteps(steps int) int {
+	if steps == 0 {
 		return apgdDefaultIter
 	}
-	return b.Steps
+	return steps
 }
 
 // apgdRestarts runs APGD from random starts on the samples still unbroken.
@@ -59,7 +110,7 @@ func (p *problem) apgdRestarts(steps int) error {
 			break
 		}
 		for k := range r.len() {
-			randomStart(row(adv, k, p.d), p.clean(r, k), p.b.Norm, p.b.Eps, p.rng)
+			randomStart(row(adv, k, p.d), p.clean(r, k), p.t, p.rng)
 		}
 		if err := p.apgdRun(r, adv, steps); err != nil {
 			return err
@@ -101,7 +152,7 @@ func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
 	}
 	copy(s.gradBest, s.grad)
 	for k := range r.len() {
-		s.eta[k] = 2 * p.b.Eps
+		s.eta[k] = 2 * p.t.Eps
 		s.lossPrev[k], s.lossBest[k], s.lossCheck[k] = s.losses[k], s.losses[k], s.losses[k]
 	}
 	interval := max(int(apgdFirstCheck*float64(steps)), 1)
@@ -173,12 +224,12 @@ func (p *problem) apgdEval(r *rows, s *apgdState) (bool, error) {
 // z = P(adv + η·dir(g)), adv ← P(adv + μ(z − adv) + (1−μ)(adv − old)).
 func (p *problem) apgdStep(adv, old, g, x, z []float32, eta, momentum float32) {
 	copy(z, adv)
-	ascend(z, g, p.b.Norm, eta, p.obj.sign)
-	project(z, x, p.b.Norm, p.b.Eps)
+	ascend(z, g, p.t.Norm, eta, p.obj.sign)
+	project(z, x, p.t)
 	for j, v := range adv {
 		z[j] = v + momentum*(z[j]-v) + (1-momentum)*(v-old[j])
 	}
 	copy(old, adv)
 	copy(adv, z)
-	project(adv, x, p.b.Norm, p.b.Eps)
+	project(adv, x, p.t)
 }

@@ -87,12 +87,13 @@ func BenchmarkPGD20SmallCNN(b *testing.B) {
 	defer m.Close()
 	x, y, source := benchImages(n)
 	d := 28 * 28
-	budget := Budget{Norm: Linf, Eps: 0.1, StepSize: 0.025, Steps: 20, RandomStart: true, NoEarlyStop: true}
+	pgd := PGD{StepRatio: 0.25, Steps: 20, RandomStart: true, NoEarlyStop: true}
+	tm := ThreatModel{Norm: Linf, Eps: 0.1}
 	rng := rand.New(rand.NewPCG(1, 1))
 	attack := func() {
 		for lo := 0; lo < n; lo += batch {
 			hi := min(lo+batch, n)
-			if _, err := PGD(context.Background(), m, x[lo*d:hi*d], y[lo:hi], budget, rng); err != nil {
+			if _, err := pgd.Run(context.Background(), m, x[lo*d:hi*d], y[lo:hi], tm, rng); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -2,7 +2,7 @@ package attacks
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 )
@@ -15,31 +15,74 @@ const (
 	squareDefaultQueries = 1000
 )
 
-// Square runs the L∞ Square attack (Andriushchenko et al. 2020, "Square
+// Square is the L∞ Square attack (Andriushchenko et al. 2020, "Square
 // Attack: a query-efficient black-box adversarial attack via random
 // search"): a random search that uses only the model's logits, never its
 // gradients, so it is not fooled by masked or obfuscated gradients.
 //
-// It starts from vertical stripes of ±ε and then, for up to b.Steps
+// It starts from vertical stripes of ±ε and then, for up to Queries
 // queries per sample (default 1000), sets a random square window of each
 // image to a random corner ±ε per channel, keeping the change when it
 // lowers the margin z_y − max_{j≠y} z_j (targeted: max_{j≠t} z_j − z_t).
 // The window's area starts at 80% of the image and shrinks on AutoAttack's
-// schedule. b.Restarts reruns it on the samples still unbroken. Only the
-// L∞ norm is supported; StepSize, RandomStart and Loss are ignored.
-func Square(ctx context.Context, m Model, x []float32, y []int64, b Budget, rng *rand.Rand) (*Result, error) {
-	b.Loss = 0 // the margin loss is computed here; any budget loss is fine
-	p, err := newProblem(ctx, "square", m, x, y, b, rng)
+// schedule. Restarts rerun it on the samples still unbroken.
+type Square struct {
+	// Queries is the query budget per sample (default 1000).
+	Queries int
+	// Restarts is the number of runs (0 means one).
+	Restarts int
+	// Targets holds a target class per sample of the batch for a targeted
+	// attack; nil makes it untargeted.
+	Targets []int64
+}
+
+// Name returns "square".
+func (a Square) Name() string { return "square" }
+
+func (a Square) queries() int {
+	if a.Queries == 0 {
+		return squareDefaultQueries
+	}
+	return a.Queries
+}
+
+// String describes the attack: "Square 1000 queries ×1".
+func (a Square) String() string {
+	return fmt.Sprintf("Square %d queries ×%d", a.queries(), max(a.Restarts, 1))
+}
+
+// BlackBox reports that Square uses no gradients.
+func (Square) BlackBox() bool { return true }
+
+// Supports reports whether the attack can run in the norm (L∞ only).
+func (a Square) Supports(norm Norm, classes int) error {
+	if norm != Linf {
+		return &UnsupportedError{Attack: "square", Reason: "Square supports the L∞ norm only"}
+	}
+	return nil
+}
+
+// WithEffort returns the attack with e's queries.
+func (a Square) WithEffort(e Effort) Attack {
+	if e.Queries > 0 {
+		a.Queries = e.Queries
+	}
+	return a
+}
+
+// Run attacks a batch.
+func (a Square) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error) {
+	if a.Queries < 0 {
+		return nil, fmt.Errorf("square: negative query budget %d", a.Queries)
+	}
+	if err := a.Supports(t.Norm, 2); err != nil {
+		return nil, err
+	}
+	p, err := newProblem(ctx, "square", m, x, y, t, settings{restarts: a.Restarts, targets: a.Targets}, rng)
 	if err != nil {
 		return nil, err
 	}
-	if b.Norm != Linf {
-		return nil, errors.New("square: only the L∞ norm is supported")
-	}
-	queries := b.Steps
-	if queries == 0 {
-		queries = squareDefaultQueries
-	}
+	queries := a.queries()
 	buf := make([]float32, p.n*p.d)
 	for range p.restarts() {
 		r, adv := p.remaining(buf)
@@ -70,7 +113,7 @@ func (p *problem) squareRun(r *rows, adv []float32, queries int) error {
 		logits: make([]float32, n*p.c), keep: make([]bool, n)}
 	track(r, &s.best, p.d)
 	track(r, &s.margin, 1)
-	eps := p.b.Eps
+	eps := p.t.Eps
 
 	// Vertical stripes: one random sign per channel and column.
 	for k := range n {
@@ -84,7 +127,7 @@ func (p *problem) squareRun(r *rows, adv []float32, queries int) error {
 				}
 			}
 		}
-		project(pt, x, Linf, eps)
+		project(pt, x, p.t)
 	}
 	if err := p.logits(r, s.best, s.logits); err != nil {
 		return err
@@ -154,7 +197,7 @@ func squareSize(it, queries, c, h, w int) int {
 func (p *problem) squareCandidate(cand, best, x []float32, c, h, w, size int) {
 	copy(cand, best)
 	top, left := p.rng.IntN(h-size+1), p.rng.IntN(w-size+1)
-	eps := p.b.Eps
+	eps := p.t.Eps
 	for range 10 {
 		changed := false
 		for ch := range c {

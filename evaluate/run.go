@@ -18,7 +18,7 @@ type Config struct {
 	Eps  []Eps
 	Norm attacks.Norm
 	// Attacks is the suite (see [Suite]); SuiteName names it in reports.
-	Attacks   []AttackSpec
+	Attacks   []attacks.Attack
 	SuiteName string
 	// BatchSize is the number of samples attacked at once (default 128).
 	BatchSize int
@@ -158,10 +158,7 @@ func CheckFit(m attacks.Model, d *dataset.Dataset) error {
 // CheckEps checks a budget against the norm's range for images of size
 // values.
 func CheckEps(norm attacks.Norm, eps Eps, size int) error {
-	limit := 1.0
-	if norm == attacks.L2 {
-		limit = math.Sqrt(float64(size))
-	}
+	limit := norm.MaxEps(size)
 	if v := float64(eps.Value); !(v > 0 && v <= limit) {
 		return fmt.Errorf("ε %s = %g is out of range (0, %.4g] for the %s norm", eps.Text, v, limit, norm.Symbol())
 	}
@@ -206,12 +203,12 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 	p := &Point{Eps: float64(eps.Value), EpsText: eps.Text}
 	start := time.Now()
 	robust := append([]bool{}, e.correct...)
-	for ai, spec := range e.cfg.Attacks {
-		ar := AttackResult{Name: spec.Name, Label: spec.Label()}
-		if reason := e.unsupported(spec); reason != "" {
+	for ai, a := range e.cfg.Attacks {
+		ar := AttackResult{Name: a.Name(), Label: a.String()}
+		if reason := e.unsupported(a); reason != "" {
 			ar.Skipped = reason
 			if index == 0 {
-				e.flag(info("skipped", "%s was skipped: %s", spec.Name, reason))
+				e.flag(info("skipped", "%s was skipped: %s", a.Name(), reason))
 			}
 			ar.Robust = NewAccuracy(count(robust), e.n)
 			p.Attacks = append(p.Attacks, ar)
@@ -229,9 +226,9 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 			}
 		}
 		rng := rand.New(rand.NewPCG(e.cfg.Seed, uint64(index)<<32|uint64(ai)))
-		out, err := Attack(ctx, e.m, spec, spec.Budget(e.cfg.Norm, eps.Value), e.d, idx, AttackOptions{
+		out, err := Attack(ctx, e.m, a, attacks.ThreatModel{Norm: e.cfg.Norm, Eps: eps.Value}, e.d, idx, AttackOptions{
 			BatchSize: e.cfg.BatchSize, Rng: rng,
-			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", spec.Name, eps.Text), done, total) },
+			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", a.Name(), eps.Text), done, total) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("ε %s: %w", eps.Text, err)
@@ -263,20 +260,15 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 }
 
 // unsupported returns why an attack cannot run on this model and norm.
-func (e *evaluation) unsupported(a AttackSpec) string {
-	need := 2
-	switch {
-	case a.Kind == Square && e.cfg.Norm != attacks.Linf:
-		return "Square supports the L∞ norm only"
-	case a.Kind == APGDT:
-		need = 4
-	case a.Loss == attacks.DLR:
-		need = 3
+func (e *evaluation) unsupported(a attacks.Attack) string {
+	err := a.Supports(e.cfg.Norm, e.classes)
+	if err == nil {
+		return ""
 	}
-	if e.classes < need {
-		return fmt.Sprintf("needs %d or more classes", need)
+	if ue := (*attacks.UnsupportedError)(nil); errors.As(err, &ue) {
+		return ue.Reason
 	}
-	return ""
+	return err.Error()
 }
 
 func (a *AttackResult) setNorms(norms []float64) {
@@ -329,9 +321,9 @@ type Outcome struct {
 }
 
 // Attack runs one attack over the samples idx of a data set in batches and
-// verifies every success: the example must lie in the ε-ball and [0,1],
-// and the model, run again on it, must misclassify it.
-func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Budget, d *dataset.Dataset, idx []int, opts AttackOptions) (*Outcome, error) {
+// verifies every success: the example must lie in the threat model's ball
+// and [0,1], and the model, run again on it, must misclassify it.
+func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.ThreatModel, d *dataset.Dataset, idx []int, opts AttackOptions) (*Outcome, error) {
 	bs := opts.BatchSize
 	if bs <= 0 {
 		bs = 128
@@ -350,14 +342,14 @@ func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Bud
 			x = append(x, d.Image(i)...)
 			y = append(y, d.Y[i])
 		}
-		res, err := spec.Run(ctx, m, x, y, b, opts.Rng)
+		res, err := a.Run(ctx, m, x, y, t, opts.Rng)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", spec.Name, err)
+			return nil, fmt.Errorf("%s: %w", a.Name(), err)
 		}
 		out.Queries += res.Queries
 		out.Rejected += res.Rejected
 		if err := m.Logits(res.Adv, hi-lo, logits); err != nil {
-			return nil, fmt.Errorf("%s: verify: %w", spec.Name, err)
+			return nil, fmt.Errorf("%s: verify: %w", a.Name(), err)
 		}
 		for k := range hi - lo {
 			clean, adv := x[k*size:(k+1)*size], res.Adv[k*size:(k+1)*size]
@@ -365,8 +357,8 @@ func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Bud
 			j := lo + k
 			copy(out.Adv[j*size:], adv)
 			out.Pred[j] = attacks.Predict(z)
-			out.Norms[j] = b.Norm.Distance(adv, clean)
-			verified := attacks.WithinBudget(clean, adv, b.Norm, b.Eps) && attacks.Fooled(z, y[k], -1)
+			out.Norms[j] = t.Norm.Distance(adv, clean)
+			verified := t.Contains(clean, adv) && attacks.Fooled(z, y[k], -1)
 			if res.Success[k] && !verified {
 				out.Rejected++
 			}

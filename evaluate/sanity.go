@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/robust-go/robust/attacks"
-	"github.com/robust-go/robust/onnxgraph"
 )
 
 const (
@@ -75,7 +74,7 @@ func (e *evaluation) sanityBefore(ctx context.Context) error {
 		y = append(y, e.d.Y[i])
 	}
 	logits, losses, grad := make([]float32, k*e.classes), make([]float32, k), make([]float32, k*e.size)
-	if err := e.m.Grad(x, y, k, onnxgraph.CrossEntropy, logits, losses, grad); err != nil {
+	if err := e.m.Grad(attacks.GradInput{X: x, N: k, Loss: attacks.CE, Labels: y}, attacks.GradOutput{Logits: logits, Losses: losses, Grad: grad}); err != nil {
 		return fmt.Errorf("sanity check: %w", err)
 	}
 	for j := range k {
@@ -113,12 +112,9 @@ func (e *evaluation) sanityBefore(ctx context.Context) error {
 // probeLargeEps runs PGD-20 at a budget that should leave no accuracy.
 func (e *evaluation) probeLargeEps(ctx context.Context, idx []int) error {
 	s := e.report.Sanity
-	eps := float32(0.5)
-	if e.cfg.Norm == attacks.L2 {
-		eps = float32(0.5 * math.Sqrt(float64(e.size)))
-	}
-	spec := AttackSpec{Name: "pgd", Kind: PGD, Steps: 20, StepRatio: 0.25, RandomStart: true}
-	out, err := Attack(ctx, e.m, spec, spec.Budget(e.cfg.Norm, eps), e.d, idx, AttackOptions{
+	eps := float32(0.5 * e.cfg.Norm.MaxEps(e.size))
+	pgd := attacks.PGD{Steps: 20, StepRatio: 0.25, RandomStart: true}
+	out, err := Attack(ctx, e.m, pgd, attacks.ThreatModel{Norm: e.cfg.Norm, Eps: eps}, e.d, idx, AttackOptions{
 		BatchSize: e.cfg.BatchSize, Rng: rand.New(rand.NewPCG(e.cfg.Seed, math.MaxUint32)),
 		Progress: func(done, total int) { e.progress("sanity", done, total) },
 	})
@@ -162,11 +158,10 @@ func (e *evaluation) sanityAfter() {
 func (e *evaluation) checkBlackBox(p Point) {
 	whiteBest := math.Inf(1)
 	for i, a := range p.Attacks {
-		spec := e.cfg.Attacks[i]
 		if a.Skipped != "" {
 			continue
 		}
-		if spec.WhiteBox {
+		if !attacks.IsBlackBox(e.cfg.Attacks[i]) {
 			whiteBest = min(whiteBest, a.Robust.Value)
 			continue
 		}

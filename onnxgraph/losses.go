@@ -23,9 +23,13 @@ const (
 	// z_π4)/2) of AutoAttack's APGD-T, to be maximised; its head takes the
 	// targets t as a second int64 input. It needs 4 or more classes.
 	DLRTargeted
+	// LogitDiff is the logit difference z_t − z_y, whose zero set is the
+	// decision boundary between the label and the target t that FAB
+	// linearises; its head takes the targets as a second int64 input.
+	LogitDiff
 )
 
-var lossNames = [...]string{CrossEntropy: "ce", CWMargin: "cw", DLR: "dlr", DLRTargeted: "dlr-t"}
+var lossNames = [...]string{CrossEntropy: "ce", CWMargin: "cw", DLR: "dlr", DLRTargeted: "dlr-t", LogitDiff: "diff"}
 
 func (k LossKind) String() string {
 	if k >= 0 && int(k) < len(lossNames) {
@@ -45,14 +49,17 @@ func (k LossKind) MinClasses() int {
 	return 2
 }
 
-// ParseLossKind parses "ce", "cw", "dlr" or "dlr-t".
+// Targeted reports whether the loss head takes a targets input.
+func (k LossKind) Targeted() bool { return k == DLRTargeted || k == LogitDiff }
+
+// ParseLossKind parses "ce", "cw", "dlr", "dlr-t" or "diff".
 func ParseLossKind(s string) (LossKind, error) {
 	for k, name := range lossNames {
 		if s == name {
 			return LossKind(k), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown loss %q (want ce, cw, dlr or dlr-t)", s)
+	return 0, fmt.Errorf("unknown loss %q (want ce, cw, dlr, dlr-t or diff)", s)
 }
 
 // dlrEpsilon keeps the DLR denominator positive, as in AutoAttack.
@@ -65,7 +72,7 @@ type LossOptions struct {
 	// (default "labels").
 	Labels string
 	// Targets names the int64 targets input [N] that AddLoss declares for
-	// DLRTargeted (default "targets").
+	// DLRTargeted and LogitDiff (default "targets").
 	Targets string
 	// Sum sums the per-sample losses; by default they are averaged. Attacks
 	// sum, so that each sample's input gradient is that of its own loss.
@@ -75,7 +82,7 @@ type LossOptions struct {
 // LossHead names the values of a loss head.
 type LossHead struct {
 	Labels    string // int64 [N] graph input
-	Targets   string // int64 [N] graph input of DLRTargeted; "" for the others
+	Targets   string // int64 [N] graph input of DLRTargeted and LogitDiff; "" for the others
 	PerSample string // [N] loss of each sample
 	Loss      string // scalar: mean or sum of PerSample
 }
@@ -118,7 +125,7 @@ func AddLoss(m *Model, logits string, opts LossOptions) (*LossHead, error) {
 	if h.Labels, err = declare(opts.Labels, "labels"); err != nil {
 		return nil, err
 	}
-	if opts.Kind == DLRTargeted {
+	if opts.Kind.Targeted() {
 		if h.Targets, err = declare(opts.Targets, "targets"); err != nil {
 			return nil, err
 		}
@@ -131,6 +138,8 @@ func AddLoss(m *Model, logits string, opts LossOptions) (*LossHead, error) {
 		h.PerSample = lh.cwMargin(logits, h.Labels)
 	case DLR, DLRTargeted:
 		h.PerSample = lh.dlr(logits, h.Labels, h.Targets)
+	case LogitDiff:
+		h.PerSample = b.Sub(lh.pick(logits, lh.classMask(h.Targets)), lh.pick(logits, lh.classMask(h.Labels)))
 	}
 	reduce := "ReduceMean"
 	if opts.Sum {

@@ -251,8 +251,8 @@ func orderOutputs(m *Model, order []string) error {
 type AttackOptions struct {
 	// Input and Logits are as in TrainOptions.
 	Input, Logits string
-	// Loss selects the loss (cross-entropy or CW margin) and its labels
-	// input name. Per-sample losses are always summed, so that each
+	// Loss selects the loss head and its labels (and targets) input
+	// names. Per-sample losses are always summed, so that each
 	// sample's input gradient is that of its own loss.
 	Loss LossOptions
 	// MaxPool is passed to [Gradients].
@@ -260,13 +260,13 @@ type AttackOptions struct {
 }
 
 // InputGradientGraph is a model for attacking a frozen classifier. Inputs:
-// Input, Labels and, for the targeted DLR loss, Targets; outputs, in this
-// order: Logits, Loss, PerSample, InputGrad.
+// Input, Labels and, for the targeted losses (DLRTargeted, LogitDiff),
+// Targets; outputs, in this order: Logits, Loss, PerSample, InputGrad.
 type InputGradientGraph struct {
 	Model     *Model
 	Input     string
 	Labels    string
-	Targets   string // "" unless the loss is DLRTargeted
+	Targets   string // "" unless the loss is targeted
 	Logits    string
 	Loss      string
 	PerSample string

@@ -46,13 +46,13 @@ func (c *AttackCmd) Run(g *Globals) error {
 	if len(lm.eps) != 1 {
 		return usageError{errors.New("--eps: robust attack takes one budget")}
 	}
-	spec, d, m := suite[0], lm.data, lm.model
+	a, d, m := suite[0], lm.data, lm.model
 	idx := make([]int, d.Len())
 	for i := range idx {
 		idx[i] = i
 	}
 	eps := lm.eps[0]
-	out, err := evaluate.Attack(context.Background(), m, spec, spec.Budget(lm.norm, eps.Value), d, idx,
+	out, err := evaluate.Attack(context.Background(), m, a, attacks.ThreatModel{Norm: lm.norm, Eps: eps.Value}, d, idx,
 		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0))})
 	if err != nil {
 		return fmt.Errorf("attack: %w", err)
@@ -68,7 +68,7 @@ func (c *AttackCmd) Run(g *Globals) error {
 	for i := range predClean {
 		predClean[i] = attacks.Predict(clean[i*m.Classes() : (i+1)*m.Classes()])
 	}
-	c.summary(g.stdout, spec, eps, lm.norm, d, out, predClean)
+	c.summary(g.stdout, a, eps, lm.norm, d, out, predClean)
 	for _, f := range lm.flags {
 		fmt.Fprintf(g.stderr, "robust: %s %s: %s\n", f.Severity, f.Code, f.Message)
 	}
@@ -89,7 +89,7 @@ func (c *AttackCmd) Run(g *Globals) error {
 }
 
 // summary prints what the attack achieved.
-func (c *AttackCmd) summary(w io.Writer, spec evaluate.AttackSpec, eps evaluate.Eps, norm attacks.Norm, d *dataset.Dataset, out *evaluate.Outcome, predClean []int) {
+func (c *AttackCmd) summary(w io.Writer, a attacks.Attack, eps evaluate.Eps, norm attacks.Norm, d *dataset.Dataset, out *evaluate.Outcome, predClean []int) {
 	correct, broken, robust := 0, 0, 0
 	var normSum float64
 	for i := range predClean {
@@ -104,7 +104,7 @@ func (c *AttackCmd) summary(w io.Writer, spec evaluate.AttackSpec, eps evaluate.
 			robust++
 		}
 	}
-	fmt.Fprintf(w, "%s (%s) at %s ε=%s on %d samples of %s\n", spec.Name, spec.Label(), norm.Symbol(), eps.Text, d.Len(), d.Name)
+	fmt.Fprintf(w, "%s (%s) at %s ε=%s on %d samples of %s\n", a.Name(), a, norm.Symbol(), eps.Text, d.Len(), d.Name)
 	fmt.Fprintf(w, "  clean accuracy   %s\n", pctOf(correct, d.Len()))
 	fmt.Fprintf(w, "  robust accuracy  %s\n", pctOf(robust, d.Len()))
 	if broken > 0 {
