@@ -36,7 +36,9 @@ func TestBadInput(t *testing.T) {
 		{"eps too big", pgd, x, y, ThreatModel{Norm: Linf, Eps: 1.5}, "out of range"},
 		{"eps nan", pgd, x, y, ThreatModel{Norm: L2, Eps: float32(math.NaN())}, "out of range"},
 		{"l2 eps too big", pgd, x, y, ThreatModel{Norm: L2, Eps: 3}, "L2 norm"},
+		{"l1 eps too big", FAB{}, x, y, ThreatModel{Norm: L1, Eps: 7}, "L1 norm"},
 		{"negative steps", APGD{Steps: -1}, x, y, ok, "negative number of steps"},
+		{"bad norm", FAB{}, x, y, ThreatModel{Norm: 7, Eps: 0.1}, "supports the L∞, L2 and L1 norms only"},
 		{"bad step ratio", PGD{Steps: 2, StepRatio: -1}, x, y, ok, "step ratio"},
 		{"targets length", PGD{Steps: 2, Targets: []int64{1}}, x, y, ok, "1 targets for 2 samples"},
 		{"target is label", PGD{Steps: 2, Targets: []int64{1, 0}}, x, y, ok, "is its true label"},
@@ -47,6 +49,7 @@ func TestBadInput(t *testing.T) {
 		{"square l2", Square{}, x, y, ThreatModel{Norm: L2, Eps: 0.1}, "L∞ norm only"},
 		{"pgd l1", pgd, x, y, ThreatModel{Norm: L1, Eps: 0.1}, "supports the L∞ and L2 norms only"},
 		{"apgd-t four classes", APGDTargeted{}, x, y, ok, "classes"},
+		{"fab beta", FAB{Beta: 1}, x, y, ok, "out of range"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -76,6 +79,9 @@ func TestBadInput(t *testing.T) {
 		}
 		if err := (APGDTargeted{}).Supports(Linf, 3); !errors.Is(err, ErrUnsupported) {
 			t.Fatalf("apgd-t on 3 classes: got %v", err)
+		}
+		if err := (FAB{}).Supports(L1, 2); err != nil {
+			t.Fatalf("fab l1: %v", err)
 		}
 	})
 }

@@ -20,6 +20,8 @@ func catalogue() []attacks.Attack {
 		attacks.APGD{Steps: 100},
 		attacks.APGD{Loss: attacks.DLR, Steps: 100},
 		attacks.APGDTargeted{Steps: 100, TargetClasses: 9},
+		attacks.FAB{Steps: 100},
+		attacks.FAB{Steps: 100, TargetClasses: 9},
 		attacks.Square{Queries: 1000},
 	}
 }
@@ -39,6 +41,27 @@ func namedSuite(name string) ([]attacks.Attack, bool) {
 		s[1] = attacks.PGD{Steps: 20, StepRatio: 0.25, RandomStart: true, Restarts: 10}
 		s[6] = attacks.Square{Queries: 5000}
 		return s, true
+	case "autoattack":
+		// AutoAttack's standard version (Croce & Hein 2020): APGD-CE
+		// without restarts, APGD-T and FAB-T with 9 target classes, Square
+		// with 5000 queries, in this order.
+		return []attacks.Attack{
+			attacks.APGD{Steps: 100},
+			attacks.APGDTargeted{Steps: 100, TargetClasses: 9},
+			attacks.FAB{Steps: 100, TargetClasses: 9},
+			attacks.Square{Queries: 5000},
+		}, true
+	case "autoattack-plus":
+		// AutoAttack's plus version: the untargeted attacks with 5
+		// restarts, then the targeted ones with 9 target classes.
+		return []attacks.Attack{
+			attacks.APGD{Steps: 100, Restarts: 5},
+			attacks.APGD{Loss: attacks.DLR, Steps: 100, Restarts: 5},
+			attacks.FAB{Steps: 100, Restarts: 5},
+			attacks.Square{Queries: 5000},
+			attacks.APGDTargeted{Steps: 100, TargetClasses: 9},
+			attacks.FAB{Steps: 100, TargetClasses: 9},
+		}, true
 	}
 	return nil, false
 }
@@ -63,7 +86,7 @@ func SuiteNames() (suites, attackNames []string) {
 	for _, a := range catalogue() {
 		attackNames = append(attackNames, a.Name())
 	}
-	return []string{"autoattack-lite", "default", "full"}, attackNames
+	return []string{"autoattack", "autoattack-lite", "autoattack-plus", "default", "full"}, attackNames
 }
 
 // SuiteOptions override the attacks' effort settings (see
@@ -73,7 +96,7 @@ func SuiteNames() (suites, attackNames []string) {
 type SuiteOptions = attacks.Effort
 
 // Suite returns the attacks of a named suite ("default",
-// "autoattack-lite", "full") or of a
+// "autoattack-lite", "full", "autoattack", "autoattack-plus") or of a
 // comma-separated list of attack names ("fgsm,pgd,square"), with the
 // options' overrides.
 func Suite(name string, opts SuiteOptions) ([]attacks.Attack, error) {

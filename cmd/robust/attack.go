@@ -16,7 +16,7 @@ import (
 type AttackCmd struct {
 	modelFlags `embed:""`
 
-	Attack   string `default:"pgd" placeholder:"NAME" help:"Attack: fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t or square."`
+	Attack   string `default:"pgd" placeholder:"NAME" help:"Attack: fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, fab, fab-t or square."`
 	Steps    int    `default:"0" help:"Iterations of PGD and APGD (0: the attack's default)."`
 	Restarts int    `default:"0" help:"Restarts (0: one run)."`
 	Queries  int    `default:"0" help:"Square's query budget (0: 1000)."`

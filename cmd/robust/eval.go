@@ -129,7 +129,7 @@ func (f *modelFlags) contract() (evaluate.Contract, error) {
 type EvalCmd struct {
 	modelFlags `embed:""`
 
-	Suite       string `default:"default" placeholder:"NAME|LIST" help:"Attack suite: default (fgsm, pgd, apgd-ce), autoattack-lite (apgd-ce, apgd-dlr, square), full, or a list of attacks (fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, square)."`
+	Suite       string `default:"default" placeholder:"NAME|LIST" help:"Attack suite: default (fgsm, pgd, apgd-ce), autoattack-lite (apgd-ce, apgd-dlr, square), full, autoattack (AutoAttack standard: apgd-ce, apgd-t, fab-t, square 5000), autoattack-plus, or a list of attacks (fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square)."`
 	Steps       int    `default:"0" help:"Iterations of PGD and APGD attacks (0: each attack's default: PGD 20, APGD 100)."`
 	Restarts    int    `default:"0" help:"Restarts of FGSM, PGD and APGD attacks (0: the suite's default)."`
 	Queries     int    `default:"0" help:"Square's query budget (0: 1000, 5000 in the full suite)."`

@@ -1,0 +1,149 @@
+package attacks
+
+import (
+	"math"
+	"slices"
+)
+
+// boundary computes FAB's projection step: the smallest step δ, in a norm,
+// from a point p of the box [0,1]^d onto the hyperplane w·(p+δ) = w·p + r
+// such that p+δ stays in the box; when the box keeps the hyperplane out of
+// reach, the step to the box corner that goes furthest towards it.
+//
+// It is written here rather than taken from a library because it is a
+// small, norm-specific optimisation with a box constraint that no Go
+// library offers. All three norms reduce to the same form: with
+// a_i = sign(r)·w_i, coordinate i moves by e_i ≥ 0 in the direction
+// sign(a_i), up to the room u_i left in the box that way, gaining |a_i|·e_i
+// towards R = |r|. The minimal steps are
+//
+//   - L∞: e_i = min(λ, u_i), λ the smallest level with Σ|a_i|e_i = R;
+//   - L2: e_i = min(μ|a_i|, u_i) (the KKT conditions of the box-constrained
+//     least-norm problem), μ likewise;
+//   - L1: fill the coordinates in decreasing |a_i| (cheapest gain first),
+//     each up to u_i, the last one partly.
+//
+// Each is found by sorting the breakpoints of a piecewise-linear,
+// increasing gain function: O(d log d).
+type boundary struct {
+	idx  []int
+	room []float64
+	key  []float64
+}
+
+// step writes δ into delta for the point p, normal w and offset r.
+func (b *boundary) step(n Norm, p, w []float32, r float64, delta []float32) {
+	clear(delta)
+	if r == 0 || math.IsNaN(r) {
+		return
+	}
+	sign := 1.0
+	if r < 0 {
+		sign = -1
+	}
+	want := math.Abs(r)
+	d := len(p)
+	b.idx, b.room, b.key = b.idx[:0], slices.Grow(b.room[:0], d)[:d], slices.Grow(b.key[:0], d)[:d]
+	var reach float64 // the gain of the full corner step
+	for i, wi := range w {
+		a := sign * float64(wi)
+		if a == 0 || math.IsNaN(a) {
+			continue
+		}
+		if a > 0 {
+			b.room[i] = 1 - float64(p[i])
+		} else {
+			b.room[i] = float64(p[i])
+		}
+		if b.room[i] <= 0 {
+			continue
+		}
+		b.idx = append(b.idx, i)
+		reach += math.Abs(a) * b.room[i]
+	}
+	dir := func(i int) float64 {
+		if sign*float64(w[i]) > 0 {
+			return 1
+		}
+		return -1
+	}
+	if reach <= want {
+		for _, i := range b.idx {
+			delta[i] = float32(dir(i) * b.room[i])
+		}
+		return
+	}
+	abs := func(i int) float64 { return math.Abs(float64(w[i])) }
+	switch n {
+	case L1:
+		for _, i := range b.idx {
+			b.key[i] = -abs(i)
+		}
+		b.sort()
+		left := want
+		for _, i := range b.idx {
+			gain := abs(i) * b.room[i]
+			if gain >= left {
+				delta[i] = float32(dir(i) * left / abs(i))
+				return
+			}
+			delta[i] = float32(dir(i) * b.room[i])
+			left -= gain
+		}
+	case L2:
+		// Coordinate i saturates at μ = u_i/|a_i|; below, it gains μ·a_i².
+		var slope float64
+		for _, i := range b.idx {
+			b.key[i] = b.room[i] / abs(i)
+			slope += abs(i) * abs(i)
+		}
+		b.sort()
+		mu := b.level(want, slope, func(i int) (float64, float64) { return abs(i) * b.room[i], abs(i) * abs(i) })
+		for _, i := range b.idx {
+			delta[i] = float32(dir(i) * min(mu*abs(i), b.room[i]))
+		}
+	default:
+		// Coordinate i saturates at λ = u_i; below, it gains λ·|a_i|.
+		var slope float64
+		for _, i := range b.idx {
+			b.key[i] = b.room[i]
+			slope += abs(i)
+		}
+		b.sort()
+		lambda := b.level(want, slope, func(i int) (float64, float64) { return abs(i) * b.room[i], abs(i) })
+		for _, i := range b.idx {
+			delta[i] = float32(dir(i) * min(lambda, b.room[i]))
+		}
+	}
+}
+
+// sort orders idx by increasing key.
+func (b *boundary) sort() {
+	slices.SortFunc(b.idx, func(i, j int) int {
+		switch {
+		case b.key[i] < b.key[j]:
+			return -1
+		case b.key[i] > b.key[j]:
+			return 1
+		}
+		return i - j
+	})
+}
+
+// level finds the level t at which the gain Σ_i min(t·s_i, c_i), with
+// coordinates saturating in the order of idx (at t = key), reaches want:
+// slope is Σ s_i over all coordinates and part(i) returns c_i and s_i.
+func (b *boundary) level(want, slope float64, part func(i int) (c, s float64)) float64 {
+	var saturated float64 // Σ c_i over the saturated coordinates
+	for _, i := range b.idx {
+		if gain := saturated + slope*b.key[i]; gain >= want {
+			return (want - saturated) / slope
+		}
+		c, s := part(i)
+		saturated += c
+		slope -= s
+	}
+	// Unreachable: the corner gains more than want, so some breakpoint's
+	// gain reaches it.
+	return b.key[b.idx[len(b.idx)-1]]
+}
