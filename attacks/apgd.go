@@ -31,8 +31,12 @@ const (
 // gradient step with the previous step (momentum 0.75). It starts at a
 // random point of the ball; restarts start again from new random points.
 //
-// It costs Steps + 1 gradient evaluations per sample and run, fewer for
-// samples that break early.
+// For the L1 norm it is L1-APGD (Croce & Hein 2021, "Mind the box"): sparse
+// steps on the coordinates of largest gradient, projected onto the L1 ball
+// intersected with the box, with an adaptive sparsity and step size.
+//
+// It costs Steps + 1 gradient evaluations per sample and run (times EoT),
+// fewer for samples that break early.
 type APGD struct {
 	// Loss is CE (default), DLR or CWMargin.
 	Loss Loss
@@ -45,20 +49,29 @@ type APGD struct {
 	Targets []int64
 	// NoEarlyStop keeps attacking samples after they break.
 	NoEarlyStop bool
+	// EoT averages each step's gradient over that many evaluations of a
+	// randomised model (expectation over transformation; AutoAttack's rand
+	// version uses 20); 0 or 1 means one.
+	EoT int
 }
 
 // Name returns "apgd-LOSS".
 func (a APGD) Name() string { return "apgd-" + a.Loss.String() }
 
-// String describes the attack: "APGD-CE 100 steps ×1".
+// String describes the attack: "APGD-CE 100 steps ×1", "APGD-CE 100
+// steps ×1, EoT 20".
 func (a APGD) String() string {
-	return fmt.Sprintf("APGD-%s %d steps ×%d", strings.ToUpper(a.Loss.String()), apgdSteps(a.Steps), max(a.Restarts, 1))
+	s := fmt.Sprintf("APGD-%s %d steps ×%d", strings.ToUpper(a.Loss.String()), apgdSteps(a.Steps), max(a.Restarts, 1))
+	if a.EoT > 1 {
+		s += fmt.Sprintf(", EoT %d", a.EoT)
+	}
+	return s
 }
 
-// Supports reports whether the attack can run in the norm (L∞, L2) on a
-// model with that many classes.
+// Supports reports whether the attack can run in the norm (L∞, L2, L1) on
+// a model with that many classes.
 func (a APGD) Supports(norm Norm, classes int) error {
-	if err := supportNorms(a.Name(), norm, Linf, L2); err != nil {
+	if err := supportNorms(a.Name(), norm, Linf, L2, L1); err != nil {
 		return err
 	}
 	return supportClasses(a.Name(), a.Loss, classes)
@@ -77,13 +90,14 @@ func (a APGD) WithEffort(e Effort) Attack {
 
 // Run attacks a batch.
 func (a APGD) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error) {
-	if a.Steps < 0 {
-		return nil, fmt.Errorf("apgd: negative number of steps %d", a.Steps)
+	if a.Steps < 0 || a.EoT < 0 {
+		return nil, fmt.Errorf("apgd: negative number of steps %d or EoT samples %d", a.Steps, a.EoT)
 	}
-	if err := supportNorms("apgd", t.Norm, Linf, L2); err != nil {
+	if err := supportNorms("apgd", t.Norm, Linf, L2, L1); err != nil {
 		return nil, err
 	}
-	p, err := newProblem(ctx, "apgd", m, x, y, t, settings{loss: a.Loss, restarts: a.Restarts, targets: a.Targets, noEarlyStop: a.NoEarlyStop}, rng)
+	p, err := newProblem(ctx, "apgd", m, x, y, t, settings{loss: a.Loss, restarts: a.Restarts, targets: a.Targets,
+		noEarlyStop: a.NoEarlyStop, eot: a.EoT}, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +141,10 @@ type apgdState struct {
 	reduced                            []bool
 	logits, losses, z                  []float32 // scratch
 	keep                               []bool
+	// L1: the fraction of coordinates a step moves and the support size
+	// of the best point at the last checkpoint.
+	topk, support []float32
+	l1            l1Projection
 }
 
 func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
@@ -146,14 +164,29 @@ func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
 	}
 	track(r, &s.rises, 1)
 	track(r, &s.reduced, 1)
+	if p.t.Norm == L1 {
+		s.topk, s.support = make([]float32, n), make([]float32, n)
+		track(r, &s.topk, 1)
+		track(r, &s.support, 1)
+		for k := range n {
+			s.topk[k], s.support[k] = apgdL1TopK, float32(p.d)
+		}
+	}
 
 	if left, err := p.apgdEval(r, s); !left {
 		return err
 	}
 	copy(s.gradBest, s.grad)
+	eta0 := 2 * p.t.Eps
+	if p.t.Norm == L1 {
+		eta0 = p.t.Eps
+	}
 	for k := range r.len() {
-		s.eta[k] = 2 * p.t.Eps
+		s.eta[k] = eta0
 		s.lossPrev[k], s.lossBest[k], s.lossCheck[k] = s.losses[k], s.losses[k], s.losses[k]
+	}
+	if p.t.Norm == L1 {
+		return p.apgdL1Loop(r, s, steps)
 	}
 	interval := max(int(apgdFirstCheck*float64(steps)), 1)
 	decr := max(int(apgdCheckDecr*float64(steps)), 1)

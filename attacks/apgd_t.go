@@ -44,10 +44,10 @@ func (a APGDTargeted) String() string {
 	return fmt.Sprintf("APGD-T %d steps, %d targets", apgdSteps(a.Steps), a.targets())
 }
 
-// Supports reports whether the attack can run in the norm (L∞, L2) on a
-// model with that many classes (4 or more).
+// Supports reports whether the attack can run in the norm (L∞, L2, L1) on
+// a model with that many classes (4 or more).
 func (a APGDTargeted) Supports(norm Norm, classes int) error {
-	if err := supportNorms(a.Name(), norm, Linf, L2); err != nil {
+	if err := supportNorms(a.Name(), norm, Linf, L2, L1); err != nil {
 		return err
 	}
 	return supportClasses(a.Name(), DLRTargeted, classes)
@@ -66,7 +66,7 @@ func (a APGDTargeted) Run(ctx context.Context, m Model, x []float32, y []int64, 
 	if a.Steps < 0 || a.TargetClasses < 0 {
 		return nil, fmt.Errorf("apgd-t: negative steps %d or target classes %d", a.Steps, a.TargetClasses)
 	}
-	if err := supportNorms("apgd-t", t.Norm, Linf, L2); err != nil {
+	if err := supportNorms("apgd-t", t.Norm, Linf, L2, L1); err != nil {
 		return nil, err
 	}
 	p, err := newProblem(ctx, "apgd-t", m, x, y, t, settings{loss: DLR, restarts: a.Restarts}, rng)

@@ -8,9 +8,15 @@ import (
 // project moves adv, an image near the clean image x, to the closest point
 // (L∞) or the radial projection (L2) of the ε-ball around x, then clips it
 // to [0,1]. Clipping only shrinks each coordinate's change, so the result
-// stays in the ball.
+// stays in the ball. For L1 it is the Euclidean projection onto the ball
+// intersected with the box.
 func project(adv, x []float32, t ThreatModel) {
 	n, eps := t.Norm, t.Eps
+	if n == L1 {
+		var q l1Projection
+		q.project(adv, x, eps)
+		return
+	}
 	if n == L2 {
 		var s float64
 		for i, v := range adv {
@@ -40,9 +46,17 @@ func clip01(v []float32) {
 }
 
 // randomStart sets adv to a uniformly random point of the ε-ball around x,
-// clipped to [0,1].
+// clipped to [0,1]; for L1, as AutoAttack does, to the projection of x
+// plus standard Gaussian noise onto the ball and the box.
 func randomStart(adv, x []float32, t ThreatModel, rng *rand.Rand) {
 	n, eps := t.Norm, t.Eps
+	if n == L1 {
+		for i := range adv {
+			adv[i] = x[i] + float32(rng.NormFloat64())
+		}
+		project(adv, x, t)
+		return
+	}
 	if n == L2 {
 		// A Gaussian direction and a radius ε·u^(1/d) give the uniform
 		// distribution on the ball.

@@ -18,6 +18,8 @@ type settings struct {
 	// makes it untargeted.
 	targets     []int64
 	noEarlyStop bool
+	// eot averages each gradient over that many evaluations (0, 1: one).
+	eot int
 }
 
 // problem is one attack on a batch: the inputs, the result being built and
@@ -36,6 +38,7 @@ type problem struct {
 
 	res  *Result
 	best []float32 // highest margin seen per sample (the worst case)
+	sum  []float32 // EoT: the running sum of gradients
 
 	// lossTargets are the target classes of a targeted loss: the attack's
 	// targets, or the classes APGD-T and FAB-T pick for an untargeted goal.
@@ -177,10 +180,31 @@ func (p *problem) grad(r *rows, adv, logits, losses, grad []float32) error {
 	if err := p.ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
-	if err := p.m.Grad(p.gradInput(r, adv), GradOutput{Logits: logits, Losses: losses, Grad: grad}); err != nil {
+	in, out := p.gradInput(r, adv), GradOutput{Logits: logits, Losses: losses, Grad: grad}
+	if err := p.m.Grad(in, out); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
 	p.res.Queries += r.len()
+	if p.s.eot <= 1 {
+		return nil
+	}
+	// Expectation over transformation: average the gradients of several
+	// evaluations of a randomised model; the logits and losses are the
+	// last evaluation's, as in AutoAttack.
+	size := r.len() * p.d
+	p.sum = append(p.sum[:0], grad[:size]...)
+	for range p.s.eot - 1 {
+		if err := p.m.Grad(in, out); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		p.res.Queries += r.len()
+		for j, v := range grad[:size] {
+			p.sum[j] += v
+		}
+	}
+	for j, v := range p.sum {
+		grad[j] = v / float32(p.s.eot)
+	}
 	return nil
 }
 

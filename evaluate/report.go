@@ -127,8 +127,11 @@ func (r *Report) title() string {
 }
 
 func normSymbol(n string) string {
-	if n == "l2" {
+	switch n {
+	case "l2":
 		return "L2"
+	case "l1":
+		return "L1"
 	}
 	return "L∞"
 }

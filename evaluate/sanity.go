@@ -39,9 +39,20 @@ type Sanity struct {
 	SoftmaxRows int `json:"softmax_rows"`
 	// LargeEps is PGD-20's robust accuracy, among the checked samples, at a
 	// budget where no model should keep its accuracy (L∞ 0.5: every image
-	// can become uniform grey; L2 0.5·√d likewise).
+	// can become uniform grey; L2 0.5·√d and L1 0.5·d likewise).
 	LargeEps         float64 `json:"large_eps"`
 	LargeEpsAccuracy float64 `json:"large_eps_accuracy"`
+	// Probe names the large-ε attack when it is not PGD-20 (for the L1
+	// norm, which PGD does not support, APGD-CE with 20 steps).
+	Probe string `json:"probe,omitempty"`
+}
+
+// probe returns the name of the large-ε attack.
+func (s *Sanity) probe() string {
+	if s.Probe != "" {
+		return s.Probe
+	}
+	return "PGD-20"
 }
 
 // sanityBefore checks gradients, determinism and outputs on clean samples,
@@ -113,8 +124,11 @@ func (e *evaluation) sanityBefore(ctx context.Context) error {
 func (e *evaluation) probeLargeEps(ctx context.Context, idx []int) error {
 	s := e.report.Sanity
 	eps := float32(0.5 * e.cfg.Norm.MaxEps(e.size))
-	pgd := attacks.PGD{Steps: 20, StepRatio: 0.25, RandomStart: true}
-	out, err := Attack(ctx, e.m, pgd, attacks.ThreatModel{Norm: e.cfg.Norm, Eps: eps}, e.d, idx, AttackOptions{
+	var probe attacks.Attack = attacks.PGD{Steps: 20, StepRatio: 0.25, RandomStart: true}
+	if probe.Supports(e.cfg.Norm, e.classes) != nil {
+		probe, s.Probe = attacks.APGD{Steps: 20}, "APGD-CE-20"
+	}
+	out, err := Attack(ctx, e.m, probe, attacks.ThreatModel{Norm: e.cfg.Norm, Eps: eps}, e.d, idx, AttackOptions{
 		BatchSize: e.cfg.BatchSize, Rng: rand.New(rand.NewPCG(e.cfg.Seed, math.MaxUint32)),
 		Progress: func(done, total int) { e.progress("sanity", done, total) },
 	})
@@ -125,8 +139,8 @@ func (e *evaluation) probeLargeEps(ctx context.Context, idx []int) error {
 	s.LargeEps = float64(eps)
 	s.LargeEpsAccuracy = 1 - float64(count(out.Success))/float64(len(idx))
 	if s.LargeEpsAccuracy > maskingAccuracy {
-		e.flag(warning("gradient-masking", "possible gradient masking: PGD-20 at %s ε=%.3g, where any image can be made grey, leaves %.1f%% of %d samples correct (accuracy should fall towards 0 as ε grows)",
-			e.cfg.Norm.Symbol(), eps, 100*s.LargeEpsAccuracy, len(idx)))
+		e.flag(warning("gradient-masking", "possible gradient masking: %s at %s ε=%.3g, where any image can be made grey, leaves %.1f%% of %d samples correct (accuracy should fall towards 0 as ε grows)",
+			s.probe(), e.cfg.Norm.Symbol(), eps, 100*s.LargeEpsAccuracy, len(idx)))
 	}
 	return nil
 }
@@ -209,6 +223,6 @@ func relDiff(a, b float32) float64 {
 
 // summary describes the measurements in one line.
 func (s *Sanity) summary(norm string) string {
-	return fmt.Sprintf("PGD-20 at %s ε=%.4g leaves %.1f%% of %d samples correct; input gradients: %d all-zero, %d NaN; outputs differ between runs by ≤ %.2g",
-		normSymbol(norm), s.LargeEps, 100*s.LargeEpsAccuracy, s.Samples, s.ZeroGradients, s.NaNGradients, s.MaxOutputDiff)
+	return fmt.Sprintf("%s at %s ε=%.4g leaves %.1f%% of %d samples correct; input gradients: %d all-zero, %d NaN; outputs differ between runs by ≤ %.2g",
+		s.probe(), normSymbol(norm), s.LargeEps, 100*s.LargeEpsAccuracy, s.Samples, s.ZeroGradients, s.NaNGradients, s.MaxOutputDiff)
 }

@@ -1,8 +1,11 @@
 package evaluate
 
 import (
+	"context"
 	"slices"
 	"testing"
+
+	"github.com/robust-go/robust/attacks"
 )
 
 // TestAutoAttackSuites checks that the autoattack suites are AutoAttack's
@@ -42,5 +45,44 @@ func TestAutoAttackSuites(t *testing.T) {
 		if !slices.Contains(attackNames, want) {
 			t.Errorf("attack names lack %s: %v", want, attackNames)
 		}
+	}
+}
+
+// TestL1Evaluation runs the autoattack suite in the L1 norm on the tiny
+// fixture: Square, L∞ only, is skipped with a flag; the others run, and
+// every counted example lies in the L1 ball.
+func TestL1Evaluation(t *testing.T) {
+	m, d := tinyModel(t)
+	suite, err := Suite("autoattack", SuiteOptions{Steps: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), m, d, Config{
+		Eps: []Eps{{Value: 2, Text: "2"}}, Norm: attacks.L1, Attacks: suite, SuiteName: "autoattack", BatchSize: 10, Seed: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Norm != "l1" || r.Sanity == nil || r.Sanity.Probe == "" || r.Sanity.LargeEps != 0.5*float64(d.ImageSize()) {
+		t.Errorf("norm %q, sanity %+v", r.Norm, r.Sanity)
+	}
+	p := r.Points[0]
+	for _, a := range p.Attacks {
+		switch {
+		case a.Name == "square":
+			if a.Skipped == "" {
+				t.Error("square ran in the L1 norm")
+			}
+		case a.Skipped != "":
+			t.Errorf("%s skipped: %s", a.Name, a.Skipped)
+		case a.Rejected != 0 || (a.MinNorm != nil && *a.MeanNorm > 2+1e-4):
+			t.Errorf("%s: %d rejected, mean ‖δ‖₁ %v", a.Name, a.Rejected, a.MeanNorm)
+		}
+	}
+	if !slices.ContainsFunc(r.Flags, func(f Flag) bool { return f.Code == "skipped" }) {
+		t.Errorf("no skipped flag: %+v", r.Flags)
+	}
+	if p.Robust.Value > r.Clean.Value {
+		t.Errorf("robust %v above clean %v", p.Robust.Value, r.Clean.Value)
 	}
 }

@@ -29,7 +29,7 @@ type modelFlags struct {
 	Batch int    `default:"128" help:"Samples attacked at once."`
 
 	Eps  string `default:"0.1" placeholder:"LIST" help:"Perturbation budget(s) (default 0.1): 0.03, 4/255 or a list 2/255,4/255,8/255."`
-	Norm string `default:"linf" enum:"linf,l2" help:"Threat model norm (${enum})."`
+	Norm string `default:"linf" enum:"linf,l2,l1" help:"Threat model norm (${enum})."`
 
 	Range   string `default:"0,1" placeholder:"0,1|0,255" help:"Input range the model expects; robust scales its [0,1] images."`
 	Mean    string `placeholder:"M[,M,M]" help:"Per-channel mean the model expects subtracted (in the model's range); prepended to the graph."`
