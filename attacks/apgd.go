@@ -77,6 +77,9 @@ func (a APGD) Supports(norm Norm, classes int) error {
 	return supportClasses(a.Name(), a.Loss, classes)
 }
 
+// EoTSamples returns the number of gradient evaluations averaged per step.
+func (a APGD) EoTSamples() int { return max(a.EoT, 1) }
+
 // WithEffort returns the attack with e's steps and restarts.
 func (a APGD) WithEffort(e Effort) Attack {
 	if e.Steps > 0 {

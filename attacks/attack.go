@@ -52,6 +52,20 @@ type BlackBox interface {
 	BlackBox() bool
 }
 
+// Expectation is implemented by attacks that average over a randomised
+// model's randomness (expectation over transformation, EoT).
+type Expectation interface {
+	// EoTSamples returns the number of model evaluations averaged per step.
+	EoTSamples() int
+}
+
+// UsesEoT reports whether a averages over several evaluations per step,
+// as attacks on randomised models must.
+func UsesEoT(a Attack) bool {
+	e, ok := a.(Expectation)
+	return ok && e.EoTSamples() > 1
+}
+
 // IsBlackBox reports whether a uses no gradients.
 func IsBlackBox(a Attack) bool {
 	b, ok := a.(BlackBox)

@@ -37,6 +37,9 @@ type Report struct {
 	Gates           []GateResult `json:"gates"`
 	Seconds         float64      `json:"seconds"`
 	ImagesPerSecond float64      `json:"images_per_second"`
+	// RandomSuite is set when an attack averages over the model's
+	// randomness (EoT), as for randomised models (see CheckRandomness).
+	RandomSuite bool `json:"random_suite,omitempty"`
 }
 
 // Point is the evaluation at one ε.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/robust-go/robust/attacks"
@@ -49,8 +50,14 @@ type Progress struct {
 	Done, Total   int
 }
 
-// ErrNoData is returned for an empty data set.
-var ErrNoData = errors.New("no samples to evaluate")
+// Sentinel errors.
+var (
+	// ErrNoData is returned for an empty data set.
+	ErrNoData = errors.New("no samples to evaluate")
+	// ErrRandomModel is returned by [Report.CheckRandomness] for a
+	// non-deterministic model evaluated with a deterministic suite.
+	ErrRandomModel = errors.New("a deterministic suite's robust accuracy on a non-deterministic model")
+)
 
 // Run evaluates a model on a data set: clean accuracy, then every attack
 // of the suite at every ε, then the sanity checks. Errors before the first
@@ -132,7 +139,7 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	}
 	e.report = &Report{Schema: Schema, Model: cfg.Model, Data: cfg.Data, Samples: e.n,
 		Norm: cfg.Norm.String(), Suite: cfg.SuiteName, Mode: mode, Seed: cfg.Seed,
-		Flags: append([]Flag(nil), cfg.Flags...)}
+		Flags: append([]Flag(nil), cfg.Flags...), RandomSuite: slices.ContainsFunc(cfg.Attacks, attacks.UsesEoT)}
 	e.stages = 1 + len(cfg.Eps)*len(cfg.Attacks)
 	if !cfg.NoSanity {
 		e.stages++

@@ -115,7 +115,11 @@ func (e *evaluation) sanityBefore(ctx context.Context) error {
 		e.flag(warning("zero-gradients", "%d of %d correctly classified samples have an all-zero cross-entropy input gradient (saturated softmax or masked gradients); trust margin-based attacks (pgd-cw, apgd-dlr) and Square more than CE ones", s.ZeroGradients, k))
 	}
 	if s.MaxOutputDiff > 1e-4 {
-		e.flag(warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model defeats single-sample attacks (use EOT) and makes robust accuracy noisy", s.MaxOutputDiff))
+		if e.report.RandomSuite {
+			e.flag(warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model; the suite averages gradients over its randomness (EoT), and robust accuracy is noisy", s.MaxOutputDiff))
+		} else {
+			e.flag(warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model defeats single-sample attacks and makes robust accuracy noisy; rerun with --suite autoattack-rand (attacks with EoT over 20 samples)", s.MaxOutputDiff))
+		}
 	}
 	return e.probeLargeEps(ctx, idx)
 }

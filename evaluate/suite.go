@@ -51,6 +51,14 @@ func namedSuite(name string) ([]attacks.Attack, bool) {
 			attacks.FAB{Steps: 100, TargetClasses: 9},
 			attacks.Square{Queries: 5000},
 		}, true
+	case "autoattack-rand":
+		// AutoAttack's version for randomised defences: APGD-CE and
+		// APGD-DLR with each gradient averaged over 20 evaluations
+		// (expectation over transformation).
+		return []attacks.Attack{
+			attacks.APGD{Steps: 100, EoT: 20},
+			attacks.APGD{Loss: attacks.DLR, Steps: 100, EoT: 20},
+		}, true
 	case "autoattack-plus":
 		// AutoAttack's plus version: the untargeted attacks with 5
 		// restarts, then the targeted ones with 9 target classes.
@@ -86,7 +94,7 @@ func SuiteNames() (suites, attackNames []string) {
 	for _, a := range catalogue() {
 		attackNames = append(attackNames, a.Name())
 	}
-	return []string{"autoattack", "autoattack-lite", "autoattack-plus", "default", "full"}, attackNames
+	return []string{"autoattack", "autoattack-lite", "autoattack-plus", "autoattack-rand", "default", "full"}, attackNames
 }
 
 // SuiteOptions override the attacks' effort settings (see
@@ -96,7 +104,8 @@ func SuiteNames() (suites, attackNames []string) {
 type SuiteOptions = attacks.Effort
 
 // Suite returns the attacks of a named suite ("default",
-// "autoattack-lite", "full", "autoattack", "autoattack-plus") or of a
+// "autoattack-lite", "full", "autoattack", "autoattack-plus",
+// "autoattack-rand") or of a
 // comma-separated list of attack names ("fgsm,pgd,square"), with the
 // options' overrides.
 func Suite(name string, opts SuiteOptions) ([]attacks.Attack, error) {

@@ -129,7 +129,7 @@ func (f *modelFlags) contract() (evaluate.Contract, error) {
 type EvalCmd struct {
 	modelFlags `embed:""`
 
-	Suite       string `default:"default" placeholder:"NAME|LIST" help:"Attack suite: default (fgsm, pgd, apgd-ce), autoattack-lite (apgd-ce, apgd-dlr, square), full, autoattack (AutoAttack standard: apgd-ce, apgd-t, fab-t, square 5000), autoattack-plus, or a list of attacks (fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square)."`
+	Suite       string `default:"default" placeholder:"NAME|LIST" help:"Attack suite: default (fgsm, pgd, apgd-ce), autoattack-lite (apgd-ce, apgd-dlr, square), full, autoattack (AutoAttack standard: apgd-ce, apgd-t, fab-t, square 5000), autoattack-plus, autoattack-rand (for randomised models: apgd-ce, apgd-dlr with EoT over 20 samples), or a list of attacks (fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square)."`
 	Steps       int    `default:"0" help:"Iterations of PGD and APGD attacks (0: each attack's default: PGD 20, APGD 100)."`
 	Restarts    int    `default:"0" help:"Restarts of FGSM, PGD and APGD attacks (0: the suite's default)."`
 	Queries     int    `default:"0" help:"Square's query budget (0: 1000, 5000 in the full suite)."`
@@ -143,6 +143,8 @@ type EvalCmd struct {
 	Curve     string `type:"path" placeholder:"FILE.png" help:"Draw robust accuracy against ε as a PNG."`
 	FailUnder string `name:"fail-under" placeholder:"GATES" help:"Exit 1 unless every gate holds, e.g. 'pgd=40%,clean=80%' or 'robust@8/255=30%' (metrics: clean, robust, attack names; ε: the first --eps unless @EPS)."`
 	Policy    string `type:"existingfile" placeholder:"FILE.toml" help:"Read gates from a TOML policy file ([gates] table)."`
+
+	AllowRandom bool `name:"allow-random" help:"Let gates pass on a deterministic suite's numbers for a model the sanity checks find non-deterministic (by default such gates fail: use --suite autoattack-rand)."`
 }
 
 // Run evaluates the model and checks the gates.
@@ -189,6 +191,11 @@ func (c *EvalCmd) Run(g *Globals) error {
 	}
 	if reason := report.GateFailure(); reason != "" {
 		return gateError{reason}
+	}
+	if len(gates) > 0 {
+		if err := report.CheckRandomness(c.AllowRandom); err != nil {
+			return gateError{err.Error()}
+		}
 	}
 	return nil
 }
