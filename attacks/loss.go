@@ -52,6 +52,24 @@ func (l Loss) String() string {
 	return fmt.Sprintf("Loss(%d)", int(l))
 }
 
+// MarshalText writes the loss's name, so that settings read "ce" in JSON.
+func (l Loss) MarshalText() ([]byte, error) {
+	if !l.valid() {
+		return nil, fmt.Errorf("%w %d", ErrUnknownLoss, int(l))
+	}
+	return []byte(l.String()), nil
+}
+
+// UnmarshalText parses a loss name.
+func (l *Loss) UnmarshalText(b []byte) error {
+	v, err := ParseLoss(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
 // Targeted reports whether the loss takes a target class per sample.
 func (l Loss) Targeted() bool { return l == DLRTargeted || l == LogitDiff }
 

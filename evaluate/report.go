@@ -40,6 +40,9 @@ type Report struct {
 	// RandomSuite is set when an attack averages over the model's
 	// randomness (EoT), as for randomised models (see CheckRandomness).
 	RandomSuite bool `json:"random_suite,omitempty"`
+	// Reproduction records how to rerun the evaluation (robust eval fills
+	// it; absent for library runs without provenance).
+	Reproduction *Reproduction `json:"reproduction,omitempty"`
 }
 
 // Point is the evaluation at one ε.

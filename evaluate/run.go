@@ -39,6 +39,9 @@ type Config struct {
 	Flags []Flag
 	// Progress, when set, is called as samples are done.
 	Progress func(Progress)
+	// Reproduction, when set, is the provenance of the model and data;
+	// the report records it with the suite's settings and the seed.
+	Reproduction *Reproduction
 }
 
 // Progress reports how far an evaluation is: stage Stage of Stages (the
@@ -140,6 +143,19 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	e.report = &Report{Schema: Schema, Model: cfg.Model, Data: cfg.Data, Samples: e.n,
 		Norm: cfg.Norm.String(), Suite: cfg.SuiteName, Mode: mode, Seed: cfg.Seed,
 		Flags: append([]Flag(nil), cfg.Flags...), RandomSuite: slices.ContainsFunc(cfg.Attacks, attacks.UsesEoT)}
+	if cfg.Reproduction != nil {
+		r := *cfg.Reproduction
+		r.Norm, r.Mode, r.Seed = cfg.Norm.String(), mode, cfg.Seed
+		r.Eps = nil
+		for _, eps := range cfg.Eps {
+			r.Eps = append(r.Eps, eps.Text)
+		}
+		var err error
+		if r.Attacks, err = suiteSettings(cfg.Attacks); err != nil {
+			return nil, err
+		}
+		e.report.Reproduction = &r
+	}
 	e.stages = 1 + len(cfg.Eps)*len(cfg.Attacks)
 	if !cfg.NoSanity {
 		e.stages++

@@ -47,6 +47,7 @@ type loadedModel struct {
 	eps   []evaluate.Eps
 	norm  attacks.Norm
 	flags []evaluate.Flag
+	total int // samples in the split before --n
 }
 
 // load reads the data and the model, adapts the model to robust's input
@@ -71,6 +72,7 @@ func (f *modelFlags) load(g *Globals) (*loadedModel, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
+	total := d.Len()
 	if f.N > 0 {
 		d = d.Subset(f.N)
 	}
@@ -103,7 +105,7 @@ func (f *modelFlags) load(g *Globals) (*loadedModel, error) {
 		m.Close()
 		return nil, usageError{fmt.Errorf("%s on %s: %w", f.Model, f.Data, err)}
 	}
-	return &loadedModel{model: m, data: d, eps: eps, norm: norm, flags: flags}, nil
+	return &loadedModel{model: m, data: d, eps: eps, norm: norm, flags: flags, total: total}, nil
 }
 
 // contract turns the model-contract flags into an evaluate.Contract.
@@ -168,6 +170,9 @@ func (c *EvalCmd) Run(g *Globals) error {
 	cfg := evaluate.Config{
 		Eps: lm.eps, Norm: lm.norm, Attacks: suite, SuiteName: c.Suite, BatchSize: c.Batch, Seed: c.Seed,
 		Independent: c.Independent, NoSanity: c.NoSanity, Model: c.Model, Data: dataName(lm.data), Flags: lm.flags,
+	}
+	if cfg.Reproduction, err = c.reproduction(g, lm); err != nil {
+		return err
 	}
 	if c.Progress {
 		bar := newBar(g.stderr)

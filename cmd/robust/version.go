@@ -14,6 +14,19 @@ type VersionCmd struct{}
 // Run prints robust's version, then the ONNX Runtime library it finds (or why
 // it finds none).
 func (VersionCmd) Run(g *Globals) error {
+	fmt.Fprintf(g.stdout, "robust %s\n", robustVersion())
+	env, err := g.runtime()
+	if err != nil {
+		fmt.Fprintf(g.stdout, "onnxruntime: not available: %v\n", err)
+		return nil
+	}
+	fmt.Fprintf(g.stdout, "onnxruntime %s (%s, device %s)\n", env.Version(), env.Library(), env.Device())
+	return nil
+}
+
+// robustVersion returns the release and, for builds from a checkout, the
+// VCS revision: "0.1.0-dev (3ef8f4f1a2b3)".
+func robustVersion() string {
 	rev := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
@@ -22,12 +35,5 @@ func (VersionCmd) Run(g *Globals) error {
 			}
 		}
 	}
-	fmt.Fprintf(g.stdout, "robust %s%s\n", version, rev)
-	env, err := g.runtime()
-	if err != nil {
-		fmt.Fprintf(g.stdout, "onnxruntime: not available: %v\n", err)
-		return nil
-	}
-	fmt.Fprintf(g.stdout, "onnxruntime %s (%s, device %s)\n", env.Version(), env.Library(), env.Device())
-	return nil
+	return version + rev
 }
