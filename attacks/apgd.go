@@ -110,6 +110,36 @@ func (a APGD) Run(ctx context.Context, m Model, x []float32, y []int64, t Threat
 	return p.res, nil
 }
 
+// RunEach attacks a batch with a radius per sample: sample i within eps[i]
+// in the norm. It serves searches for each sample's smallest breaking ε.
+func (a APGD) RunEach(ctx context.Context, m Model, x []float32, y []int64, norm Norm, eps []float32, rng *rand.Rand) (*Result, error) {
+	if len(eps) != len(y) || len(eps) == 0 {
+		return nil, fmt.Errorf("apgd: %d radii for %d samples", len(eps), len(y))
+	}
+	if a.Steps < 0 || a.EoT < 0 {
+		return nil, fmt.Errorf("apgd: negative number of steps %d or EoT samples %d", a.Steps, a.EoT)
+	}
+	if err := supportNorms("apgd", norm, Linf, L2, L1); err != nil {
+		return nil, err
+	}
+	sh := m.Shape()
+	for i, e := range eps {
+		if err := (ThreatModel{Norm: norm, Eps: e}).Validate(sh[0] * sh[1] * sh[2]); err != nil {
+			return nil, fmt.Errorf("apgd: sample %d: %w", i, err)
+		}
+	}
+	p, err := newProblem(ctx, "apgd", m, x, y, ThreatModel{Norm: norm, Eps: slices.Max(eps)}, settings{loss: a.Loss,
+		restarts: a.Restarts, targets: a.Targets, noEarlyStop: a.NoEarlyStop, eot: a.EoT}, rng)
+	if err != nil {
+		return nil, err
+	}
+	p.eps = eps
+	if err := p.apgdRestarts(apgdSteps(a.Steps)); err != nil {
+		return nil, err
+	}
+	return p.res, nil
+}
+
 // apgdSteps returns a number of iterations or the default.
 func apgdSteps(steps int) int {
 	if steps == 0 {
@@ -127,7 +157,7 @@ func (p *problem) apgdRestarts(steps int) error {
 			break
 		}
 		for k := range r.len() {
-			randomStart(row(adv, k, p.d), p.clean(r, k), p.t, p.rng)
+			randomStart(row(adv, k, p.d), p.clean(r, k), p.threat(r.idx[k]), p.rng)
 		}
 		if err := p.apgdRun(r, adv, steps); err != nil {
 			return err
@@ -180,12 +210,11 @@ func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
 		return err
 	}
 	copy(s.gradBest, s.grad)
-	eta0 := 2 * p.t.Eps
-	if p.t.Norm == L1 {
-		eta0 = p.t.Eps
-	}
-	for k := range r.len() {
-		s.eta[k] = eta0
+	for k, i := range r.idx {
+		s.eta[k] = 2 * p.threat(i).Eps
+		if p.t.Norm == L1 {
+			s.eta[k] = p.threat(i).Eps
+		}
 		s.lossPrev[k], s.lossBest[k], s.lossCheck[k] = s.losses[k], s.losses[k], s.losses[k]
 	}
 	if p.t.Norm == L1 {
@@ -201,7 +230,7 @@ func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
 			momentum = 1
 		}
 		for k := range r.len() {
-			p.apgdStep(row(s.adv, k, p.d), row(s.old, k, p.d), row(s.grad, k, p.d), p.clean(r, k), s.z, s.eta[k], momentum)
+			p.apgdStep(row(s.adv, k, p.d), row(s.old, k, p.d), row(s.grad, k, p.d), p.clean(r, k), s.z, p.threat(r.idx[k]), s.eta[k], momentum)
 		}
 		if left, err := p.apgdEval(r, s); !left {
 			return err
@@ -258,14 +287,14 @@ func (p *problem) apgdEval(r *rows, s *apgdState) (bool, error) {
 
 // apgdStep moves adv (whose previous point is old) by one APGD step:
 // z = P(adv + η·dir(g)), adv ← P(adv + μ(z − adv) + (1−μ)(adv − old)).
-func (p *problem) apgdStep(adv, old, g, x, z []float32, eta, momentum float32) {
+func (p *problem) apgdStep(adv, old, g, x, z []float32, t ThreatModel, eta, momentum float32) {
 	copy(z, adv)
-	ascend(z, g, p.t.Norm, eta, p.obj.sign)
-	project(z, x, p.t)
+	ascend(z, g, t.Norm, eta, p.obj.sign)
+	project(z, x, t)
 	for j, v := range adv {
 		z[j] = v + momentum*(z[j]-v) + (1-momentum)*(v-old[j])
 	}
 	copy(old, adv)
 	copy(adv, z)
-	project(adv, x, p.t)
+	project(adv, x, t)
 }

@@ -24,11 +24,10 @@ const (
 // iterate to the best point, otherwise η shrinks by 1.5 (not below ε/10).
 func (p *problem) apgdL1Loop(r *rows, s *apgdState, steps int) error {
 	interval := max(int(apgdL1Check*float64(steps)), 1)
-	eps := p.t.Eps
 	sinceCheck := 0
 	for range steps {
 		for k := range r.len() {
-			p.apgdL1Step(row(s.adv, k, p.d), row(s.grad, k, p.d), p.clean(r, k), s, s.eta[k], s.topk[k])
+			p.apgdL1Step(row(s.adv, k, p.d), row(s.grad, k, p.d), p.clean(r, k), s, p.threat(r.idx[k]).Eps, s.eta[k], s.topk[k])
 		}
 		if left, err := p.apgdEval(r, s); !left {
 			return err
@@ -44,7 +43,8 @@ func (p *problem) apgdL1Loop(r *rows, s *apgdState, steps int) error {
 			continue
 		}
 		sinceCheck = 0
-		for k := range r.len() {
+		for k, i := range r.idx {
+			eps := p.threat(i).Eps
 			support := float32(l0(row(s.best, k, p.d), p.clean(r, k)))
 			shrank := support/s.support[k] < apgdL1Shrink
 			s.topk[k], s.support[k] = support/float32(p.d)/1.5, support
@@ -62,7 +62,7 @@ func (p *problem) apgdL1Loop(r *rows, s *apgdState, steps int) error {
 
 // apgdL1Step moves adv by one sparse L1 step of length eta along the
 // coordinates of the largest gradient magnitude and projects it back.
-func (p *problem) apgdL1Step(adv, g, x []float32, s *apgdState, eta, topk float32) {
+func (p *problem) apgdL1Step(adv, g, x []float32, s *apgdState, eps, eta, topk float32) {
 	d := len(adv)
 	mags := s.z[:d]
 	for i, v := range g {
@@ -90,7 +90,7 @@ func (p *problem) apgdL1Step(adv, g, x []float32, s *apgdState, eta, topk float3
 			adv[i] -= step
 		}
 	}
-	s.l1.project(adv, x, p.t.Eps)
+	s.l1.project(adv, x, eps)
 }
 
 // l0 counts the coordinates where a and b differ.

@@ -138,3 +138,25 @@ func TestEoT(t *testing.T) {
 		t.Errorf("queries %d and %d (want 6, 24); a deterministic model's EoT changed the result: %v", one.Queries, four.Queries, !slices.Equal(one.Adv, four.Adv))
 	}
 }
+
+// TestRunEach checks per-sample radii: robustX breaks at ε = 0.3 (above its
+// L∞ distance 2.2/7.75 = 0.284) and not at 0.25, in the same batch.
+func TestRunEach(t *testing.T) {
+	m, _, _ := binaryModel(t)
+	x := append(append([]float32{}, robustX...), robustX...)
+	res, err := APGD{Steps: 20}.RunEach(context.Background(), m, x, []int64{0, 0}, Linf, []float32{0.25, 0.3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Success[0] || !res.Success[1] {
+		t.Fatalf("success %v, want [false true]", res.Success)
+	}
+	for i, eps := range []float32{0.25, 0.3} {
+		if tm := (ThreatModel{Norm: Linf, Eps: eps}); !tm.Contains(x[6*i:6*i+6], res.Adv[6*i:6*i+6]) {
+			t.Errorf("sample %d outside its ε = %g", i, eps)
+		}
+	}
+	if _, err := (APGD{}).RunEach(context.Background(), m, x, []int64{0, 0}, Linf, []float32{0.1}, nil); err == nil {
+		t.Error("one radius for two samples accepted")
+	}
+}

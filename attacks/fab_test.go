@@ -212,3 +212,22 @@ func TestBoundaryStep(t *testing.T) {
 		}
 	}
 }
+
+// TestEpsSearch checks the per-sample smallest breaking ε on the binary
+// model against the closed form |m|/‖u‖₁ (L∞) within 1%.
+func TestEpsSearch(t *testing.T) {
+	m, x, y := binaryModel(t)
+	got, err := EpsSearch{}.Run(context.Background(), m, x, y, Linf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, margin := range []float64{2.2, 0.2375} {
+		want := margin / l1Norm(anaU)
+		if d := got.Dist[i]; d < want*(1-1e-5) || d > want*1.01 {
+			t.Errorf("sample %d: minimal ε %.6g, want %.6g (+1%%)", i, d, want)
+		}
+		if tm := (ThreatModel{Norm: Linf, Eps: float32(got.Dist[i])}); !tm.Contains(x[6*i:6*i+6], got.Adv[6*i:6*i+6]) {
+			t.Errorf("sample %d: example outside its ε", i)
+		}
+	}
+}

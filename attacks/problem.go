@@ -31,6 +31,7 @@ type problem struct {
 	x       []float32
 	y       []int64
 	t       ThreatModel
+	eps     []float32 // per-sample radii (APGD.RunEach); nil: t.Eps for all
 	s       settings
 	obj     objective
 	rng     *rand.Rand
@@ -123,6 +124,14 @@ func (p *problem) check() error {
 		return fmt.Errorf("the %s loss needs at least %d classes; the model has %d", obj.loss, need, p.c)
 	}
 	return nil
+}
+
+// threat returns the threat model of sample i.
+func (p *problem) threat(i int) ThreatModel {
+	if p.eps != nil {
+		return ThreatModel{Norm: p.t.Norm, Eps: p.eps[i]}
+	}
+	return p.t
 }
 
 // restarts returns the number of runs.
@@ -238,7 +247,7 @@ func (p *problem) observe(r *rows, adv, logits []float32, keep []bool) int {
 		pt := row(adv, k, p.d)
 		fooled := Fooled(z, p.y[i], p.target(i))
 		margin := Margin(z, p.y[i], p.target(i))
-		if (fooled || margin > p.best[i]) && !p.t.Contains(p.x[i*p.d:(i+1)*p.d], pt) {
+		if (fooled || margin > p.best[i]) && !p.threat(i).Contains(p.x[i*p.d:(i+1)*p.d], pt) {
 			p.res.Rejected++
 			fooled = false
 		} else if fooled || margin > p.best[i] {

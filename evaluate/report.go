@@ -43,6 +43,9 @@ type Report struct {
 	// Reproduction records how to rerun the evaluation (robust eval fills
 	// it; absent for library runs without provenance).
 	Reproduction *Reproduction `json:"reproduction,omitempty"`
+	// MinEps is the distribution of each sample's smallest breaking ε
+	// (Config.MinEps, robust eval --min-eps).
+	MinEps *MinEps `json:"min_eps,omitempty"`
 }
 
 // Point is the evaluation at one ε.
@@ -169,6 +172,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if r.MinEps != nil {
+		fmt.Fprintf(w, "\nminimal ε: %s\n", r.MinEps.summary())
+	}
 	if r.Sanity != nil {
 		fmt.Fprintf(w, "\nsanity: %s\n", r.Sanity.summary(r.Norm))
 	}
@@ -211,6 +217,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	if r.Sanity != nil {
 		fmt.Fprintf(&b, "Sanity checks: %s.\n\n", r.Sanity.summary(r.Norm))
+	}
+	if r.MinEps != nil {
+		fmt.Fprintf(&b, "**Minimal ε:** %s\n\n", r.MinEps.summary())
 	}
 	if len(r.Flags) > 0 {
 		b.WriteString("### Flags\n\n")

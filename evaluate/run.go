@@ -39,6 +39,9 @@ type Config struct {
 	Flags []Flag
 	// Progress, when set, is called as samples are done.
 	Progress func(Progress)
+	// MinEps searches each sample's smallest breaking ε after the attacks
+	// (see [MinEps]).
+	MinEps bool
 	// Reproduction, when set, is the provenance of the model and data;
 	// the report records it with the suite's settings and the seed.
 	Reproduction *Reproduction
@@ -86,6 +89,11 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 			return nil, err
 		}
 		e.report.Points = append(e.report.Points, *p)
+	}
+	if cfg.MinEps {
+		if err := e.minEps(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if !cfg.NoSanity {
 		e.sanityAfter()
@@ -158,6 +166,9 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	}
 	e.stages = 1 + len(cfg.Eps)*len(cfg.Attacks)
 	if !cfg.NoSanity {
+		e.stages++
+	}
+	if cfg.MinEps {
 		e.stages++
 	}
 	return e, nil

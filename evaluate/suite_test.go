@@ -1,8 +1,11 @@
 package evaluate
 
 import (
+	"bytes"
 	"context"
+	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/robust-go/robust/attacks"
@@ -84,5 +87,48 @@ func TestL1Evaluation(t *testing.T) {
 	}
 	if p.Robust.Value > r.Clean.Value {
 		t.Errorf("robust %v above clean %v", p.Robust.Value, r.Clean.Value)
+	}
+}
+
+// TestMinEps checks the minimal-ε distribution on the tiny linear model:
+// the empirical robust accuracy it gives at each ε matches the autoattack
+// suite's within one sample, the percentiles are ordered and the text and
+// JSON reports carry it.
+func TestMinEps(t *testing.T) {
+	m, d := tinyModel(t)
+	suite, err := Suite("autoattack", SuiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps, err := ParseEps("0.02,0.05,0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), m, d, Config{Eps: eps, Norm: attacks.Linf, Attacks: suite, BatchSize: 16, Seed: 2, MinEps: true, NoSanity: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := r.MinEps
+	if me == nil || me.Samples != d.Len() || me.Misclassified+me.NotFound+len(me.Values) != d.Len() {
+		t.Fatalf("min eps %+v", me)
+	}
+	for _, p := range r.Points {
+		got, want := me.RobustAccuracy(p.Eps), p.Robust.Value
+		if math.Abs(got-want) > 1.0/float64(d.Len())+1e-12 {
+			t.Errorf("ε=%s: robust accuracy %.3f from the minimal ε, %.3f from the suite", p.EpsText, got, want)
+		}
+	}
+	prev := 0.0
+	for _, p := range me.Percentiles {
+		if p.Value != nil && *p.Value < prev {
+			t.Errorf("percentiles not ordered: %+v", me.Percentiles)
+		}
+		if p.Value != nil {
+			prev = *p.Value
+		}
+	}
+	var b bytes.Buffer
+	if err := r.WriteText(&b); err != nil || !strings.Contains(b.String(), "minimal ε: median") {
+		t.Errorf("text report: %v\n%s", err, b.String())
 	}
 }

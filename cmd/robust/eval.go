@@ -146,6 +146,7 @@ type EvalCmd struct {
 	FailUnder string `name:"fail-under" placeholder:"GATES" help:"Exit 1 unless every gate holds, e.g. 'pgd=40%,clean=80%' or 'robust@8/255=30%' (metrics: clean, robust, attack names; ε: the first --eps unless @EPS)."`
 	Policy    string `type:"existingfile" placeholder:"FILE.toml" help:"Read gates from a TOML policy file ([gates] table)."`
 
+	MinEps      bool `name:"min-eps" help:"Also find each sample's smallest breaking ε (FAB's minimal perturbation refined by bisection with APGD) and report the median and percentiles."`
 	AllowRandom bool `name:"allow-random" help:"Let gates pass on a deterministic suite's numbers for a model the sanity checks find non-deterministic (by default such gates fail: use --suite autoattack-rand)."`
 }
 
@@ -170,6 +171,7 @@ func (c *EvalCmd) Run(g *Globals) error {
 	cfg := evaluate.Config{
 		Eps: lm.eps, Norm: lm.norm, Attacks: suite, SuiteName: c.Suite, BatchSize: c.Batch, Seed: c.Seed,
 		Independent: c.Independent, NoSanity: c.NoSanity, Model: c.Model, Data: dataName(lm.data), Flags: lm.flags,
+		MinEps: c.MinEps,
 	}
 	if cfg.Reproduction, err = c.reproduction(g, lm); err != nil {
 		return err
