@@ -23,8 +23,8 @@ import (
 //   - L1: fill the coordinates in decreasing |a_i| (cheapest gain first),
 //     each up to u_i, the last one partly.
 //
-// Each is found by sorting the breakpoints of a piecewise-linear,
-// increasing gain function: O(d log d).
+// Each is a breakpoint search on a piecewise-linear, increasing gain
+// function: by selection for L∞ and L2 (expected O(d)), by sorting for L1.
 type boundary struct {
 	idx  []int
 	room []float64
@@ -92,25 +92,19 @@ func (b *boundary) step(n Norm, p, w []float32, r float64, delta []float32) {
 		}
 	case L2:
 		// Coordinate i saturates at μ = u_i/|a_i|; below, it gains μ·a_i².
-		var slope float64
 		for _, i := range b.idx {
 			b.key[i] = b.room[i] / abs(i)
-			slope += abs(i) * abs(i)
 		}
-		b.sort()
-		mu := b.level(want, slope, func(i int) (float64, float64) { return abs(i) * b.room[i], abs(i) * abs(i) })
+		mu := b.level(want, func(i int) (float64, float64) { return abs(i) * b.room[i], abs(i) * abs(i) })
 		for _, i := range b.idx {
 			delta[i] = float32(dir(i) * min(mu*abs(i), b.room[i]))
 		}
 	default:
 		// Coordinate i saturates at λ = u_i; below, it gains λ·|a_i|.
-		var slope float64
 		for _, i := range b.idx {
 			b.key[i] = b.room[i]
-			slope += abs(i)
 		}
-		b.sort()
-		lambda := b.level(want, slope, func(i int) (float64, float64) { return abs(i) * b.room[i], abs(i) })
+		lambda := b.level(want, func(i int) (float64, float64) { return abs(i) * b.room[i], abs(i) })
 		for _, i := range b.idx {
 			delta[i] = float32(dir(i) * min(lambda, b.room[i]))
 		}
@@ -130,20 +124,55 @@ func (b *boundary) sort() {
 	})
 }
 
-// level finds the level t at which the gain Σ_i min(t·s_i, c_i), with
-// coordinates saturating in the order of idx (at t = key), reaches want:
-// slope is Σ s_i over all coordinates and part(i) returns c_i and s_i.
-func (b *boundary) level(want, slope float64, part func(i int) (c, s float64)) float64 {
-	var saturated float64 // Σ c_i over the saturated coordinates
-	for _, i := range b.idx {
-		if gain := saturated + slope*b.key[i]; gain >= want {
-			return (want - saturated) / slope
+// level finds the level t at which the gain G(t) = Σ_i min(t·s_i, c_i)
+// reaches want, coordinate i saturating at t = key_i = c_i/s_i; part(i)
+// returns c_i and s_i. It partitions idx around pivots, as quickselect
+// does, so that it takes expected O(d) time instead of a sort's
+// O(d log d): the projection runs twice per sample and step of FAB.
+func (b *boundary) level(want float64, part func(i int) (c, s float64)) float64 {
+	idx := b.idx
+	// saturated sums c_i over the coordinates known to saturate below the
+	// level, slope s_i over those known to stay linear up to it; idx[lo:hi]
+	// are undecided.
+	var saturated, slope float64
+	lo, hi := 0, len(idx)
+	for lo < hi {
+		pivot := b.key[idx[lo+(hi-lo)/2]]
+		m := lo
+		for j := lo; j < hi; j++ {
+			if b.key[idx[j]] < pivot {
+				idx[m], idx[j] = idx[j], idx[m]
+				m++
+			}
 		}
-		c, s := part(i)
-		saturated += c
-		slope -= s
+		var below, above float64
+		for _, i := range idx[lo:m] {
+			c, _ := part(i)
+			below += c
+		}
+		for _, i := range idx[m:hi] {
+			_, s := part(i)
+			above += s
+		}
+		if saturated+below+pivot*(slope+above) >= want {
+			slope += above // the level is at most the pivot
+			hi = m
+			continue
+		}
+		// The level is above the pivot: keys up to it saturate.
+		saturated += below
+		for j := m; j < hi; j++ {
+			if b.key[idx[j]] == pivot {
+				idx[m], idx[j] = idx[j], idx[m]
+				c, _ := part(idx[m])
+				saturated += c
+				m++
+			}
+		}
+		lo = m
 	}
-	// Unreachable: the corner gains more than want, so some breakpoint's
-	// gain reaches it.
-	return b.key[b.idx[len(b.idx)-1]]
+	if slope == 0 {
+		return 0
+	}
+	return (want - saturated) / slope
 }

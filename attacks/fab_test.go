@@ -231,3 +231,84 @@ func TestEpsSearch(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundaryRandom checks the L∞ and L2 projections on random problems:
+// δ reaches the hyperplane within the box, and its norm is the level that
+// a plain bisection on the gain function min(t·s_i, c_i) finds.
+func TestBoundaryRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	var b boundary
+	for trial := range 200 {
+		d := 1 + rng.IntN(50)
+		p, w := make([]float32, d), make([]float32, d)
+		var reach float64
+		for i := range p {
+			p[i], w[i] = rng.Float32(), float32(rng.NormFloat64())
+			if rng.IntN(4) == 0 {
+				p[i] = float32(rng.IntN(2))
+			}
+			room := 1 - float64(p[i])
+			if w[i] < 0 {
+				room = float64(p[i])
+			}
+			reach += math.Abs(float64(w[i])) * room
+		}
+		for _, norm := range []Norm{Linf, L2} {
+			r := rng.Float64() * reach * 0.9 // reachable
+			delta := make([]float32, d)
+			b.step(norm, p, w, r, delta)
+			var gain float64
+			for i, v := range delta {
+				gain += float64(w[i]) * float64(v)
+				if x := p[i] + v; x < -1e-6 || x > 1+1e-6 {
+					t.Fatalf("trial %d %s: pixel %d leaves the box: %v", trial, norm, i, x)
+				}
+			}
+			if math.Abs(gain-r) > 1e-4*max(1, r) {
+				t.Fatalf("trial %d %s: w·δ = %v, want %v", trial, norm, gain, r)
+			}
+			// Bisection on the level t of G(t) = Σ min(t·s_i, c_i).
+			lo, hi := 0.0, 1e6
+			for range 200 {
+				mid := (lo + hi) / 2
+				var g float64
+				for i := range p {
+					a := math.Abs(float64(w[i]))
+					room := 1 - float64(p[i])
+					if float64(w[i]) < 0 {
+						room = float64(p[i])
+					}
+					if norm == Linf {
+						g += a * min(mid, room)
+					} else {
+						g += a * min(mid*a, room)
+					}
+				}
+				if g >= r {
+					hi = mid
+				} else {
+					lo = mid
+				}
+			}
+			got := Linf.Distance(delta, make([]float32, d))
+			want := hi
+			if norm == L2 {
+				// δ_i = min(μ|w_i|, u_i): compare δ's L2 norm with μ's.
+				var s float64
+				for i := range p {
+					a := math.Abs(float64(w[i]))
+					room := 1 - float64(p[i])
+					if float64(w[i]) < 0 {
+						room = float64(p[i])
+					}
+					v := min(hi*a, room)
+					s += v * v
+				}
+				got, want = L2.Distance(delta, make([]float32, d)), math.Sqrt(s)
+			}
+			if math.Abs(got-want) > 1e-4*max(1, want) {
+				t.Fatalf("trial %d %s: ‖δ‖ = %v, bisection %v", trial, norm, got, want)
+			}
+		}
+	}
+}
