@@ -160,3 +160,83 @@ func TestRunEach(t *testing.T) {
 		t.Error("one radius for two samples accepted")
 	}
 }
+
+// TestSquareL2 checks the L2 Square attack on the binary model: the weak
+// sample breaks, the robust one keeps its label and gets at least 80% of
+// the closed-form optimal margin gain ε‖u‖₂, and every example lies in the
+// L2 ball and the box.
+func TestSquareL2(t *testing.T) {
+	m, x, y := binaryModel(t)
+	const eps = 0.1
+	tm := ThreatModel{Norm: L2, Eps: eps}
+	res, err := Square{Queries: 300}.Run(context.Background(), m, x, y, tm, rand.New(rand.NewPCG(4, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Success[0] || !res.Success[1] {
+		t.Fatalf("success %v, want [false true]", res.Success)
+	}
+	for i := range 2 {
+		if !tm.Contains(x[6*i:6*i+6], res.Adv[6*i:6*i+6]) {
+			t.Errorf("sample %d outside the L2 ball or the box", i)
+		}
+	}
+	z := make([]float32, 2)
+	if err := m.Logits(res.Adv[:6], 1, z); err != nil {
+		t.Fatal(err)
+	}
+	var u2 float64
+	for _, v := range anaU {
+		u2 += float64(v) * float64(v)
+	}
+	if got, want := float64(Margin(z, 0, -1))+2.2, eps*math.Sqrt(u2); got < 0.8*want {
+		t.Errorf("margin gain %.4f, want ≥ 80%% of the optimum %.4f", got, want)
+	}
+}
+
+// TestSquareL2Shapes runs L2 Square on colour images of several sizes:
+// every example stays in the ball and the box, and the attack breaks
+// some samples of a random linear model.
+func TestSquareL2Shapes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, shape := range [][3]int{{3, 8, 8}, {1, 28, 28}, {3, 5, 7}} {
+		d := shape[0] * shape[1] * shape[2]
+		w := make([][]float32, 4)
+		for j := range w {
+			w[j] = make([]float32, d)
+			for i := range w[j] {
+				w[j][i] = float32(rng.NormFloat64()) / 4
+			}
+		}
+		m := linearModel(t, shape, w, make([]float32, 4))
+		const n = 8
+		x, y := make([]float32, n*d), make([]int64, n)
+		logits := make([]float32, n*4)
+		for i := range x {
+			x[i] = rng.Float32()
+		}
+		if err := m.Logits(x, n, logits); err != nil {
+			t.Fatal(err)
+		}
+		for i := range y {
+			y[i] = int64(Predict(logits[4*i : 4*i+4]))
+		}
+		tm := ThreatModel{Norm: L2, Eps: 1}
+		res, err := Square{Queries: 200}.Run(context.Background(), m, x, y, tm, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		broken := 0
+		for i := range n {
+			if !tm.Contains(x[i*d:(i+1)*d], res.Adv[i*d:(i+1)*d]) {
+				t.Errorf("%v: sample %d outside the ball", shape, i)
+			}
+			if res.Success[i] {
+				broken++
+			}
+		}
+		if broken == 0 {
+			t.Errorf("%v: no sample broken at L2 ε = 1", shape)
+		}
+	}
+}

@@ -46,7 +46,7 @@ func TestBadInput(t *testing.T) {
 		{"dlr two classes", APGD{Loss: DLR}, x, y, ok, "at least 3 classes"},
 		{"dlr-t untargeted", APGD{Loss: DLRTargeted}, x, y, ok, "needs targets"},
 		{"unknown loss", PGD{Steps: 2, Loss: 42}, x, y, ok, "unknown loss"},
-		{"square l2", Square{}, x, y, ThreatModel{Norm: L2, Eps: 0.1}, "L∞ norm only"},
+		{"square l1", Square{}, x, y, ThreatModel{Norm: L1, Eps: 0.1}, "supports the L∞ and L2 norms only"},
 		{"pgd l1", pgd, x, y, ThreatModel{Norm: L1, Eps: 0.1}, "supports the L∞ and L2 norms only"},
 		{"apgd-t four classes", APGDTargeted{}, x, y, ok, "classes"},
 		{"fab beta", FAB{Beta: 1}, x, y, ok, "out of range"},
@@ -72,7 +72,7 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("unsupported", func(t *testing.T) {
-		err := Square{}.Supports(L2, 10)
+		err := Square{}.Supports(L1, 10)
 		var ue *UnsupportedError
 		if !errors.Is(err, ErrUnsupported) || !errors.As(err, &ue) || ue.Attack != "square" {
 			t.Fatalf("got %v", err)
