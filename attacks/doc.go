@@ -1,7 +1,8 @@
 // Package attacks crafts adversarial examples against image classifiers.
 //
-// An attack is a value of a settings struct ([FGSM], [PGD], [APGD],
-// [APGDTargeted], [Square], …) that implements [Attack]: a name, a
+// An attack is a value of a settings struct ([FGSM], [PGD], [APGD] with
+// L1-APGD and EoT, [APGDTargeted], [FAB] and FAB-T, [Square]) that
+// implements [Attack]: a name, a
 // description and Run(ctx, model, x, y, threat, rng), where x holds clean
 // images (NCHW float32 in [0,1]), y their labels and threat the
 // [ThreatModel] (norm and ε) given at call time, as in Foolbox 3. Zero
@@ -21,6 +22,10 @@
 //     any restart breaks it;
 //   - every adversarial example is checked against its ball and [0,1]
 //     before it is counted as a success ([ThreatModel.Contains]).
+//
+// Minimum-norm search: [FAB.Minimize] returns each sample's smallest
+// adversarial perturbation found, and [EpsSearch] refines it by bisection
+// with APGD ([APGD.RunEach] takes a radius per sample).
 //
 // The package owns the attack losses ([Loss]: cross-entropy, CW margin,
 // DLR, targeted DLR and the logit difference); onnxgraph builds their
