@@ -3,6 +3,7 @@ package attacks
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -53,6 +54,10 @@ type APGD struct {
 	// randomised model (expectation over transformation; AutoAttack's rand
 	// version uses 20); 0 or 1 means one.
 	EoT int
+	// LargeEps runs each restart in AutoAttack's larger-ε schedule for the
+	// L1 norm (use_largereps): 30% of the steps at 3ε, 30% at 2ε, the rest
+	// at ε, each stage from the previous one's best point. L1 only.
+	LargeEps bool
 }
 
 // Name returns "apgd-LOSS".
@@ -65,13 +70,16 @@ func (a APGD) String() string {
 	if a.EoT > 1 {
 		s += fmt.Sprintf(", EoT %d", a.EoT)
 	}
+	if a.LargeEps {
+		s += ", ε schedule 3ε→2ε→ε"
+	}
 	return s
 }
 
 // Supports reports whether the attack can run in the norm (L∞, L2, L1) on
 // a model with that many classes.
 func (a APGD) Supports(norm Norm, classes int) error {
-	if err := supportNorms(a.Name(), norm, Linf, L2, L1); err != nil {
+	if err := a.supportsNorm(norm); err != nil {
 		return err
 	}
 	return supportClasses(a.Name(), a.Loss, classes)
@@ -96,11 +104,11 @@ func (a APGD) Run(ctx context.Context, m Model, x []float32, y []int64, t Threat
 	if a.Steps < 0 || a.EoT < 0 {
 		return nil, fmt.Errorf("apgd: negative number of steps %d or EoT samples %d", a.Steps, a.EoT)
 	}
-	if err := supportNorms("apgd", t.Norm, Linf, L2, L1); err != nil {
+	if err := a.supportsNorm(t.Norm); err != nil {
 		return nil, err
 	}
 	p, err := newProblem(ctx, "apgd", m, x, y, t, settings{loss: a.Loss, restarts: a.Restarts, targets: a.Targets,
-		noEarlyStop: a.NoEarlyStop, eot: a.EoT}, rng)
+		noEarlyStop: a.NoEarlyStop, eot: a.EoT, largeEps: a.LargeEps}, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +127,7 @@ func (a APGD) RunEach(ctx context.Context, m Model, x []float32, y []int64, norm
 	if a.Steps < 0 || a.EoT < 0 {
 		return nil, fmt.Errorf("apgd: negative number of steps %d or EoT samples %d", a.Steps, a.EoT)
 	}
-	if err := supportNorms("apgd", norm, Linf, L2, L1); err != nil {
+	if err := a.supportsNorm(norm); err != nil {
 		return nil, err
 	}
 	sh := m.Shape()
@@ -129,7 +137,7 @@ func (a APGD) RunEach(ctx context.Context, m Model, x []float32, y []int64, norm
 		}
 	}
 	p, err := newProblem(ctx, "apgd", m, x, y, ThreatModel{Norm: norm, Eps: slices.Max(eps)}, settings{loss: a.Loss,
-		restarts: a.Restarts, targets: a.Targets, noEarlyStop: a.NoEarlyStop, eot: a.EoT}, rng)
+		restarts: a.Restarts, targets: a.Targets, noEarlyStop: a.NoEarlyStop, eot: a.EoT, largeEps: a.LargeEps}, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -156,12 +164,56 @@ func (p *problem) apgdRestarts(steps int) error {
 		if r.len() == 0 {
 			break
 		}
+		if p.s.largeEps {
+			if err := p.apgdLargeEps(r, adv, steps); err != nil {
+				return err
+			}
+			continue
+		}
 		for k := range r.len() {
 			randomStart(row(adv, k, p.d), p.clean(r, k), p.threat(r.idx[k]), p.rng)
 		}
-		if err := p.apgdRun(r, adv, steps); err != nil {
+		if _, err := p.apgdRun(r, adv, steps, false); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// apgdLargeEps runs one restart of L1-APGD in AutoAttack's larger-ε
+// schedule (use_largereps): 30% of the steps at 3ε, 30% at 2ε, the rest at
+// ε, each stage starting from the previous one's best point projected onto
+// its ball; the first starts from the clean image plus standard Gaussian
+// noise projected onto the 3ε ball. Only examples within ε count.
+func (p *problem) apgdLargeEps(r *rows, adv []float32, steps int) error {
+	defer func() { p.scale = 0 }()
+	first := int(math.Ceil(0.3 * float64(steps)))
+	stages := []struct {
+		scale float32
+		steps int
+	}{{3, first}, {2, first}, {1, steps - 2*first}}
+	p.scale = stages[0].scale
+	for k := range r.len() {
+		pt, x := row(adv, k, p.d), p.clean(r, k)
+		for j := range pt {
+			pt[j] = x[j] + float32(p.rng.NormFloat64())
+		}
+		project(pt, x, p.stepThreat(r.idx[k]))
+	}
+	for _, st := range stages {
+		if st.steps <= 0 || r.len() == 0 {
+			continue
+		}
+		p.scale = st.scale
+		for k := range r.len() {
+			project(row(adv, k, p.d), p.clean(r, k), p.stepThreat(r.idx[k]))
+		}
+		r.cols = nil
+		s, err := p.apgdRun(r, adv, st.steps, true)
+		if err != nil {
+			return err
+		}
+		adv = s.best[:r.len()*p.d]
 	}
 	return nil
 }
@@ -180,7 +232,11 @@ type apgdState struct {
 	l1            l1Projection
 }
 
-func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
+// apgdRun runs APGD on the rows from the points adv; fromInit says they are
+// a previous stage's points rather than random starts (L1 then takes its
+// initial sparsity from them). It returns the final state, whose best
+// points are aligned with the rows still unbroken.
+func (p *problem) apgdRun(r *rows, adv []float32, steps int, fromInit bool) (*apgdState, error) {
 	n := r.len()
 	s := &apgdState{
 		adv: adv, old: slices.Clone(adv), best: slices.Clone(adv),
@@ -203,22 +259,25 @@ func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
 		track(r, &s.support, 1)
 		for k := range n {
 			s.topk[k], s.support[k] = apgdL1TopK, float32(p.d)
+			if l := float32(l0(row(adv, k, p.d), p.clean(r, k))); fromInit && l > 0 {
+				s.topk[k], s.support[k] = l/float32(p.d)/1.5, l
+			}
 		}
 	}
 
 	if left, err := p.apgdEval(r, s); !left {
-		return err
+		return s, err
 	}
 	copy(s.gradBest, s.grad)
 	for k, i := range r.idx {
-		s.eta[k] = 2 * p.threat(i).Eps
+		s.eta[k] = 2 * p.stepThreat(i).Eps
 		if p.t.Norm == L1 {
-			s.eta[k] = p.threat(i).Eps
+			s.eta[k] = p.stepThreat(i).Eps
 		}
 		s.lossPrev[k], s.lossBest[k], s.lossCheck[k] = s.losses[k], s.losses[k], s.losses[k]
 	}
 	if p.t.Norm == L1 {
-		return p.apgdL1Loop(r, s, steps)
+		return s, p.apgdL1Loop(r, s, steps)
 	}
 	interval := max(int(apgdFirstCheck*float64(steps)), 1)
 	decr := max(int(apgdCheckDecr*float64(steps)), 1)
@@ -230,10 +289,10 @@ func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
 			momentum = 1
 		}
 		for k := range r.len() {
-			p.apgdStep(row(s.adv, k, p.d), row(s.old, k, p.d), row(s.grad, k, p.d), p.clean(r, k), s.z, p.threat(r.idx[k]), s.eta[k], momentum)
+			p.apgdStep(row(s.adv, k, p.d), row(s.old, k, p.d), row(s.grad, k, p.d), p.clean(r, k), s.z, p.stepThreat(r.idx[k]), s.eta[k], momentum)
 		}
 		if left, err := p.apgdEval(r, s); !left {
-			return err
+			return s, err
 		}
 		for k := range r.len() {
 			l := s.losses[k]
@@ -262,7 +321,7 @@ func (p *problem) apgdRun(r *rows, adv []float32, steps int) error {
 		}
 		interval, sinceCheck = max(interval-decr, minInterval), 0
 	}
-	return nil
+	return s, nil
 }
 
 // apgdEval computes the loss and gradient at the rows' points, records
@@ -297,4 +356,15 @@ func (p *problem) apgdStep(adv, old, g, x, z []float32, t ThreatModel, eta, mome
 	copy(old, adv)
 	copy(adv, z)
 	project(adv, x, t)
+}
+
+// supportsNorm reports whether the attack can run in the norm.
+func (a APGD) supportsNorm(norm Norm) error {
+	if err := supportNorms(a.Name(), norm, Linf, L2, L1); err != nil {
+		return err
+	}
+	if a.LargeEps && norm != L1 {
+		return &UnsupportedError{Attack: a.Name(), Reason: "the larger-ε schedule is for the L1 norm only"}
+	}
+	return nil
 }

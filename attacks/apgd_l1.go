@@ -27,7 +27,7 @@ func (p *problem) apgdL1Loop(r *rows, s *apgdState, steps int) error {
 	sinceCheck := 0
 	for range steps {
 		for k := range r.len() {
-			p.apgdL1Step(row(s.adv, k, p.d), row(s.grad, k, p.d), p.clean(r, k), s, p.threat(r.idx[k]).Eps, s.eta[k], s.topk[k])
+			p.apgdL1Step(row(s.adv, k, p.d), row(s.grad, k, p.d), p.clean(r, k), s, p.stepThreat(r.idx[k]).Eps, s.eta[k], s.topk[k])
 		}
 		if left, err := p.apgdEval(r, s); !left {
 			return err
@@ -44,7 +44,7 @@ func (p *problem) apgdL1Loop(r *rows, s *apgdState, steps int) error {
 		}
 		sinceCheck = 0
 		for k, i := range r.idx {
-			eps := p.threat(i).Eps
+			eps := p.stepThreat(i).Eps
 			support := float32(l0(row(s.best, k, p.d), p.clean(r, k)))
 			shrank := support/s.support[k] < apgdL1Shrink
 			s.topk[k], s.support[k] = support/float32(p.d)/1.5, support

@@ -27,6 +27,9 @@ type APGDTargeted struct {
 	Restarts int
 	// TargetClasses is the number of target classes (default 9).
 	TargetClasses int
+	// LargeEps runs APGD in AutoAttack's larger-ε schedule (L1 only; see
+	// [APGD]).
+	LargeEps bool
 }
 
 // Name returns "apgd-t".
@@ -41,13 +44,17 @@ func (a APGDTargeted) targets() int {
 
 // String describes the attack: "APGD-T 100 steps, 9 targets".
 func (a APGDTargeted) String() string {
-	return fmt.Sprintf("APGD-T %d steps, %d targets", apgdSteps(a.Steps), a.targets())
+	s := fmt.Sprintf("APGD-T %d steps, %d targets", apgdSteps(a.Steps), a.targets())
+	if a.LargeEps {
+		s += ", ε schedule 3ε→2ε→ε"
+	}
+	return s
 }
 
 // Supports reports whether the attack can run in the norm (L∞, L2, L1) on
 // a model with that many classes (4 or more).
 func (a APGDTargeted) Supports(norm Norm, classes int) error {
-	if err := supportNorms(a.Name(), norm, Linf, L2, L1); err != nil {
+	if err := a.supportsNorm(norm); err != nil {
 		return err
 	}
 	return supportClasses(a.Name(), DLRTargeted, classes)
@@ -66,10 +73,10 @@ func (a APGDTargeted) Run(ctx context.Context, m Model, x []float32, y []int64, 
 	if a.Steps < 0 || a.TargetClasses < 0 {
 		return nil, fmt.Errorf("apgd-t: negative steps %d or target classes %d", a.Steps, a.TargetClasses)
 	}
-	if err := supportNorms("apgd-t", t.Norm, Linf, L2, L1); err != nil {
+	if err := a.supportsNorm(t.Norm); err != nil {
 		return nil, err
 	}
-	p, err := newProblem(ctx, "apgd-t", m, x, y, t, settings{loss: DLR, restarts: a.Restarts}, rng)
+	p, err := newProblem(ctx, "apgd-t", m, x, y, t, settings{loss: DLR, restarts: a.Restarts, largeEps: a.LargeEps}, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -127,4 +134,15 @@ func rankClasses(z []float32) []int64 {
 		return 0
 	})
 	return classes
+}
+
+// supportsNorm reports whether the attack can run in the norm.
+func (a APGDTargeted) supportsNorm(norm Norm) error {
+	if err := supportNorms(a.Name(), norm, Linf, L2, L1); err != nil {
+		return err
+	}
+	if a.LargeEps && norm != L1 {
+		return &UnsupportedError{Attack: a.Name(), Reason: "the larger-ε schedule is for the L1 norm only"}
+	}
+	return nil
 }

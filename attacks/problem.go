@@ -20,18 +20,23 @@ type settings struct {
 	noEarlyStop bool
 	// eot averages each gradient over that many evaluations (0, 1: one).
 	eot int
+	// largeEps runs L1 APGD at 3ε, 2ε, then ε (AutoAttack's use_largereps).
+	largeEps bool
 }
 
 // problem is one attack on a batch: the inputs, the result being built and
 // the bookkeeping every attack shares.
 type problem struct {
-	ctx     context.Context
-	name    string
-	m       Model
-	x       []float32
-	y       []int64
-	t       ThreatModel
-	eps     []float32 // per-sample radii (APGD.RunEach); nil: t.Eps for all
+	ctx  context.Context
+	name string
+	m    Model
+	x    []float32
+	y    []int64
+	t    ThreatModel
+	eps  []float32 // per-sample radii (APGD.RunEach); nil: t.Eps for all
+	// scale multiplies the radius the steps use (APGD's larger-ε stages);
+	// success is still judged within the true radius. 0 means 1.
+	scale   float32
 	s       settings
 	obj     objective
 	rng     *rand.Rand
@@ -132,6 +137,16 @@ func (p *problem) threat(i int) ThreatModel {
 		return ThreatModel{Norm: p.t.Norm, Eps: p.eps[i]}
 	}
 	return p.t
+}
+
+// stepThreat returns the threat model the steps of sample i use: its own,
+// scaled during APGD's larger-ε stages.
+func (p *problem) stepThreat(i int) ThreatModel {
+	t := p.threat(i)
+	if p.scale > 0 {
+		t.Eps *= p.scale
+	}
+	return t
 }
 
 // restarts returns the number of runs.
@@ -248,7 +263,9 @@ func (p *problem) observe(r *rows, adv, logits []float32, keep []bool) int {
 		fooled := Fooled(z, p.y[i], p.target(i))
 		margin := Margin(z, p.y[i], p.target(i))
 		if (fooled || margin > p.best[i]) && !p.threat(i).Contains(p.x[i*p.d:(i+1)*p.d], pt) {
-			p.res.Rejected++
+			if p.scale <= 1 { // a larger-ε stage's points may lie outside
+				p.res.Rejected++
+			}
 			fooled = false
 		} else if fooled || margin > p.best[i] {
 			copy(row(p.res.Adv, i, p.d), pt)

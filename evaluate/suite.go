@@ -26,10 +26,32 @@ func catalogue() []attacks.Attack {
 	}
 }
 
-// namedSuite returns the attacks of a named suite, with the suite's own
-// settings, or false.
-func namedSuite(name string) ([]attacks.Attack, bool) {
+// namedSuite returns the attacks of a named suite for a norm, with the
+// suite's own settings, or false.
+func namedSuite(name string, norm attacks.Norm) ([]attacks.Attack, bool) {
 	switch name {
+	case "autoattack":
+		if norm == attacks.L1 {
+			// AutoAttack's standard version for L1: APGD-CE with 5
+			// restarts and APGD-T with 5 target classes, both in the
+			// larger-ε schedule; FAB-T and Square as for L∞ (Square,
+			// L∞/L2 only, is skipped).
+			return []attacks.Attack{
+				attacks.APGD{Steps: 100, Restarts: 5, LargeEps: true},
+				attacks.APGDTargeted{Steps: 100, TargetClasses: 5, LargeEps: true},
+				attacks.FAB{Steps: 100, TargetClasses: 9},
+				attacks.Square{Queries: 5000},
+			}, true
+		}
+		// AutoAttack's standard version (Croce & Hein 2020): APGD-CE
+		// without restarts, APGD-T and FAB-T with 9 target classes, Square
+		// with 5000 queries, in this order.
+		return []attacks.Attack{
+			attacks.APGD{Steps: 100},
+			attacks.APGDTargeted{Steps: 100, TargetClasses: 9},
+			attacks.FAB{Steps: 100, TargetClasses: 9},
+			attacks.Square{Queries: 5000},
+		}, true
 	case "default":
 		return pick("fgsm", "pgd", "apgd-ce"), true
 	case "autoattack-lite":
@@ -41,16 +63,6 @@ func namedSuite(name string) ([]attacks.Attack, bool) {
 		s[1] = attacks.PGD{Steps: 20, StepRatio: 0.25, RandomStart: true, Restarts: 10}
 		s[6] = attacks.Square{Queries: 5000}
 		return s, true
-	case "autoattack":
-		// AutoAttack's standard version (Croce & Hein 2020): APGD-CE
-		// without restarts, APGD-T and FAB-T with 9 target classes, Square
-		// with 5000 queries, in this order.
-		return []attacks.Attack{
-			attacks.APGD{Steps: 100},
-			attacks.APGDTargeted{Steps: 100, TargetClasses: 9},
-			attacks.FAB{Steps: 100, TargetClasses: 9},
-			attacks.Square{Queries: 5000},
-		}, true
 	case "autoattack-rand":
 		// AutoAttack's version for randomised defences: APGD-CE and
 		// APGD-DLR with each gradient averaged over 20 evaluations
@@ -105,11 +117,17 @@ type SuiteOptions = attacks.Effort
 
 // Suite returns the attacks of a named suite ("default",
 // "autoattack-lite", "full", "autoattack", "autoattack-plus",
-// "autoattack-rand") or of a
-// comma-separated list of attack names ("fgsm,pgd,square"), with the
-// options' overrides.
+// "autoattack-rand") or of a comma-separated list of attack names
+// ("fgsm,pgd,square"), with the options' overrides, with the settings for
+// the L∞ and L2 norms; see [SuiteFor].
 func Suite(name string, opts SuiteOptions) ([]attacks.Attack, error) {
-	suite, ok := namedSuite(name)
+	return SuiteFor(name, attacks.Linf, opts)
+}
+
+// SuiteFor is [Suite] for a norm: the autoattack suite's settings differ
+// in the L1 norm, as in AutoAttack.
+func SuiteFor(name string, norm attacks.Norm, opts SuiteOptions) ([]attacks.Attack, error) {
+	suite, ok := namedSuite(name, norm)
 	if !ok {
 		all := catalogue()
 		for n := range strings.SplitSeq(name, ",") {

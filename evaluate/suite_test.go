@@ -51,14 +51,17 @@ func TestAutoAttackSuites(t *testing.T) {
 	}
 }
 
-// TestL1Evaluation runs the autoattack suite in the L1 norm on the tiny
-// fixture: Square, L∞ only, is skipped with a flag; the others run, and
-// every counted example lies in the L1 ball.
+// TestL1Evaluation runs the autoattack suite in the L1 norm (AutoAttack's
+// L1 settings) on the tiny fixture: Square, L∞/L2 only, is skipped with a
+// flag; the others run, and every counted example lies in the L1 ball.
 func TestL1Evaluation(t *testing.T) {
 	m, d := tinyModel(t)
-	suite, err := Suite("autoattack", SuiteOptions{Steps: 10})
+	suite, err := SuiteFor("autoattack", attacks.L1, SuiteOptions{Steps: 10})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := suite[0].String() + "; " + suite[1].String(); got != "APGD-CE 10 steps ×5, ε schedule 3ε→2ε→ε; APGD-T 10 steps, 5 targets, ε schedule 3ε→2ε→ε" {
+		t.Errorf("L1 autoattack: %s", got)
 	}
 	r, err := Run(context.Background(), m, d, Config{
 		Eps: []Eps{{Value: 2, Text: "2"}}, Norm: attacks.L1, Attacks: suite, SuiteName: "autoattack", BatchSize: 10, Seed: 1,

@@ -152,7 +152,11 @@ type EvalCmd struct {
 
 // Run evaluates the model and checks the gates.
 func (c *EvalCmd) Run(g *Globals) error {
-	suite, err := evaluate.Suite(c.Suite, evaluate.SuiteOptions{Steps: c.Steps, Restarts: c.Restarts, Queries: c.Queries})
+	norm, err := attacks.ParseNorm(c.Norm)
+	if err != nil {
+		return usageError{fmt.Errorf("--norm: %w", err)}
+	}
+	suite, err := evaluate.SuiteFor(c.Suite, norm, evaluate.SuiteOptions{Steps: c.Steps, Restarts: c.Restarts, Queries: c.Queries})
 	if err != nil {
 		return usageError{fmt.Errorf("--suite: %w", err)}
 	}
