@@ -117,9 +117,10 @@ func BenchmarkPGD20SmallCNN(b *testing.B) {
 
 // BenchmarkFABTSmallCNN times FAB-T (L∞, 9 target classes, 100 steps each)
 // doing its full work, FAB.Minimize, on 10 Fashion-MNIST test images in
-// one batch on zoo's small-cnn with untrained weights: the cost per sample
-// that still stands, which is what the autoattack suite pays on the points
-// the APGD attacks leave robust.
+// one batch on zoo's small-cnn with untrained weights, each labelled with
+// the model's prediction: the cost per sample that still stands, which is
+// what the autoattack suite pays on the points the APGD attacks leave
+// robust.
 func BenchmarkFABTSmallCNN(b *testing.B) {
 	const n = 10
 	env := testenv.ORT(b)
@@ -132,7 +133,17 @@ func BenchmarkFABTSmallCNN(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	x, y, source := benchImages(n)
+	x, _, source := benchImages(n)
+	// Label each image with the untrained model's own prediction, so that
+	// every sample is attacked for the full 9 × 100 steps.
+	logits := make([]float32, n*m.Classes())
+	if err := m.Logits(x, n, logits); err != nil {
+		b.Fatal(err)
+	}
+	y := make([]int64, n)
+	for i := range y {
+		y[i] = int64(Predict(logits[i*m.Classes() : (i+1)*m.Classes()]))
+	}
 	fab := FAB{TargetClasses: 9}
 	tm := ThreatModel{Norm: Linf, Eps: 0.1}
 	if _, err := (FAB{TargetClasses: 1, Steps: 1}).Minimize(context.Background(), m, x[:784], y[:1], tm, nil); err != nil {
