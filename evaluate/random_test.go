@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +65,7 @@ func TestRandomisedModel(t *testing.T) {
 		t.Errorf("robust accuracy summed over 4 seeds: %.3f with EoT, %.3f without", withEoT, without)
 	}
 	for _, r := range []*Report{det, rnd} {
-		i := slicesIndexFlag(r.Flags, "non-deterministic")
+		i := slices.IndexFunc(r.Flags, func(f Flag) bool { return f.Code == "non-deterministic" })
 		if i < 0 {
 			t.Fatalf("%s: no non-deterministic flag in %+v", r.Suite, r.Flags)
 		}
@@ -81,13 +82,4 @@ func TestRandomisedModel(t *testing.T) {
 	if err := rnd.CheckRandomness(false); err != nil || !rnd.RandomSuite {
 		t.Errorf("autoattack-rand: %v (random suite %v)", err, rnd.RandomSuite)
 	}
-}
-
-func slicesIndexFlag(flags []Flag, code string) int {
-	for i, f := range flags {
-		if f.Code == code {
-			return i
-		}
-	}
-	return -1
 }
