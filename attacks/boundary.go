@@ -27,8 +27,10 @@ import (
 // function: by selection for L∞ and L2 (expected O(d)), by sorting for L1.
 type boundary struct {
 	idx  []int
-	room []float64
-	key  []float64
+	room []float64 // u_i: the room in the box in the direction of a_i
+	abs  []float64 // |a_i|
+	key  []float64 // the breakpoint of coordinate i
+	c, s []float64 // the gain of coordinate i: min(t·s_i, c_i)
 }
 
 // step writes δ into delta for the point p, normal w and offset r.
@@ -37,32 +39,35 @@ func (b *boundary) step(n Norm, p, w []float32, r float64, delta []float32) {
 	if r == 0 || math.IsNaN(r) {
 		return
 	}
-	sign := 1.0
+	sign := float32(1)
 	if r < 0 {
 		sign = -1
 	}
 	want := math.Abs(r)
 	d := len(p)
-	b.idx, b.room, b.key = b.idx[:0], slices.Grow(b.room[:0], d)[:d], slices.Grow(b.key[:0], d)[:d]
+	grow := func(v []float64) []float64 { return slices.Grow(v[:0], d)[:d] }
+	b.idx = b.idx[:0]
+	b.room, b.abs, b.key, b.c, b.s = grow(b.room), grow(b.abs), grow(b.key), grow(b.c), grow(b.s)
 	var reach float64 // the gain of the full corner step
 	for i, wi := range w {
-		a := sign * float64(wi)
-		if a == 0 || math.IsNaN(a) {
-			continue
-		}
-		if a > 0 {
+		switch a := sign * wi; {
+		case a > 0:
 			b.room[i] = 1 - float64(p[i])
-		} else {
+		case a < 0:
 			b.room[i] = float64(p[i])
+		default: // zero or NaN
+			continue
 		}
 		if b.room[i] <= 0 {
 			continue
 		}
+		b.abs[i] = math.Abs(float64(wi))
 		b.idx = append(b.idx, i)
-		reach += math.Abs(a) * b.room[i]
+		reach += b.abs[i] * b.room[i]
 	}
+	// dir is the sign of coordinate i's move: that of a_i = sign·w_i.
 	dir := func(i int) float64 {
-		if sign*float64(w[i]) > 0 {
+		if sign*w[i] > 0 {
 			return 1
 		}
 		return -1
@@ -73,18 +78,17 @@ func (b *boundary) step(n Norm, p, w []float32, r float64, delta []float32) {
 		}
 		return
 	}
-	abs := func(i int) float64 { return math.Abs(float64(w[i])) }
 	switch n {
 	case L1:
 		for _, i := range b.idx {
-			b.key[i] = -abs(i)
+			b.key[i] = -b.abs[i]
 		}
 		b.sort()
 		left := want
 		for _, i := range b.idx {
-			gain := abs(i) * b.room[i]
+			gain := b.abs[i] * b.room[i]
 			if gain >= left {
-				delta[i] = float32(dir(i) * left / abs(i))
+				delta[i] = float32(dir(i) * left / b.abs[i])
 				return
 			}
 			delta[i] = float32(dir(i) * b.room[i])
@@ -93,18 +97,18 @@ func (b *boundary) step(n Norm, p, w []float32, r float64, delta []float32) {
 	case L2:
 		// Coordinate i saturates at μ = u_i/|a_i|; below, it gains μ·a_i².
 		for _, i := range b.idx {
-			b.key[i] = b.room[i] / abs(i)
+			b.key[i], b.c[i], b.s[i] = b.room[i]/b.abs[i], b.abs[i]*b.room[i], b.abs[i]*b.abs[i]
 		}
-		mu := b.level(want, func(i int) (float64, float64) { return abs(i) * b.room[i], abs(i) * abs(i) })
+		mu := b.level(want)
 		for _, i := range b.idx {
-			delta[i] = float32(dir(i) * min(mu*abs(i), b.room[i]))
+			delta[i] = float32(dir(i) * min(mu*b.abs[i], b.room[i]))
 		}
 	default:
 		// Coordinate i saturates at λ = u_i; below, it gains λ·|a_i|.
 		for _, i := range b.idx {
-			b.key[i] = b.room[i]
+			b.key[i], b.c[i], b.s[i] = b.room[i], b.abs[i]*b.room[i], b.abs[i]
 		}
-		lambda := b.level(want, func(i int) (float64, float64) { return abs(i) * b.room[i], abs(i) })
+		lambda := b.level(want)
 		for _, i := range b.idx {
 			delta[i] = float32(dir(i) * min(lambda, b.room[i]))
 		}
@@ -125,11 +129,11 @@ func (b *boundary) sort() {
 }
 
 // level finds the level t at which the gain G(t) = Σ_i min(t·s_i, c_i)
-// reaches want, coordinate i saturating at t = key_i = c_i/s_i; part(i)
-// returns c_i and s_i. It partitions idx around pivots, as quickselect
-// does, so that it takes expected O(d) time instead of a sort's
-// O(d log d): the projection runs twice per sample and step of FAB.
-func (b *boundary) level(want float64, part func(i int) (c, s float64)) float64 {
+// reaches want, coordinate i saturating at t = key_i = c_i/s_i. It
+// partitions idx around pivots, as quickselect does, so that it takes
+// expected O(d) time instead of a sort's O(d log d): the projection runs
+// twice per sample and step of FAB.
+func (b *boundary) level(want float64) float64 {
 	idx := b.idx
 	// saturated sums c_i over the coordinates known to saturate below the
 	// level, slope s_i over those known to stay linear up to it; idx[lo:hi]
@@ -147,12 +151,10 @@ func (b *boundary) level(want float64, part func(i int) (c, s float64)) float64 
 		}
 		var below, above float64
 		for _, i := range idx[lo:m] {
-			c, _ := part(i)
-			below += c
+			below += b.c[i]
 		}
 		for _, i := range idx[m:hi] {
-			_, s := part(i)
-			above += s
+			above += b.s[i]
 		}
 		if saturated+below+pivot*(slope+above) >= want {
 			slope += above // the level is at most the pivot
@@ -164,8 +166,7 @@ func (b *boundary) level(want float64, part func(i int) (c, s float64)) float64 
 		for j := m; j < hi; j++ {
 			if b.key[idx[j]] == pivot {
 				idx[m], idx[j] = idx[j], idx[m]
-				c, _ := part(idx[m])
-				saturated += c
+				saturated += b.c[idx[m]]
 				m++
 			}
 		}
