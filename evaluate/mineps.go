@@ -55,6 +55,20 @@ func (m *MinEps) RobustAccuracy(eps float64) float64 {
 	return float64(above) / float64(m.Samples)
 }
 
+// Curve returns the empirical robust-accuracy-vs-ε step curve: at eps[k]
+// the accuracy drops to acc[k] (it is acc[k-1] just below, clean accuracy
+// before eps[0] = 0), ready to draw without a grid of ε runs.
+func (m *MinEps) Curve() (eps, acc []float64) {
+	eps, acc = []float64{0}, []float64{m.RobustAccuracy(0)}
+	for k, v := range m.Values {
+		if k+1 < len(m.Values) && m.Values[k+1] == v {
+			continue
+		}
+		eps, acc = append(eps, v), append(acc, m.RobustAccuracy(v))
+	}
+	return eps, acc
+}
+
 // quantile returns the q-quantile (nearest rank) over all samples, or nil
 // when it falls among the unbroken ones.
 func (m *MinEps) quantile(q float64) *float64 {

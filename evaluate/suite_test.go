@@ -130,6 +130,15 @@ func TestMinEps(t *testing.T) {
 			prev = *p.Value
 		}
 	}
+	curveEps, acc := me.Curve()
+	if len(curveEps) != len(acc) || curveEps[0] != 0 || acc[0] != float64(d.Len()-me.Misclassified)/float64(d.Len()) || acc[len(acc)-1] != float64(me.NotFound)/float64(d.Len()) {
+		t.Errorf("curve %v %v", curveEps, acc)
+	}
+	for k := 1; k < len(acc); k++ {
+		if curveEps[k] <= curveEps[k-1] || acc[k] >= acc[k-1] {
+			t.Errorf("curve not a decreasing step at %d: %v %v", k, curveEps, acc)
+		}
+	}
 	var b bytes.Buffer
 	if err := r.WriteText(&b); err != nil || !strings.Contains(b.String(), "minimal ε: median") {
 		t.Errorf("text report: %v\n%s", err, b.String())
