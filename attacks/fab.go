@@ -168,7 +168,7 @@ type fab struct {
 	targeted             bool
 	ranked               [][]int64 // FAB-T: classes by decreasing clean logit
 	bnd1, bnd0           boundary
-	delta1, delta0, diff []float32 // scratch, d values
+	delta1, delta0, zero []float32 // scratch, d values (zero stays all zeros)
 }
 
 func (a FAB) start(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*fab, error) {
@@ -183,7 +183,7 @@ func (a FAB) start(ctx context.Context, m Model, x []float32, y []int64, t Threa
 		return nil, err
 	}
 	f := &fab{a: a, p: p, adv: slices.Clone(x), dist: make([]float64, p.n), targeted: a.TargetClasses > 0,
-		delta1: make([]float32, p.d), delta0: make([]float32, p.d), diff: make([]float32, p.d)}
+		delta1: make([]float32, p.d), delta0: make([]float32, p.d), zero: make([]float32, p.d)}
 	f.alphaMax, f.eta, f.beta = a.params()
 	for i := range f.dist {
 		f.dist[i] = math.Inf(1)
@@ -375,10 +375,8 @@ func (f *fab) move(x1, x0, w []float32, df float64) {
 	norm := f.p.t.Norm
 	f.bnd1.step(norm, x1, w, -df, f.delta1)
 	f.bnd0.step(norm, x0, w, -df+wDiff, f.delta0)
-	zero := f.diff
-	clear(zero)
-	a1 := max(norm.Distance(f.delta1, zero), 1e-8)
-	a0 := max(norm.Distance(f.delta0, zero), 1e-8)
+	a1 := max(norm.Distance(f.delta1, f.zero), 1e-8)
+	a0 := max(norm.Distance(f.delta0, f.zero), 1e-8)
 	alpha := min(max(a1/(a1+a0), 0), f.alphaMax)
 	for j := range x1 {
 		v := (float64(x1[j])+f.eta*float64(f.delta1[j]))*(1-alpha) + (float64(x0[j])+f.eta*float64(f.delta0[j]))*alpha
