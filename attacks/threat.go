@@ -91,13 +91,22 @@ func (n Norm) Distance(a, b []float32) float64 {
 // for L1, so that the steepest-ascent step of length 1 in the norm n gains
 // n.dual(g) to first order.
 func (n Norm) dual(g []float32) float64 {
-	switch n {
-	case L2:
-		return L2.Distance(g, make([]float32, len(g)))
-	case L1:
-		return Linf.Distance(g, make([]float32, len(g)))
+	var s float64
+	for _, v := range g {
+		a := math.Abs(float64(v))
+		switch n {
+		case L2:
+			s += a * a
+		case L1:
+			s = max(s, a)
+		default:
+			s += a
+		}
 	}
-	return L1.Distance(g, make([]float32, len(g)))
+	if n == L2 {
+		return math.Sqrt(s)
+	}
+	return s
 }
 
 // ThreatModel is the set of allowed adversarial images: the ball of
