@@ -28,8 +28,9 @@
 // with APGD ([APGD.RunEach] takes a radius per sample).
 //
 // The package owns the attack losses ([Loss]: cross-entropy, CW margin,
-// DLR, targeted DLR and the logit difference); onnxgraph builds their
-// graphs. [Model] is what attacks need of a classifier: logits, and the
+// DLR, targeted DLR and the logit difference: names, targets, class
+// requirements); onnxgraph only provides the loss-head hooks that build
+// their graphs (onnxgraph.HeadFunc). [Model] is what attacks need of a classifier: logits, and the
 // logits, losses and input gradient of a loss ([Model.Grad]).
 // [ONNXModel] adapts an ONNX classifier: it runs the model itself for
 // logits and, built on demand, an input-gradient graph per loss

@@ -30,17 +30,19 @@ const (
 	LogitDiff
 )
 
-// losses maps each loss to its name and to the loss head onnxgraph builds
-// for it.
+// losses maps each loss to its name, the onnxgraph hook that builds its
+// graph, whether it takes targets and the classes it needs.
 var losses = [...]struct {
-	name  string
-	graph onnxgraph.LossKind
+	name       string
+	head       onnxgraph.HeadFunc
+	targeted   bool
+	minClasses int
 }{
-	CE:          {"ce", onnxgraph.CrossEntropy},
-	CWMargin:    {"cw", onnxgraph.CWMargin},
-	DLR:         {"dlr", onnxgraph.DLR},
-	DLRTargeted: {"dlr-t", onnxgraph.DLRTargeted},
-	LogitDiff:   {"diff", onnxgraph.LogitDiff},
+	CE:          {"ce", onnxgraph.CrossEntropyHead, false, 2},
+	CWMargin:    {"cw", onnxgraph.CWMarginHead, false, 2},
+	DLR:         {"dlr", onnxgraph.DLRHead, false, 3},
+	DLRTargeted: {"dlr-t", onnxgraph.TargetedDLRHead, true, 4},
+	LogitDiff:   {"diff", onnxgraph.LogitDiffHead, true, 2},
 }
 
 func (l Loss) valid() bool { return l >= 0 && int(l) < len(losses) }
@@ -71,12 +73,12 @@ func (l *Loss) UnmarshalText(b []byte) error {
 }
 
 // Targeted reports whether the loss takes a target class per sample.
-func (l Loss) Targeted() bool { return l == DLRTargeted || l == LogitDiff }
+func (l Loss) Targeted() bool { return l.valid() && losses[l].targeted }
 
 // MinClasses returns the number of classes the loss needs.
 func (l Loss) MinClasses() int {
 	if l.valid() {
-		return losses[l].graph.MinClasses()
+		return losses[l].minClasses
 	}
 	return 2
 }

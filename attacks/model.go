@@ -253,8 +253,9 @@ func (om *ONNXModel) gradRunner(loss Loss) (*runner, error) {
 	if r := om.grads[loss]; r != nil {
 		return r, nil
 	}
-	ig, err := onnxgraph.BuildInputGradientGraph(om.model, onnxgraph.AttackOptions{
-		Input: om.input, Logits: om.logits, Loss: onnxgraph.LossOptions{Kind: losses[loss].graph}, MaxPool: om.opts.MaxPool,
+	ig, err := onnxgraph.BuildInputGradientGraph(om.model, onnxgraph.InputGradientOptions{
+		Input: om.input, Logits: om.logits, MaxPool: om.opts.MaxPool,
+		Loss: onnxgraph.LossOptions{Head: losses[loss].head, Targeted: loss.Targeted(), MinClasses: loss.MinClasses()},
 	})
 	if err != nil {
 		return nil, err

@@ -247,8 +247,8 @@ func orderOutputs(m *Model, order []string) error {
 	return nil
 }
 
-// AttackOptions configure [BuildInputGradientGraph].
-type AttackOptions struct {
+// InputGradientOptions configure [BuildInputGradientGraph].
+type InputGradientOptions struct {
 	// Input and Logits are as in TrainOptions.
 	Input, Logits string
 	// Loss selects the loss head and its labels (and targets) input
@@ -277,7 +277,7 @@ type InputGradientGraph struct {
 // summed loss with respect to the input to a frozen classifier: parameters
 // stay initializers and BatchNormalization uses its running statistics. The
 // model is not modified.
-func BuildInputGradientGraph(m *Model, opts AttackOptions) (*InputGradientGraph, error) {
+func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (*InputGradientGraph, error) {
 	work := m.Clone()
 	if err := UpgradeOpset(work); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
