@@ -78,26 +78,29 @@ func TestWilson(t *testing.T) {
 }
 
 func TestSuite(t *testing.T) {
-	names := func(s []AttackSpec) (out []string) {
-		for _, a := range s {
-			out = append(out, a.Name)
+	cases := []struct {
+		name   string
+		opts   SuiteOptions
+		labels []string // each attack's name and description
+	}{
+		{"default", SuiteOptions{}, []string{"fgsm FGSM CE", "pgd PGD-20 CE ×1 (α=ε/4)", "apgd-ce APGD-CE 100 steps ×1"}},
+		{"full", SuiteOptions{Steps: 7, Restarts: 2}, []string{"fgsm FGSM CE", "pgd PGD-7 CE ×2 (α=ε/4)",
+			"pgd-cw PGD-7 CW ×2 (α=ε/4)", "apgd-ce APGD-CE 7 steps ×2", "apgd-dlr APGD-DLR 7 steps ×2",
+			"apgd-t APGD-T 7 steps, 9 targets", "square Square 5000 queries ×1"}},
+		{"pgd, square", SuiteOptions{Queries: 50}, []string{"pgd PGD-20 CE ×1 (α=ε/4)", "square Square 50 queries ×1"}},
+	}
+	for _, c := range cases {
+		s, err := Suite(c.name, c.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
 		}
-		return out
-	}
-	s, err := Suite("default", SuiteOptions{})
-	if err != nil || !slices.Equal(names(s), []string{"fgsm", "pgd", "apgd-ce"}) || s[1].Steps != 20 || s[1].StepRatio != 0.25 {
-		t.Fatalf("default: %v %v", s, err)
-	}
-	s, err = Suite("full", SuiteOptions{Steps: 7, Restarts: 2})
-	if err != nil || len(s) != 7 || s[1].Steps != 7 || s[1].Restarts != 2 || s[6].Steps != 5000 || s[5].Restarts != 0 {
-		t.Fatalf("full: %+v %v", s, err)
-	}
-	s, err = Suite("pgd, square", SuiteOptions{Queries: 50})
-	if err != nil || !slices.Equal(names(s), []string{"pgd", "square"}) || s[1].Steps != 50 {
-		t.Fatalf("list: %v %v", s, err)
-	}
-	if got := s[0].Label(); got != "PGD-20 CE ×1 (α=ε/4)" {
-		t.Errorf("label %q", got)
+		var got []string
+		for _, a := range s {
+			got = append(got, a.Name()+" "+a.String())
+		}
+		if !slices.Equal(got, c.labels) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.labels)
+		}
 	}
 	for _, bad := range []string{"nope", "pgd,pgd", "pgd,"} {
 		if _, err := Suite(bad, SuiteOptions{}); err == nil {

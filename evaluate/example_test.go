@@ -34,7 +34,7 @@ func ExampleSuite() {
 		return
 	}
 	for _, a := range suite {
-		fmt.Printf("%-8s %s\n", a.Name, a.Label())
+		fmt.Printf("%-8s %s\n", a.Name(), a)
 	}
 	// Output:
 	// fgsm     FGSM CE

@@ -398,30 +398,17 @@ func keyLines(data []byte) (keyLineMap, error) {
 	return lines, nil
 }
 
-// Norms returns the threat models the attack can run under. It is the one
-// place that knows which attack supports which norm: suites, evaluations
-// and gates ask it.
-func (a AttackSpec) Norms() []attacks.Norm {
-	if a.Kind == Square {
-		return []attacks.Norm{attacks.Linf}
-	}
-	return []attacks.Norm{attacks.Linf, attacks.L2}
-}
-
-// Supports reports whether the attack can run under norm n.
-func (a AttackSpec) Supports(n attacks.Norm) bool { return slices.Contains(a.Norms(), n) }
-
 // CheckNorm returns an error wrapping [ErrUnsupportedNorm] naming every
-// attack of the suite that cannot run under norm n.
-func CheckNorm(suite []AttackSpec, n attacks.Norm) error {
+// attack of the suite that cannot run under norm n. Each attack declares
+// what it supports ([attacks.Attack.Supports]); the class count is not
+// known before the model is loaded, so only the norm is checked here (an
+// attack that needs more classes than a model has is skipped, and says so,
+// when the evaluation runs).
+func CheckNorm(suite []attacks.Attack, n attacks.Norm) error {
 	var errs []error
 	for _, a := range suite {
-		if !a.Supports(n) {
-			var have []string
-			for _, m := range a.Norms() {
-				have = append(have, m.Symbol())
-			}
-			errs = append(errs, fmt.Errorf("%w: %s supports %s only, not %s", ErrUnsupportedNorm, a.Name, strings.Join(have, " and "), n.Symbol()))
+		if err := a.Supports(n, math.MaxInt32); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrUnsupportedNorm, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -458,18 +445,15 @@ func resolveGate(cfg Config, g Gate) error {
 	case "clean", "robust", "all":
 		return nil
 	}
-	i := slices.IndexFunc(cfg.Attacks, func(a AttackSpec) bool { return a.Name == g.Metric })
+	i := slices.IndexFunc(cfg.Attacks, func(a attacks.Attack) bool { return a.Name() == g.Metric })
 	if i < 0 {
 		names := []string{"clean", "robust"}
 		for _, a := range cfg.Attacks {
-			names = append(names, a.Name)
+			names = append(names, a.Name())
 		}
 		return fmt.Errorf("unknown metric %q (this evaluation measures %s)", g.Metric, strings.Join(names, ", "))
 	}
-	if a := cfg.Attacks[i]; !a.Supports(cfg.Norm) {
-		return CheckNorm([]AttackSpec{a}, cfg.Norm)
-	}
-	return nil
+	return CheckNorm(cfg.Attacks[i:i+1], cfg.Norm)
 }
 
 // epsIndex finds a gate's ε text among the evaluation's budgets, comparing

@@ -37,13 +37,13 @@ robust = "45%"
 func ExampleResolveGates() {
 	suite, _ := evaluate.Suite("autoattack-lite", evaluate.SuiteOptions{})
 	eps, _ := evaluate.ParseEps("0.5")
-	cfg := evaluate.Config{Attacks: suite, Norm: attacks.L2, Eps: eps}
-	// Before anything runs: Square cannot run under L2, and 1.0 is not
+	cfg := evaluate.Config{Attacks: suite, Norm: attacks.L1, Eps: eps}
+	// Before anything runs: Square cannot run under L1, and 1.0 is not
 	// evaluated.
 	fmt.Println(evaluate.CheckNorm(cfg.Attacks, cfg.Norm))
 	gates, _ := evaluate.ParseGates("apgd-ce=40%,robust@1.0=30%")
 	fmt.Println(evaluate.ResolveGates(cfg, gates))
 	// Output:
-	// attack does not support the norm: square supports L∞ only, not L2
+	// attack does not support the norm: square: supports the L∞ and L2 norms only
 	// gate cannot be evaluated: gate "robust@1.0=30%": ε 1.0 is not evaluated (the evaluation's ε: 0.5)
 }

@@ -202,7 +202,7 @@ func TestGateNotes(t *testing.T) {
 }
 
 func TestResolveGates(t *testing.T) {
-	suite := func(s string) []AttackSpec {
+	suite := func(s string) []attacks.Attack {
 		a, err := Suite(s, SuiteOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -221,7 +221,8 @@ func TestResolveGates(t *testing.T) {
 		{"default", attacks.Linf, "pgd@0.3=40%", "ε 0.3 is not evaluated (the evaluation's ε: 0.1, 8/255)"},
 		{"default", attacks.Linf, "square=40%", "unknown metric \"square\" (this evaluation measures clean, robust, fgsm, pgd, apgd-ce)"},
 		{"default", attacks.Linf, "frob=40%", "unknown metric"},
-		{"square", attacks.L2, "square=50%", "square supports L∞ only, not L2"},
+		{"square", attacks.L1, "square=50%", "square: supports the L∞ and L2 norms only"},
+		{"square", attacks.L2, "square=50%", ""},
 		{"autoattack-lite", attacks.L2, "apgd-ce=50%", ""},
 		{"default", attacks.Linf, "clean@0.1=50%", "clean accuracy has no ε"},
 	}
@@ -250,8 +251,9 @@ func TestCheckNorm(t *testing.T) {
 		bad   []string
 	}{
 		{"full", attacks.Linf, nil},
-		{"full", attacks.L2, []string{"square"}},
-		{"autoattack-lite", attacks.L2, []string{"square"}},
+		{"full", attacks.L2, nil},
+		{"full", attacks.L1, []string{"square"}},
+		{"autoattack-lite", attacks.L1, []string{"square"}},
 		{"default", attacks.L2, nil},
 	} {
 		s, err := Suite(c.suite, SuiteOptions{})

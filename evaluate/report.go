@@ -44,6 +44,15 @@ type Report struct {
 	Gates           []GateResult `json:"gates"`
 	Seconds         float64      `json:"seconds"`
 	ImagesPerSecond float64      `json:"images_per_second"`
+	// RandomSuite is set when an attack averages over the model's
+	// randomness (EoT), as for randomised models (see CheckRandomness).
+	RandomSuite bool `json:"random_suite,omitempty"`
+	// Reproduction records how to rerun the evaluation (robust eval fills
+	// it; absent for library runs without provenance).
+	Reproduction *Reproduction `json:"reproduction,omitempty"`
+	// MinEps is the distribution of each sample's smallest breaking ε
+	// (Config.MinEps, robust eval --min-eps).
+	MinEps *MinEps `json:"min_eps,omitempty"`
 }
 
 // Point is the evaluation at one ε.
@@ -137,8 +146,11 @@ func (r *Report) title() string {
 }
 
 func normSymbol(n string) string {
-	if n == "l2" {
+	switch n {
+	case "l2":
 		return "L2"
+	case "l1":
+		return "L1"
 	}
 	return "L∞"
 }
@@ -172,6 +184,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.MinEps != nil {
+		fmt.Fprintf(w, "\nminimal ε: %s\n", r.MinEps.summary())
 	}
 	if r.Sanity != nil {
 		fmt.Fprintf(w, "\nsanity: %s\n", r.Sanity.summary(r.Norm))
@@ -221,6 +236,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	if r.Sanity != nil {
 		fmt.Fprintf(&b, "Sanity checks: %s.\n\n", r.Sanity.summary(r.Norm))
+	}
+	if r.MinEps != nil {
+		fmt.Fprintf(&b, "**Minimal ε:** %s\n\n", r.MinEps.summary())
 	}
 	if len(r.Flags) > 0 {
 		b.WriteString("### Flags\n\n")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,7 +20,7 @@ type Config struct {
 	Eps  []Eps
 	Norm attacks.Norm
 	// Attacks is the suite (see [Suite]); SuiteName names it in reports.
-	Attacks   []AttackSpec
+	Attacks   []attacks.Attack
 	SuiteName string
 	// BatchSize is the number of samples attacked at once (default 128).
 	BatchSize int
@@ -39,6 +40,12 @@ type Config struct {
 	Flags []Flag
 	// Progress, when set, is called as samples are done.
 	Progress func(Progress)
+	// MinEps searches each sample's smallest breaking ε after the attacks
+	// (see [MinEps]).
+	MinEps bool
+	// Reproduction, when set, is the provenance of the model and data;
+	// the report records it with the suite's settings and the seed.
+	Reproduction *Reproduction
 }
 
 // Progress reports how far an evaluation is: stage Stage of Stages (the
@@ -50,8 +57,14 @@ type Progress struct {
 	Done, Total   int
 }
 
-// ErrNoData is returned for an empty data set.
-var ErrNoData = errors.New("no samples to evaluate")
+// Sentinel errors.
+var (
+	// ErrNoData is returned for an empty data set.
+	ErrNoData = errors.New("no samples to evaluate")
+	// ErrRandomModel is returned by [Report.CheckRandomness] for a
+	// non-deterministic model evaluated with a deterministic suite.
+	ErrRandomModel = errors.New("a deterministic suite's robust accuracy on a non-deterministic model")
+)
 
 // Run evaluates a model on a data set: clean accuracy, then every attack
 // of the suite at every ε, then the sanity checks. Errors before the first
@@ -85,6 +98,11 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 			return nil, err
 		}
 		e.report.Points = append(e.report.Points, *p)
+	}
+	if cfg.MinEps {
+		if err := e.minEps(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if !cfg.NoSanity {
 		e.sanityAfter()
@@ -149,12 +167,28 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	}
 	e.report = &Report{Schema: Schema, Model: cfg.Model, Data: cfg.Data, Samples: e.n,
 		Norm: cfg.Norm.String(), Suite: cfg.SuiteName, Mode: mode, Seed: cfg.Seed,
-		Flags: append([]Flag(nil), cfg.Flags...)}
+		Flags: append([]Flag(nil), cfg.Flags...), RandomSuite: slices.ContainsFunc(cfg.Attacks, attacks.UsesEoT)}
+	if cfg.Reproduction != nil {
+		r := *cfg.Reproduction
+		r.Norm, r.Mode, r.Seed = cfg.Norm.String(), mode, cfg.Seed
+		r.Eps = nil
+		for _, eps := range cfg.Eps {
+			r.Eps = append(r.Eps, eps.Text)
+		}
+		var err error
+		if r.Attacks, err = suiteSettings(cfg.Attacks); err != nil {
+			return nil, err
+		}
+		e.report.Reproduction = &r
+	}
 	for _, eps := range cfg.Eps {
 		e.report.Budgets = append(e.report.Budgets, eps.Text)
 	}
 	e.stages = 1 + len(cfg.Eps)*len(cfg.Attacks)
 	if !cfg.NoSanity {
+		e.stages++
+	}
+	if cfg.MinEps {
 		e.stages++
 	}
 	return e, nil
@@ -178,10 +212,7 @@ func CheckFit(m attacks.Model, d *dataset.Dataset) error {
 // CheckEps checks a budget against the norm's range for images of size
 // values.
 func CheckEps(norm attacks.Norm, eps Eps, size int) error {
-	limit := 1.0
-	if norm == attacks.L2 {
-		limit = math.Sqrt(float64(size))
-	}
+	limit := norm.MaxEps(size)
 	if v := float64(eps.Value); !(v > 0 && v <= limit) {
 		text := eps.Text
 		if s := strconv.FormatFloat(v, 'g', -1, 32); s != text {
@@ -236,12 +267,12 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 	p := &Point{Eps: float64(eps.Value), EpsText: eps.Text}
 	start := time.Now()
 	robust := append([]bool{}, e.correct...)
-	for ai, spec := range e.cfg.Attacks {
-		ar := AttackResult{Name: spec.Name, Label: spec.Label()}
-		if reason := e.unsupported(spec); reason != "" {
+	for ai, a := range e.cfg.Attacks {
+		ar := AttackResult{Name: a.Name(), Label: a.String()}
+		if reason := e.unsupported(a); reason != "" {
 			ar.Skipped = reason
 			if index == 0 {
-				e.flag(info("skipped", "%s was skipped: %s", spec.Name, reason))
+				e.flag(info("skipped", "%s was skipped: %s", a.Name(), reason))
 			}
 			ar.Robust = NewAccuracy(count(robust), e.n)
 			p.Attacks = append(p.Attacks, ar)
@@ -259,9 +290,9 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 			}
 		}
 		rng := rand.New(rand.NewPCG(e.cfg.Seed, uint64(index)<<32|uint64(ai)))
-		out, err := Attack(ctx, e.m, spec, spec.Budget(e.cfg.Norm, eps.Value), e.d, idx, AttackOptions{
+		out, err := Attack(ctx, e.m, a, attacks.ThreatModel{Norm: e.cfg.Norm, Eps: eps.Value}, e.d, idx, AttackOptions{
 			BatchSize: e.cfg.BatchSize, Rng: rng, DiscardAdv: true,
-			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", spec.Name, eps.Text), done, total) },
+			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", a.Name(), eps.Text), done, total) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("ε %s: %w", eps.Text, err)
@@ -293,20 +324,15 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 }
 
 // unsupported returns why an attack cannot run on this model and norm.
-func (e *evaluation) unsupported(a AttackSpec) string {
-	need := 2
-	switch {
-	case !a.Supports(e.cfg.Norm):
-		return CheckNorm([]AttackSpec{a}, e.cfg.Norm).Error()
-	case a.Kind == APGDT:
-		need = 4
-	case a.Loss == attacks.DLR:
-		need = 3
+func (e *evaluation) unsupported(a attacks.Attack) string {
+	err := a.Supports(e.cfg.Norm, e.classes)
+	if err == nil {
+		return ""
 	}
-	if e.classes < need {
-		return fmt.Sprintf("needs %d or more classes", need)
+	if ue := (*attacks.UnsupportedError)(nil); errors.As(err, &ue) {
+		return ue.Reason
 	}
-	return ""
+	return err.Error()
 }
 
 func (a *AttackResult) setNorms(norms []float64) {
@@ -365,9 +391,9 @@ type Outcome struct {
 }
 
 // Attack runs one attack over the samples idx of a data set in batches and
-// verifies every success: the example must lie in the ε-ball and [0,1],
-// and the model, run again on it, must misclassify it.
-func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Budget, d *dataset.Dataset, idx []int, opts AttackOptions) (*Outcome, error) {
+// verifies every success: the example must lie in the threat model's ball
+// and [0,1], and the model, run again on it, must misclassify it.
+func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.ThreatModel, d *dataset.Dataset, idx []int, opts AttackOptions) (*Outcome, error) {
 	bs := opts.BatchSize
 	if bs <= 0 {
 		bs = 128
@@ -385,19 +411,19 @@ func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Bud
 		hi := min(lo+bs, len(idx))
 		x, y = x[:(hi-lo)*size], y[:0]
 		if err := d.Gather(x, idx[lo:hi]); err != nil {
-			return nil, fmt.Errorf("%s: %w", spec.Name, err)
+			return nil, fmt.Errorf("%s: %w", a.Name(), err)
 		}
 		for _, i := range idx[lo:hi] {
 			y = append(y, d.Y[i])
 		}
-		res, err := spec.Run(ctx, m, x, y, b, opts.Rng)
+		res, err := a.Run(ctx, m, x, y, t, opts.Rng)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", spec.Name, err)
+			return nil, fmt.Errorf("%s: %w", a.Name(), err)
 		}
 		out.Queries += res.Queries
 		out.Rejected += res.Rejected
 		if err := m.Logits(res.Adv, hi-lo, logits); err != nil {
-			return nil, fmt.Errorf("%s: verify: %w", spec.Name, err)
+			return nil, fmt.Errorf("%s: verify: %w", a.Name(), err)
 		}
 		for k := range hi - lo {
 			clean, adv := x[k*size:(k+1)*size], res.Adv[k*size:(k+1)*size]
@@ -407,8 +433,8 @@ func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Bud
 				copy(out.Adv[j*size:], adv)
 			}
 			out.Pred[j] = attacks.Predict(z)
-			out.Norms[j] = b.Norm.Distance(adv, clean)
-			verified := attacks.WithinBudget(clean, adv, b.Norm, b.Eps) && attacks.Fooled(z, y[k], -1)
+			out.Norms[j] = t.Norm.Distance(adv, clean)
+			verified := t.Contains(clean, adv) && attacks.Fooled(z, y[k], -1)
 			if res.Success[k] && !verified {
 				out.Rejected++
 			}

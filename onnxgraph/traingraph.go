@@ -247,12 +247,12 @@ func orderOutputs(m *Model, order []string) error {
 	return nil
 }
 
-// AttackOptions configure [BuildInputGradientGraph].
-type AttackOptions struct {
+// InputGradientOptions configure [BuildInputGradientGraph].
+type InputGradientOptions struct {
 	// Input and Logits are as in TrainOptions.
 	Input, Logits string
-	// Loss selects the loss (cross-entropy or CW margin) and its labels
-	// input name. Per-sample losses are always summed, so that each
+	// Loss selects the loss head and its labels (and targets) input
+	// names. Per-sample losses are always summed, so that each
 	// sample's input gradient is that of its own loss.
 	Loss LossOptions
 	// MaxPool is passed to [Gradients].
@@ -260,13 +260,13 @@ type AttackOptions struct {
 }
 
 // InputGradientGraph is a model for attacking a frozen classifier. Inputs:
-// Input, Labels and, for the targeted DLR loss, Targets; outputs, in this
-// order: Logits, Loss, PerSample, InputGrad.
+// Input, Labels and, for the targeted losses (DLRTargeted, LogitDiff),
+// Targets; outputs, in this order: Logits, Loss, PerSample, InputGrad.
 type InputGradientGraph struct {
 	Model     *Model
 	Input     string
 	Labels    string
-	Targets   string // "" unless the loss is DLRTargeted
+	Targets   string // "" unless the loss is targeted
 	Logits    string
 	Loss      string
 	PerSample string
@@ -277,7 +277,7 @@ type InputGradientGraph struct {
 // summed loss with respect to the input to a frozen classifier: parameters
 // stay initializers and BatchNormalization uses its running statistics. The
 // model is not modified.
-func BuildInputGradientGraph(m *Model, opts AttackOptions) (*InputGradientGraph, error) {
+func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (*InputGradientGraph, error) {
 	work := m.Clone()
 	if err := UpgradeOpset(work); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/robust-go/robust/attacks"
-	og "github.com/robust-go/robust/onnxgraph"
 )
 
 // evaluate returns the clean accuracy and, when ε > 0, the accuracy under
@@ -27,10 +26,8 @@ func (t *Trainer) evaluate(ctx context.Context, rng *rand.Rand) (clean float64, 
 	classes := am.Classes()
 	logits := make([]float32, bs*classes)
 	right, unbroken := 0, 0
-	budget := attacks.Budget{
-		Norm: attacks.Linf, Eps: float32(t.cfg.Eps), Steps: t.cfg.EvalSteps, StepSize: float32(t.cfg.Eps / 4),
-		RandomStart: true, Loss: og.CrossEntropy,
-	}
+	threat := attacks.ThreatModel{Norm: attacks.Linf, Eps: float32(t.cfg.Eps)}
+	pgd := attacks.PGD{Steps: t.cfg.EvalSteps, StepRatio: 0.25, RandomStart: true}
 	var buf []float32
 	for lo := 0; lo < d.Len(); lo += bs {
 		hi := min(lo+bs, d.Len())
@@ -44,10 +41,10 @@ func (t *Trainer) evaluate(ctx context.Context, rng *rand.Rand) (clean float64, 
 			return 0, nil, err
 		}
 		right += correct(logits[:n*classes], y, classes)
-		if budget.Eps == 0 {
+		if threat.Eps == 0 {
 			continue
 		}
-		res, err := attacks.PGD(ctx, am, x, y, budget, rng)
+		res, err := pgd.Run(ctx, am, x, y, threat, rng)
 		if err != nil {
 			return 0, nil, fmt.Errorf("PGD: %w", err)
 		}
@@ -58,7 +55,7 @@ func (t *Trainer) evaluate(ctx context.Context, rng *rand.Rand) (clean float64, 
 		}
 	}
 	clean = float64(right) / float64(d.Len())
-	if budget.Eps > 0 {
+	if threat.Eps > 0 {
 		r := float64(unbroken) / float64(d.Len())
 		robust = &r
 	}

@@ -16,7 +16,7 @@ import (
 type AttackCmd struct {
 	ModelFlags `embed:""`
 
-	Attack   string `default:"pgd" placeholder:"NAME" help:"Attack: fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t or square."`
+	Attack   string `default:"pgd" placeholder:"NAME" help:"Attack: fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, fab, fab-t or square."`
 	Steps    int    `default:"0" help:"Iterations of PGD and APGD (0: the attack's default)."`
 	Restarts int    `default:"0" help:"Restarts (0: one run)."`
 	Queries  int    `default:"0" help:"Square's query budget (0: 1000)."`
@@ -82,8 +82,8 @@ func (c *AttackCmd) Run(g *Globals) error {
 	ctx, stop := g.interruptible()
 	defer stop()
 	bar := g.progress(true)
-	out, err := evaluate.Attack(ctx, m, spec, spec.Budget(norm, eps.Value), d, idx,
-		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0)), Progress: attackProgress(bar, spec.Name+" ε="+eps.Text)})
+	out, err := evaluate.Attack(ctx, m, spec, attacks.ThreatModel{Norm: norm, Eps: eps.Value}, d, idx,
+		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0)), Progress: attackProgress(bar, spec.Name()+" ε="+eps.Text)})
 	bar.Finish()
 	if interrupted(err) {
 		return fmt.Errorf("attack interrupted; nothing written: %w", err)
@@ -130,7 +130,7 @@ func (c *AttackCmd) Run(g *Globals) error {
 }
 
 // summary prints what the attack achieved.
-func (c *AttackCmd) summary(w io.Writer, spec evaluate.AttackSpec, eps evaluate.Eps, norm attacks.Norm, d *dataset.Dataset, out *evaluate.Outcome, predClean []int) {
+func (c *AttackCmd) summary(w io.Writer, a attacks.Attack, eps evaluate.Eps, norm attacks.Norm, d *dataset.Dataset, out *evaluate.Outcome, predClean []int) {
 	correct, broken, robust := 0, 0, 0
 	var normSum float64
 	for i := range predClean {
@@ -145,7 +145,7 @@ func (c *AttackCmd) summary(w io.Writer, spec evaluate.AttackSpec, eps evaluate.
 			robust++
 		}
 	}
-	fmt.Fprintf(w, "%s (%s) at %s ε=%s on %d samples of %s\n", spec.Name, spec.Label(), norm.Symbol(), eps.Text, d.Len(), d.Name)
+	fmt.Fprintf(w, "%s (%s) at %s ε=%s on %d samples of %s\n", a.Name(), a, norm.Symbol(), eps.Text, d.Len(), d.Name)
 	fmt.Fprintf(w, "  clean accuracy   %s\n", pctOf(correct, d.Len()))
 	fmt.Fprintf(w, "  robust accuracy  %s\n", pctOf(robust, d.Len()))
 	if broken > 0 {

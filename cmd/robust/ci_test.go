@@ -42,10 +42,10 @@ func TestEvalValidatesBeforeRunning(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"square under l2", []string{"--suite", "square", "--norm", "l2", "--eps", "0.5", "--fail-under", "square=50%"},
-			[]string{"--suite square with --norm l2", "square supports L∞ only, not L2"}},
-		{"autoattack-lite under l2", []string{"--suite", "autoattack-lite", "--norm", "l2", "--eps", "0.5"},
-			[]string{"square supports L∞ only"}},
+		{"square under l1", []string{"--suite", "square", "--norm", "l1", "--eps", "0.5", "--fail-under", "square=50%"},
+			[]string{"--suite square with --norm l1", "square: supports the L∞ and L2 norms only"}},
+		{"autoattack-lite under l1", []string{"--suite", "autoattack-lite", "--norm", "l1", "--eps", "0.5"},
+			[]string{"square: supports the L∞ and L2 norms only"}},
 		{"eps not evaluated", []string{"--eps", "0.1", "--fail-under", "pgd@0.3=40%"},
 			[]string{"gate \"pgd@0.3=40%\"", "ε 0.3 is not evaluated (the evaluation's ε: 0.1)"}},
 		{"README policy", []string{"--eps", "0.1", "--policy", readmePolicy},
@@ -97,7 +97,7 @@ func TestAttackValidatesBeforeRunning(t *testing.T) {
 		{"grid folder missing", []string{"--grid", "/nonexistent/g.png"}, "--grid: cannot write /nonexistent/g.png"},
 		{"two attacks", []string{"--attack", "fgsm,pgd", "--out", filepath.Join(dir, "a.npz")}, "robust attack runs one attack"},
 		{"a suite", []string{"--attack", "default", "--out", filepath.Join(dir, "a.npz")}, "is a suite of 3 attacks"},
-		{"square under l2", []string{"--attack", "square", "--norm", "l2", "--eps", "0.5", "--out", filepath.Join(dir, "a.npz")}, "square supports L∞ only"},
+		{"square under l1", []string{"--attack", "square", "--norm", "l1", "--eps", "0.5", "--out", filepath.Join(dir, "a.npz")}, "square: supports the L∞ and L2 norms only"},
 		{"zero grid", []string{"--grid-n", "0", "--grid", filepath.Join(dir, "g.png")}, "--grid-n and --cols must be at least 1"},
 	}
 	for _, c := range cases {

@@ -23,7 +23,7 @@ type ModelFlags struct {
 	Batch     int    `default:"128" help:"Samples attacked at once."`
 
 	Eps  string `default:"0.1" placeholder:"LIST" help:"Perturbation budget(s): 0.03, 4/255 or a list 2/255,4/255,8/255, for images in [0,1]."`
-	Norm string `default:"linf" enum:"linf,l2" help:"Threat model norm (${enum})."`
+	Norm string `default:"linf" enum:"linf,l2,l1" help:"Threat model norm (${enum})."`
 
 	InputFlags `embed:""`
 	Softmax    string `default:"warn" enum:"warn,log" help:"For a model ending in Softmax: warn, or take logs (${enum})."`
@@ -60,6 +60,7 @@ type loadedModel struct {
 	model *attacks.ONNXModel
 	data  *dataset.Dataset
 	flags []evaluate.Flag
+	total int // samples in the split before --n
 }
 
 // load reads the data and the model, adapts the model to robust's input
@@ -75,6 +76,7 @@ func (f *ModelFlags) load(g *Globals, eps []evaluate.Eps, norm attacks.Norm) (*l
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--data: %w", err)}
 	}
+	total := d.Len()
 	if f.N > 0 {
 		d = d.Subset(f.N)
 	}
@@ -108,14 +110,14 @@ func (f *ModelFlags) load(g *Globals, eps []evaluate.Eps, norm attacks.Norm) (*l
 		m.Close()
 		return nil, usageError{fmt.Errorf("%s on %s: %w", f.Model, f.Data, err)}
 	}
-	return &loadedModel{model: m, data: d, flags: flags}, nil
+	return &loadedModel{model: m, data: d, flags: flags, total: total}, nil
 }
 
 // EvalCmd evaluates a model's robustness.
 type EvalCmd struct {
 	ModelFlags `embed:""`
 
-	Suite       string `default:"default" placeholder:"NAME|LIST" help:"Attack suite: default (fgsm, pgd, apgd-ce), autoattack-lite (apgd-ce, apgd-dlr, square), full, or a list of attacks (fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, square). An attack that cannot run under --norm is refused."`
+	Suite       string `default:"default" placeholder:"NAME|LIST" help:"Attack suite: default (fgsm, pgd, apgd-ce), autoattack-lite (apgd-ce, apgd-dlr, square), full, autoattack (AutoAttack standard: apgd-ce, apgd-t, fab-t, square 5000), autoattack-plus, autoattack-rand (for randomised models: apgd-ce, apgd-dlr with EoT over 20 samples), or a list of attacks (fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square). An attack that cannot run under --norm is refused."`
 	Steps       int    `default:"0" help:"Iterations of PGD and APGD attacks (0: each attack's default: PGD 20, APGD 100)."`
 	Restarts    int    `default:"0" help:"Restarts of FGSM, PGD and APGD attacks (0: the suite's default)."`
 	Queries     int    `default:"0" help:"Square's query budget (0: 1000, 5000 in the full suite)."`
@@ -129,6 +131,9 @@ type EvalCmd struct {
 	Curve     string `type:"path" placeholder:"FILE.png|FILE.svg" help:"Draw robust accuracy against ε (PNG, SVG or PDF by the extension)."`
 	FailUnder string `name:"fail-under" placeholder:"GATES" help:"Exit 1 unless every gate holds, e.g. 'pgd=40%,clean=80%' or 'robust@8/255=30%'. Metrics: clean, robust, attack names; ε: the first --eps unless @EPS; thresholds: 40% or a fraction in [0,1]."`
 	Policy    string `type:"existingfile" placeholder:"FILE.toml" help:"Read gates from a TOML policy file ([gates] table)."`
+
+	MinEps      bool `name:"min-eps" help:"Also find each sample's smallest breaking ε (FAB's minimal perturbation refined by bisection with APGD) and report the median and percentiles."`
+	AllowRandom bool `name:"allow-random" help:"Let gates pass on a deterministic suite's numbers for a model the sanity checks find non-deterministic (by default such gates fail: use --suite autoattack-rand)."`
 }
 
 // Validate refuses negative counts.
@@ -156,6 +161,9 @@ func (c *EvalCmd) Run(g *Globals) error {
 	}
 	defer lm.model.Close()
 	cfg.Data, cfg.Flags = dataName(lm.data), lm.flags
+	if cfg.Reproduction, err = c.reproduction(g, lm); err != nil {
+		return err
+	}
 	bar := g.progress(c.Progress)
 	show := evalProgress(bar)
 	cfg.Progress = func(p evaluate.Progress) {
@@ -194,26 +202,31 @@ func (c *EvalCmd) Run(g *Globals) error {
 	if reason := report.GateFailure(); reason != "" {
 		return gateError{reason}
 	}
+	if len(gates) > 0 {
+		if err := report.CheckRandomness(c.AllowRandom); err != nil {
+			return gateError{err.Error() + " (--suite autoattack-rand), or accept this suite's number with --allow-random"}
+		}
+	}
 	return nil
 }
 
 // plan parses the suite, budgets, norm and gates and checks that they fit
 // together, before any data or model is read.
 func (c *EvalCmd) plan() (evaluate.Config, []evaluate.Gate, error) {
-	suite, err := evaluate.Suite(c.Suite, evaluate.SuiteOptions{Steps: c.Steps, Restarts: c.Restarts, Queries: c.Queries})
-	if err != nil {
-		return evaluate.Config{}, nil, usageError{fmt.Errorf("--suite: %w", err)}
-	}
 	eps, norm, err := c.threat()
 	if err != nil {
 		return evaluate.Config{}, nil, err
+	}
+	suite, err := evaluate.SuiteFor(c.Suite, norm, evaluate.SuiteOptions{Steps: c.Steps, Restarts: c.Restarts, Queries: c.Queries})
+	if err != nil {
+		return evaluate.Config{}, nil, usageError{fmt.Errorf("--suite: %w", err)}
 	}
 	if err := evaluate.CheckNorm(suite, norm); err != nil {
 		return evaluate.Config{}, nil, usageError{fmt.Errorf("--suite %s with --norm %s: %w", c.Suite, c.Norm, err)}
 	}
 	cfg := evaluate.Config{
 		Eps: eps, Norm: norm, Attacks: suite, SuiteName: c.Suite, BatchSize: c.Batch, Seed: c.Seed,
-		Independent: c.Independent, NoSanity: c.NoSanity, Model: c.Model,
+		Independent: c.Independent, NoSanity: c.NoSanity, Model: c.Model, MinEps: c.MinEps,
 	}
 	gates, err := c.gates()
 	if err != nil {

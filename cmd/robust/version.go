@@ -24,9 +24,9 @@ func (VersionCmd) Run(g *Globals) error {
 	return nil
 }
 
-// versionLine is "robust VERSION", with the VCS revision of a build from a
-// checkout: what robust --version prints.
-func versionLine() string {
+// robustVersion returns the release and, for builds from a checkout, the
+// VCS revision: "0.1.0-dev (3ef8f4f1a2b3)".
+func robustVersion() string {
 	rev := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
@@ -35,5 +35,8 @@ func versionLine() string {
 			}
 		}
 	}
-	return "robust " + version + rev
+	return version + rev
 }
+
+// versionLine is what robust --version prints: "robust VERSION".
+func versionLine() string { return "robust " + robustVersion() }
