@@ -7,18 +7,6 @@ import (
 	"strings"
 )
 
-// gradRule differentiates one operator type.
-type gradRule struct {
-	// grad reads the gradients of the node's outputs and adds the gradients
-	// of the inputs that need one.
-	grad func(c *gradCtx) error
-	// prepare, when set, runs before the backward pass for every node of the
-	// type on the differentiated path (for every node of the type when
-	// prepareAll is set); it may add outputs or rewrite the forward node.
-	prepare    func(c *gradCtx) error
-	prepareAll bool
-}
-
 // gradCtx is what a rule sees: the forward node, the gradients of its
 // outputs and helpers to emit backward nodes.
 type gradCtx struct {

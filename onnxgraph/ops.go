@@ -1,39 +1,158 @@
 package onnxgraph
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
-// standardOps lists the operators of the default ONNX domain (ai.onnx) up to
-// opset 22, sorted.
-var standardOps = []string{
-	"Abs", "Acos", "Acosh", "Add", "AffineGrid", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh",
-	"AveragePool", "BatchNormalization", "Bernoulli", "BitShift", "BitwiseAnd", "BitwiseNot", "BitwiseOr",
-	"BitwiseXor", "BlackmanWindow", "Cast", "CastLike", "Ceil", "Celu", "CenterCropPad", "Clip", "Col2Im",
-	"Compress", "Concat", "ConcatFromSequence", "Constant", "ConstantOfShape", "Conv", "ConvInteger",
-	"ConvTranspose", "Cos", "Cosh", "CumSum", "DFT", "DeformConv", "DepthToSpace", "DequantizeLinear", "Det",
-	"Div", "Dropout", "DynamicQuantizeLinear", "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand", "EyeLike",
-	"Flatten", "Floor", "GRU", "Gather", "GatherElements", "GatherND", "Gelu", "Gemm", "GlobalAveragePool",
-	"GlobalLpPool", "GlobalMaxPool", "Greater", "GreaterOrEqual", "GridSample", "GroupNormalization",
-	"HammingWindow", "HannWindow", "HardSigmoid", "HardSwish", "Hardmax", "Identity", "If", "ImageDecoder",
-	"InstanceNormalization", "IsInf", "IsNaN", "LRN", "LSTM", "LayerNormalization", "LeakyRelu", "Less",
-	"LessOrEqual", "Log", "LogSoftmax", "Loop", "LpNormalization", "LpPool", "MatMul", "MatMulInteger",
-	"Max", "MaxPool", "MaxRoiPool", "MaxUnpool", "Mean", "MeanVarianceNormalization", "MelWeightMatrix",
-	"Min", "Mish", "Mod", "Mul", "Multinomial", "Neg", "NegativeLogLikelihoodLoss", "NonMaxSuppression",
-	"NonZero", "Not", "OneHot", "Optional", "OptionalGetElement", "OptionalHasElement", "Or", "PRelu", "Pad",
-	"Pow", "QLinearConv", "QLinearMatMul", "QuantizeLinear", "RNN", "RandomNormal", "RandomNormalLike",
-	"RandomUniform", "RandomUniformLike", "Range", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSum",
-	"ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare",
-	"RegexFullMatch", "Relu", "Reshape", "Resize", "ReverseSequence", "RoiAlign", "Round", "STFT", "Scan",
-	"Scatter", "ScatterElements", "ScatterND", "Selu", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
-	"SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "Shape", "Shrink", "Sigmoid", "Sign",
-	"Sin", "Sinh", "Size", "Slice", "Softmax", "SoftmaxCrossEntropyLoss", "Softplus", "Softsign",
-	"SpaceToDepth", "Split", "SplitToSequence", "Sqrt", "Squeeze", "StringConcat", "StringNormalizer",
-	"StringSplit", "Sub", "Sum", "Tan", "Tanh", "TfIdfVectorizer", "ThresholdedRelu", "Tile", "TopK",
-	"Transpose", "Trilu", "Unique", "Unsqueeze", "Upsample", "Where", "Xor",
-	// Removed from recent opsets but found in older models.
-	"ATen", "Affine", "Crop", "DynamicSlice", "GRUUnit", "GivenTensorFill", "ImageScaler", "ParametricSoftplus",
-	"Scale", "ScaledTanh",
+// The operator table. Everything robust knows about one operator of the
+// default ONNX domain lives in its entry: how to infer its output types,
+// how to differentiate it (or that no gradient flows through it), which
+// inputs are trainable parameters and which of those get weight decay by
+// default, and how to bring a node from an older opset to DefaultOpset.
+// Entries are grouped by family in the ops_*.go files, next to the rules
+// they name; adding an operator touches one file.
+
+// opDef is the table entry of one operator.
+type opDef struct {
+	// shape sets the types of the node's outputs; nil leaves them unknown.
+	shape shapeRule
+	// grad reads the gradients of the node's outputs and adds the gradients
+	// of the inputs that need one; nil means no gradient rule.
+	grad func(c *gradCtx) error
+	// prepare, when set, runs before the backward pass for every node of the
+	// type on the differentiated path (for every node of the type when
+	// prepareAll is set); it may add outputs or rewrite the forward node.
+	prepare    func(c *gradCtx) error
+	prepareAll bool
+	// noGrad marks operators whose outputs carry no gradient even when they
+	// are floating-point (piecewise-constant functions, comparisons, shape
+	// queries, random generators): they are constants on the gradient path.
+	noGrad bool
+	// params lists the inputs that hold trainable parameters; decay those
+	// that get weight decay by default (weights, not biases or
+	// normalisation parameters).
+	params, decay []int
+	// upgrade rewrites a node of a model importing an opset older than
+	// DefaultOpset into its DefaultOpset form.
+	upgrade func(u *upgrader, n *Node) error
+	// legacyBroadcast marks operators that took the broadcast and axis
+	// attributes before opset 7.
+	legacyBroadcast bool
+	// quantized marks operators of integer-quantised models.
+	quantized bool
+}
+
+// ops is the operator table, filled by init from the families below and
+// read-only afterwards.
+var ops map[string]*opDef
+
+func init() {
+	ops = map[string]*opDef{}
+	for _, family := range []map[string]*opDef{
+		elementwiseOps(), linalgOps(), convOps(), poolOps(), normOps(), reduceOps(), shapeOps(), otherOps(),
+	} {
+		for name, d := range family {
+			if _, dup := ops[name]; dup {
+				panic("onnxgraph: operator " + name + " is defined twice")
+			}
+			ops[name] = d
+		}
+	}
+}
+
+// op returns the table entry of a default-domain node, or nil.
+func opOf(n *Node) *opDef {
+	if normDomain(n.Domain) != "" {
+		return nil
+	}
+	return ops[n.OpType]
+}
+
+// otherOps lists the remaining operators of the default ONNX domain (up to
+// opset 22) about which robust knows nothing beyond their name, and the
+// operators of quantised models.
+func otherOps() map[string]*opDef {
+	t := map[string]*opDef{}
+	for _, name := range []string{
+		"AffineGrid", "BitwiseAnd", "BitwiseNot", "BitwiseOr", "BitwiseXor",
+		"BlackmanWindow", "CenterCropPad", "Col2Im", "Compress", "ConcatFromSequence", "DFT", "DeformConv",
+		"Det", "GRU", "GridSample", "HammingWindow", "HannWindow", "If", "ImageDecoder", "LSTM",
+		"Loop", "MaxRoiPool", "MaxUnpool", "MelWeightMatrix",
+		"Multinomial", "NonMaxSuppression", "OneHot", "Optional", "OptionalGetElement",
+		"OptionalHasElement", "RNN", "RandomNormal", "RandomUniform", "RegexFullMatch", "ReverseSequence",
+		"RoiAlign", "STFT", "Scan", "Scatter", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
+		"SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "SplitToSequence",
+		"StringConcat", "StringNormalizer", "StringSplit", "TfIdfVectorizer", "TopK", "Unique", "Upsample",
+		// Removed from recent opsets but found in older models.
+		"ATen", "Affine", "Crop", "DynamicSlice", "GRUUnit", "GivenTensorFill", "ImageScaler",
+		"ParametricSoftplus", "Scale", "ScaledTanh",
+	} {
+		t[name] = &opDef{}
+	}
+	for _, name := range []string{"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
+		"QLinearMatMul", "ConvInteger", "MatMulInteger"} {
+		t[name] = &opDef{quantized: true}
+	}
+	return t
 }
 
 // IsStandardOp reports whether opType is an operator of the default ONNX
 // domain.
-func IsStandardOp(opType string) bool { return slices.Contains(standardOps, opType) }
+func IsStandardOp(opType string) bool { return ops[opType] != nil }
+
+// IsQuantizedOp reports whether opType is an operator of integer-quantised
+// models (QuantizeLinear, QLinearConv, MatMulInteger, ...).
+func IsQuantizedOp(opType string) bool {
+	d := ops[opType]
+	return d != nil && d.quantized
+}
+
+// GradientOps lists, sorted, the operator types [Gradients] can
+// differentiate through. Operators with integer or boolean outputs (Shape,
+// Gather of shapes, Equal, ...) and Constant never need a rule: they are
+// recognised as non-differentiable and skipped.
+func GradientOps() []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for name, d := range maps.All(ops) {
+			if d.grad != nil && !yield(name) {
+				return
+			}
+		}
+	})
+}
+
+// TrainableParams returns the float initializers a training graph trains by
+// default: the parameter inputs of the operator table (weights and biases of
+// Conv, ConvTranspose and Gemm, MatMul operands, normalisation scales and
+// biases, PRelu slopes), in order of first use. Initializers read through
+// Identity nodes are not included (see package harden, which unties them
+// first).
+func TrainableParams(g *Graph) []string {
+	var out []string
+	for _, n := range g.Nodes {
+		d := opOf(n)
+		if d == nil {
+			continue
+		}
+		for _, i := range d.params {
+			name := n.Input(i)
+			if t := g.Initializer(name); t != nil && t.DataType.IsFloat() && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// WeightDecayed reports whether weight decay applies by default to the
+// parameter name: a Conv or ConvTranspose weight or a Gemm or MatMul matrix,
+// not a bias or normalisation parameter.
+func WeightDecayed(g *Graph, name string) bool {
+	for _, n := range g.Nodes {
+		if d := opOf(n); d != nil && slices.ContainsFunc(d.decay, func(i int) bool { return n.Input(i) == name }) {
+			return true
+		}
+	}
+	return false
+}

@@ -2,8 +2,152 @@ package onnxgraph
 
 import "fmt"
 
-// Gradient rules of elementwise operators. Binary operators broadcast; the
-// gradient of an operand is summed back to the operand's shape (reduceTo).
+// Elementwise operators: unary functions, broadcasting arithmetic,
+// comparisons and logic, Where, Cast, Clip and Dropout. The gradient of a
+// broadcast operand is summed back to the operand's shape (reduceTo).
+
+func elementwiseOps() map[string]*opDef {
+	t := map[string]*opDef{
+		"Identity":  {shape: identityShape, grad: identityGrad},
+		"Neg":       {shape: sameShape, grad: negGrad},
+		"Relu":      {shape: sameShape, grad: reluGrad},
+		"LeakyRelu": {shape: sameShape, grad: leakyReluGrad},
+		"PRelu": {shape: broadcastShape, grad: preluGrad, params: []int{1}, legacyBroadcast: true,
+			upgrade: (*upgrader).prelu},
+		"Elu":        {shape: sameShape, grad: eluGrad},
+		"Selu":       {shape: sameShape, grad: seluGrad},
+		"Sigmoid":    {shape: sameShape, grad: sigmoidGrad},
+		"Tanh":       {shape: sameShape, grad: tanhGrad},
+		"Softplus":   {shape: sameShape, grad: softplusGrad},
+		"Softsign":   {shape: sameShape, grad: softsignGrad},
+		"Exp":        {shape: sameShape, grad: expGrad},
+		"Log":        {shape: sameShape, grad: logGrad},
+		"Sqrt":       {shape: sameShape, grad: sqrtGrad},
+		"Reciprocal": {shape: sameShape, grad: reciprocalGrad},
+		"Abs":        {shape: sameShape, grad: absGrad},
+		"Clip":       {shape: sameShape, grad: clipGrad, upgrade: (*upgrader).clip},
+		"Dropout":    {shape: dropoutShape, grad: dropoutGrad, prepare: dropoutPrepare, upgrade: (*upgrader).dropout},
+		"Cast":       {shape: castShape, grad: castGrad},
+		"CastLike":   {shape: castLikeShape},
+
+		"Add":   {shape: broadcastShape, grad: addGrad, legacyBroadcast: true},
+		"Sub":   {shape: broadcastShape, grad: subGrad, legacyBroadcast: true},
+		"Mul":   {shape: broadcastShape, grad: mulGrad, legacyBroadcast: true},
+		"Div":   {shape: broadcastShape, grad: divGrad, legacyBroadcast: true},
+		"Pow":   {shape: broadcastShape, grad: powGrad, legacyBroadcast: true},
+		"Sum":   {shape: broadcastShape, grad: sumGrad},
+		"Where": {shape: whereShape, grad: whereGrad},
+
+		// Differentiable almost everywhere with a zero derivative: no
+		// gradient flows through them.
+		"Floor": {shape: sameShape, noGrad: true}, "Ceil": {shape: sameShape, noGrad: true},
+		"Round": {shape: sameShape, noGrad: true}, "Sign": {shape: sameShape, noGrad: true},
+		"IsNaN": {shape: boolShape, noGrad: true}, "IsInf": {shape: boolShape, noGrad: true},
+		"Not":               {shape: boolShape, noGrad: true},
+		"RandomUniformLike": {shape: sameShape, noGrad: true},
+		"RandomNormalLike":  {shape: sameShape, noGrad: true},
+		"Bernoulli":         {shape: sameShape, noGrad: true},
+		"Mod":               {shape: broadcastShape},
+		"BitShift":          {shape: broadcastShape},
+	}
+	for _, name := range []string{"Equal", "Greater", "Less", "And", "Or", "Xor"} {
+		t[name] = &opDef{shape: compareShape, noGrad: true, legacyBroadcast: true}
+	}
+	for _, name := range []string{"GreaterOrEqual", "LessOrEqual"} {
+		t[name] = &opDef{shape: compareShape, noGrad: true}
+	}
+	for _, name := range []string{"Max", "Min", "Mean"} {
+		t[name] = &opDef{shape: broadcastShape}
+	}
+	for _, name := range []string{"Erf", "HardSigmoid", "HardSwish", "Celu", "Sin", "Cos", "Mish", "Gelu",
+		"ThresholdedRelu", "Shrink"} {
+		t[name] = &opDef{shape: sameShape}
+	}
+	for _, name := range []string{"Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Cosh", "Sinh", "Tan"} {
+		t[name] = &opDef{}
+	}
+	return t
+}
+
+// sameShape gives output 0 the type of input 0.
+func sameShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	s.set(n, 0, xe, xs)
+	return nil
+}
+
+// identityShape is sameShape, keeping a known shape value.
+func identityShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	s.set(n, 0, xe, xs)
+	if v, ok := s.vals[n.Input(0)]; ok {
+		s.vals[n.Outputs[0]] = v
+	}
+	return nil
+}
+
+func dropoutShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	s.set(n, 0, xe, xs)
+	s.set(n, 1, Bool, xs)
+	return nil
+}
+
+// boolShape gives output 0 input 0's shape and type bool.
+func boolShape(s *shapeState, n *Node, xs Shape, _ DataType) error {
+	s.set(n, 0, Bool, xs)
+	return nil
+}
+
+// broadcastShape broadcasts the inputs (of input 0's type), following
+// arithmetic on known shape values.
+func broadcastShape(s *shapeState, n *Node, _ Shape, xe DataType) error {
+	return s.broadcastTo(n, xe)
+}
+
+// compareShape broadcasts the inputs to a bool output.
+func compareShape(s *shapeState, n *Node, _ Shape, _ DataType) error {
+	return s.broadcastTo(n, Bool)
+}
+
+// whereShape broadcasts the inputs to input 1's type.
+func whereShape(s *shapeState, n *Node, _ Shape, xe DataType) error {
+	if t := s.in(n, 1); t != nil {
+		xe = t.Elem
+	}
+	return s.broadcastTo(n, xe)
+}
+
+func (s *shapeState) broadcastTo(n *Node, elem DataType) error {
+	shapes := make([]Shape, 0, len(n.Inputs))
+	for i := range n.Inputs {
+		t := s.in(n, i)
+		if t == nil {
+			s.set(n, 0, elem, nil)
+			return nil
+		}
+		shapes = append(shapes, t.Shape)
+	}
+	out, err := broadcast(shapes...)
+	if err != nil {
+		return err
+	}
+	s.set(n, 0, elem, out)
+	s.shapeArith(n)
+	return nil
+}
+
+func castShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	s.set(n, 0, DataType(n.AttrInt("to", int64(xe))), xs)
+	if v, ok := s.vals[n.Input(0)]; ok {
+		s.vals[n.Outputs[0]] = v
+	}
+	return nil
+}
+
+func castLikeShape(s *shapeState, n *Node, xs Shape, _ DataType) error {
+	if t := s.in(n, 1); t != nil {
+		s.set(n, 0, t.Elem, xs)
+	}
+	return nil
+}
 
 // binary applies the gradient of a broadcasting binary node: da and db
 // compute the full-shaped gradients of inputs 0 and 1 (each only called

@@ -5,6 +5,35 @@ import (
 	"slices"
 )
 
+// Normalisation operators.
+
+func normOps() map[string]*opDef {
+	t := map[string]*opDef{
+		"BatchNormalization": {shape: batchNormShape, grad: batchNormGrad, prepare: batchNormPrepare, prepareAll: true,
+			params: []int{1, 2}, upgrade: (*upgrader).batchNorm},
+	}
+	for _, name := range []string{"InstanceNormalization", "LayerNormalization", "GroupNormalization", "LRN",
+		"LpNormalization", "MeanVarianceNormalization"} {
+		t[name] = &opDef{shape: sameShape}
+	}
+	return t
+}
+
+func batchNormShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	s.set(n, 0, xe, xs)
+	if c := s.in(n, 1); c != nil && xs != nil && len(xs) > 1 && len(c.Shape) == 1 {
+		if xs[1].Known() && c.Shape[0].Known() && xs[1].Value != c.Shape[0].Value {
+			return fmt.Errorf("input has %d channels but scale has %d", xs[1].Value, c.Shape[0].Value)
+		}
+	}
+	for i := 1; i < len(n.Outputs); i++ {
+		if t := s.in(n, 3); t != nil {
+			s.set(n, i, t.Elem, t.Shape)
+		}
+	}
+	return nil
+}
+
 // BatchNormalization: eval form (running statistics) and training form
 // (batch statistics), the latter lowered to standard operators.
 //

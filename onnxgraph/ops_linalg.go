@@ -5,7 +5,19 @@ import (
 	"slices"
 )
 
-// Gradient rules of Gemm and MatMul.
+// Gemm, MatMul and Einsum.
+
+func linalgOps() map[string]*opDef {
+	return map[string]*opDef{
+		"Gemm": {shape: gemmShape, grad: gemmGrad, params: []int{0, 1, 2}, decay: []int{0, 1},
+			legacyBroadcast: true},
+		"MatMul": {shape: matmulShape, grad: matMulGrad, params: []int{0, 1}, decay: []int{0, 1}},
+		"Einsum": {},
+	}
+}
+
+func gemmShape(s *shapeState, n *Node, _ Shape, _ DataType) error   { return s.gemm(n) }
+func matmulShape(s *shapeState, n *Node, _ Shape, _ DataType) error { return s.matmul(n) }
 
 // gemmGrad differentiates Y = α·A'·B' + β·C (A' = Aᵀ when transA, B' = Bᵀ
 // when transB). Each matrix gradient is one Gemm with the transpositions
@@ -147,4 +159,69 @@ func swapLast(c *gradCtx, v string, rank int) string {
 	perm := iota64(0, rank)
 	perm[rank-1], perm[rank-2] = perm[rank-2], perm[rank-1]
 	return c.b.Transpose(v, perm...)
+}
+
+func (s *shapeState) gemm(n *Node) error {
+	a, b := s.in(n, 0), s.in(n, 1)
+	if a == nil || b == nil || a.Shape == nil || b.Shape == nil {
+		s.set(n, 0, Float, nil)
+		return nil
+	}
+	if len(a.Shape) != 2 || len(b.Shape) != 2 {
+		return fmt.Errorf("operands %v and %v must be matrices", a.Shape, b.Shape)
+	}
+	m, k1 := a.Shape[0], a.Shape[1]
+	if n.AttrInt("transA", 0) == 1 {
+		m, k1 = k1, m
+	}
+	k2, nn := b.Shape[0], b.Shape[1]
+	if n.AttrInt("transB", 0) == 1 {
+		k2, nn = nn, k2
+	}
+	if k1.Known() && k2.Known() && k1.Value != k2.Value {
+		return fmt.Errorf("inner dimensions differ: A is %v, B is %v (transA=%d, transB=%d)", a.Shape, b.Shape, n.AttrInt("transA", 0), n.AttrInt("transB", 0))
+	}
+	out := Shape{m, nn}
+	if c := s.in(n, 2); c != nil && c.Shape != nil {
+		if _, err := broadcast(out, c.Shape); err != nil {
+			return fmt.Errorf("bias %v does not broadcast to %v", c.Shape, out)
+		}
+	}
+	s.set(n, 0, a.Elem, out)
+	return nil
+}
+
+func (s *shapeState) matmul(n *Node) error {
+	a, b := s.in(n, 0), s.in(n, 1)
+	if a == nil || b == nil || a.Shape == nil || b.Shape == nil {
+		s.set(n, 0, Float, nil)
+		return nil
+	}
+	as, bs := a.Shape, b.Shape
+	if len(as) == 0 || len(bs) == 0 {
+		return fmt.Errorf("MatMul of a scalar")
+	}
+	if len(as) == 1 {
+		as = Shape{D(1), as[0]}
+	}
+	if len(bs) == 1 {
+		bs = Shape{bs[0], D(1)}
+	}
+	k1, k2 := as[len(as)-1], bs[len(bs)-2]
+	if k1.Known() && k2.Known() && k1.Value != k2.Value {
+		return fmt.Errorf("inner dimensions differ: %v × %v", a.Shape, b.Shape)
+	}
+	batch, err := broadcast(as[:len(as)-2], bs[:len(bs)-2])
+	if err != nil {
+		return err
+	}
+	out := slices.Clone(batch)
+	if len(a.Shape) > 1 {
+		out = append(out, as[len(as)-2])
+	}
+	if len(b.Shape) > 1 {
+		out = append(out, bs[len(bs)-1])
+	}
+	s.set(n, 0, a.Elem, out)
+	return nil
 }

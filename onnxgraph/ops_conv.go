@@ -5,7 +5,14 @@ import (
 	"slices"
 )
 
-// Gradient rules of Conv and ConvTranspose (any number of spatial axes).
+// Conv and ConvTranspose (any number of spatial axes).
+
+func convOps() map[string]*opDef {
+	return map[string]*opDef{
+		"Conv":          {shape: (*shapeState).window, grad: convGrad, params: []int{1, 2}, decay: []int{1}},
+		"ConvTranspose": {shape: (*shapeState).window, grad: convTransposeGrad, params: []int{1, 2}, decay: []int{1}},
+	}
+}
 
 // window holds the resolved attributes of a convolution or pooling node.
 type window struct {
@@ -40,18 +47,11 @@ func (c *gradCtx) nodeWindow(x, y string, kernel []int64) (*window, error) {
 		return nil, err
 	}
 	k := len(xd) - 2
-	w := &window{
-		kernel:    c.n.AttrInts("kernel_shape", kernel),
-		strides:   c.n.AttrInts("strides", ones(k)),
-		dilations: c.n.AttrInts("dilations", ones(k)),
-		in:        xd[2:], out: yd[2:],
-		group: c.n.AttrInt("group", 1),
+	w, err := windowAttrs(c.n, k, kernel)
+	if err != nil {
+		return nil, err
 	}
-	pads := c.n.AttrInts("pads", make([]int64, 2*k))
-	if len(w.kernel) != k || len(w.strides) != k || len(w.dilations) != k || len(pads) != 2*k {
-		return nil, fmt.Errorf("attributes do not match %d spatial axes", k)
-	}
-	w.padBegin, w.padEnd = slices.Clone(pads[:k]), slices.Clone(pads[k:])
+	w.in, w.out = xd[2:], yd[2:]
 	switch ap := c.n.AttrString("auto_pad", "NOTSET"); ap {
 	case "NOTSET":
 	case "VALID":
@@ -72,6 +72,26 @@ func (c *gradCtx) nodeWindow(x, y string, kernel []int64) (*window, error) {
 	default:
 		return nil, fmt.Errorf("unknown auto_pad %q", ap)
 	}
+	return w, nil
+}
+
+// windowAttrs resolves the kernel_shape (kernel when absent: the weight's
+// spatial sizes for convolutions), strides, dilations, pads and group
+// attributes of a convolution or pooling node with k spatial axes. Shape
+// inference and the gradient rules both read windows through it.
+func windowAttrs(n *Node, k int, kernel []int64) (*window, error) {
+	w := &window{
+		kernel:    n.AttrInts("kernel_shape", kernel),
+		strides:   n.AttrInts("strides", ones(k)),
+		dilations: n.AttrInts("dilations", ones(k)),
+		group:     n.AttrInt("group", 1),
+	}
+	pads := n.AttrInts("pads", make([]int64, 2*k))
+	if len(w.kernel) != k || len(w.strides) != k || len(w.dilations) != k || len(pads) != 2*k {
+		return nil, fmt.Errorf("kernel_shape %v, strides %v, dilations %v or pads %v do not match %d spatial axes",
+			w.kernel, w.strides, w.dilations, pads, k)
+	}
+	w.padBegin, w.padEnd = slices.Clone(pads[:k]), slices.Clone(pads[k:])
 	return w, nil
 }
 
@@ -417,4 +437,109 @@ func convTransposeGrad(c *gradCtx) error {
 		c.setGrad(2, c.reduce("ReduceSum", dy, append([]int64{0}, spatialAxes(k)...), false))
 	}
 	return nil
+}
+
+// window infers Conv, ConvTranspose and pooling outputs.
+func (s *shapeState) window(n *Node, xs Shape, xe DataType) error {
+	if xs == nil {
+		s.set(n, 0, xe, nil)
+		return nil
+	}
+	if len(xs) < 3 {
+		return fmt.Errorf("input %v must have rank ≥ 3 (N, C, spatial...)", xs)
+	}
+	spatial := len(xs) - 2
+	var kernel []int64
+	outC := xs[1]
+	switch n.OpType {
+	case "Conv", "ConvTranspose":
+		w := s.in(n, 1)
+		if w == nil || w.Shape == nil {
+			s.set(n, 0, xe, nil)
+			return nil
+		}
+		if len(w.Shape) != len(xs) {
+			return fmt.Errorf("weight %v and input %v have different ranks", w.Shape, xs)
+		}
+		group := n.AttrInt("group", 1)
+		if n.OpType == "Conv" {
+			if xs[1].Known() && w.Shape[1].Known() && xs[1].Value != w.Shape[1].Value*group {
+				return fmt.Errorf("input has %d channels but weight %v with group %d expects %d", xs[1].Value, w.Shape, group, w.Shape[1].Value*group)
+			}
+			outC = w.Shape[0]
+		} else {
+			if xs[1].Known() && w.Shape[0].Known() && xs[1].Value != w.Shape[0].Value {
+				return fmt.Errorf("input has %d channels but weight %v expects %d", xs[1].Value, w.Shape, w.Shape[0].Value)
+			}
+			outC = mulDim(w.Shape[1], D(group))
+		}
+		kernel = w.Shape[2:].Ints()
+	}
+	win, err := windowAttrs(n, spatial, kernel)
+	if err != nil {
+		return err
+	}
+	strides, dil, pads := win.strides, win.dilations, win.pads()
+	kernel = win.kernel
+	autoPad := n.AttrString("auto_pad", "NOTSET")
+	ceil := n.AttrInt("ceil_mode", 0) == 1
+	out := Shape{xs[0], outC}
+	for i := 0; i < spatial; i++ {
+		d := xs[2+i]
+		if !d.Known() {
+			out = append(out, Unknown())
+			continue
+		}
+		in, k, st, dl := d.Value, kernel[i], strides[i], dil[i]
+		ek := (k-1)*dl + 1
+		var o int64
+		if n.OpType == "ConvTranspose" {
+			op := n.AttrInts("output_padding", make([]int64, spatial))
+			if os := n.AttrInts("output_shape", nil); len(os) == spatial {
+				o = os[i]
+			} else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+				o = in * st
+			} else {
+				o = st*(in-1) + op[i] + ek - pads[i] - pads[i+spatial]
+			}
+		} else {
+			switch autoPad {
+			case "SAME_UPPER", "SAME_LOWER":
+				o = (in + st - 1) / st
+			case "VALID":
+				o = (in-ek)/st + 1
+			default:
+				span := in + pads[i] + pads[i+spatial] - ek
+				if span < 0 {
+					return fmt.Errorf("kernel %v (dilated %d) is larger than padded input %v", kernel, ek, xs)
+				}
+				if ceil {
+					o = (span+st-1)/st + 1
+					// The last window must start inside the input or left padding.
+					if (o-1)*st >= in+pads[i] {
+						o--
+					}
+				} else {
+					o = span/st + 1
+				}
+			}
+		}
+		if o <= 0 {
+			return fmt.Errorf("output dimension %d is %d", i, o)
+		}
+		out = append(out, D(o))
+	}
+	s.set(n, 0, xe, out)
+	if n.OpType == "MaxPool" {
+		s.set(n, 1, Int64, out)
+	}
+	return nil
+}
+
+func ones(n int) []int64 {
+	v := make([]int64, n)
+	for i := range v {
+		v[i] = 1
+	}
+	return v
 }

@@ -5,7 +5,42 @@ import (
 	"slices"
 )
 
-// Gradient rules of reductions, softmax and the softmax cross-entropy loss.
+// Reductions, softmax and the softmax cross-entropy loss.
+
+func reduceOps() map[string]*opDef {
+	t := map[string]*opDef{
+		"ReduceSum":  {shape: (*shapeState).reduce, grad: reduceSumGrad, upgrade: attrToInput("axes", 1)},
+		"ReduceMean": {shape: (*shapeState).reduce, grad: reduceMeanGrad},
+		"ReduceMax":  {shape: (*shapeState).reduce, grad: reduceMaxGrad},
+		"ReduceMin":  {shape: (*shapeState).reduce, grad: reduceMaxGrad},
+		"ArgMax":     {shape: (*shapeState).reduce, noGrad: true},
+		"ArgMin":     {shape: (*shapeState).reduce, noGrad: true},
+
+		"Softmax":    {shape: sameShape, grad: softmaxGrad, upgrade: (*upgrader).softmax},
+		"LogSoftmax": {shape: sameShape, grad: logSoftmaxGrad, upgrade: (*upgrader).softmax},
+		"Hardmax":    {shape: sameShape, noGrad: true, upgrade: (*upgrader).softmax},
+
+		"SoftmaxCrossEntropyLoss":   {shape: lossShape, grad: sceGrad, prepare: scePrepare},
+		"NegativeLogLikelihoodLoss": {shape: lossShape},
+	}
+	for _, name := range []string{"ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
+		"ReduceLogSumExp"} {
+		t[name] = &opDef{shape: (*shapeState).reduce}
+	}
+	return t
+}
+
+// lossShape types the outputs of SoftmaxCrossEntropyLoss and
+// NegativeLogLikelihoodLoss: the loss and the log-probabilities.
+func lossShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	if n.AttrString("reduction", "mean") == "none" && xs != nil {
+		s.set(n, 0, xe, slices.Delete(slices.Clone(xs), 1, 2))
+	} else {
+		s.set(n, 0, xe, Shape{})
+	}
+	s.set(n, 1, xe, xs)
+	return nil
+}
 
 // reducedAxes returns the normalised, sorted axes a Reduce* node reduces
 // over, and false when it reduces nothing (noop_with_empty_axes).
@@ -204,5 +239,44 @@ func sceGrad(c *gradCtx) error {
 		return fmt.Errorf("unknown reduction %q", red)
 	}
 	c.setGrad(0, c.op("Mul", []string{diff, scale}))
+	return nil
+}
+
+func (s *shapeState) reduce(n *Node, xs Shape, xe DataType) error {
+	keep := n.AttrInt("keepdims", 1) == 1
+	elem := xe
+	var axes []int64
+	ok := true
+	if n.OpType == "ArgMax" || n.OpType == "ArgMin" {
+		axes, elem = []int64{n.AttrInt("axis", 0)}, Int64
+	} else {
+		axes, ok = s.axesOf(n, 1)
+	}
+	if xs == nil || !ok {
+		s.set(n, 0, elem, nil)
+		return nil
+	}
+	if len(axes) == 0 && n.AttrInt("noop_with_empty_axes", 0) == 1 {
+		s.set(n, 0, elem, xs)
+		return nil
+	}
+	red := map[int]bool{}
+	for _, a := range axes {
+		k, err := normAxis(a, len(xs))
+		if err != nil {
+			return err
+		}
+		red[k] = true
+	}
+	out := Shape{}
+	for i, d := range xs {
+		switch {
+		case len(axes) > 0 && !red[i]:
+			out = append(out, d)
+		case keep:
+			out = append(out, D(1))
+		}
+	}
+	s.set(n, 0, elem, out)
 	return nil
 }

@@ -5,6 +5,32 @@ import (
 	"slices"
 )
 
+// Pooling operators.
+
+func poolOps() map[string]*opDef {
+	return map[string]*opDef{
+		"MaxPool":           {shape: (*shapeState).window, grad: maxPoolGrad, prepare: maxPoolPrepare},
+		"AveragePool":       {shape: (*shapeState).window, grad: avgPoolGrad},
+		"LpPool":            {shape: (*shapeState).window},
+		"GlobalAveragePool": {shape: globalPoolShape, grad: globalAvgPoolGrad},
+		"GlobalMaxPool":     {shape: globalPoolShape, grad: globalMaxPoolGrad},
+		"GlobalLpPool":      {shape: globalPoolShape},
+	}
+}
+
+func globalPoolShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	if xs == nil {
+		s.set(n, 0, xe, nil)
+		return nil
+	}
+	out := slices.Clone(xs)
+	for i := 2; i < len(out); i++ {
+		out[i] = D(1)
+	}
+	s.set(n, 0, xe, out)
+	return nil
+}
+
 // Gradient rules of pooling operators.
 
 // tiles reports whether the pooling windows tile the input: kernel =

@@ -1,0 +1,795 @@
+package onnxgraph
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Operators that move data without arithmetic, shape queries and
+// constants.
+
+func shapeOps() map[string]*opDef {
+	return map[string]*opDef{
+		"Constant":        {shape: (*shapeState).constant},
+		"Shape":           {shape: shapeShape, noGrad: true},
+		"Size":            {shape: sizeShape, noGrad: true},
+		"ConstantOfShape": {shape: constantOfShapeShape, noGrad: true},
+		"EyeLike":         {noGrad: true},
+		"NonZero":         {noGrad: true},
+		"Range":           {shape: rangeShape},
+
+		"Reshape":   {shape: (*shapeState).reshape, grad: reshapeGrad, upgrade: attrToInput("shape", 1)},
+		"Flatten":   {shape: flattenShape, grad: reshapeGrad},
+		"Squeeze":   {shape: (*shapeState).squeeze, grad: reshapeGrad, upgrade: attrToInput("axes", 1)},
+		"Unsqueeze": {shape: (*shapeState).squeeze, grad: reshapeGrad, upgrade: attrToInput("axes", 1)},
+		"Transpose": {shape: transposeShape, grad: transposeGrad},
+		"Concat":    {shape: concatShape, grad: concatGrad, upgrade: (*upgrader).concat},
+		"Split":     {shape: (*shapeState).split, grad: splitGrad, upgrade: attrToInput("split", 1)},
+		"Slice":     {shape: (*shapeState).slice, grad: sliceGrad, upgrade: (*upgrader).slice},
+		"Pad":       {shape: (*shapeState).pad, grad: padGrad, upgrade: (*upgrader).pad},
+		"Gather":    {shape: (*shapeState).gather, grad: gatherGrad},
+		"Tile":      {shape: tileShape, grad: tileGrad},
+		"Expand":    {shape: expandShape, grad: expandGrad},
+
+		"GatherElements":  {},
+		"GatherND":        {},
+		"ScatterElements": {shape: sameShape},
+		"ScatterND":       {shape: sameShape},
+		"CumSum":          {shape: sameShape},
+		"Trilu":           {},
+		"DepthToSpace":    {},
+		"SpaceToDepth":    {},
+		"Resize":          {},
+	}
+}
+
+func shapeShape(s *shapeState, n *Node, xs Shape, _ DataType) error {
+	if xs == nil {
+		s.set(n, 0, Int64, Shape{Unknown()})
+		return nil
+	}
+	start, end := n.AttrInt("start", 0), n.AttrInt("end", int64(len(xs)))
+	lo, hi := clampAxis(start, len(xs)), clampAxis(end, len(xs))
+	v := valFromShape(xs[lo:max(lo, hi)])
+	s.set(n, 0, Int64, Dims(int64(len(v))))
+	s.vals[n.Outputs[0]] = v
+	return nil
+}
+
+func sizeShape(s *shapeState, n *Node, _ Shape, _ DataType) error {
+	s.set(n, 0, Int64, Shape{})
+	return nil
+}
+
+func constantOfShapeShape(s *shapeState, n *Node, _ Shape, _ DataType) error {
+	elem := Float
+	if a := n.Attr("value"); a != nil && a.Tensor != nil {
+		elem = a.Tensor.DataType
+	}
+	if v, ok := s.vals[n.Input(0)]; ok {
+		s.set(n, 0, elem, shapeFromVal(v))
+	} else {
+		s.set(n, 0, elem, nil)
+	}
+	return nil
+}
+
+func rangeShape(s *shapeState, n *Node, _ Shape, xe DataType) error {
+	s.set(n, 0, xe, Shape{Unknown()})
+	return nil
+}
+
+func flattenShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	if xs == nil {
+		s.set(n, 0, xe, Shape{Unknown(), Unknown()})
+		return nil
+	}
+	axis := n.AttrInt("axis", 1)
+	if axis < 0 {
+		axis += int64(len(xs))
+	}
+	if axis < 0 || axis > int64(len(xs)) {
+		return fmt.Errorf("axis %d out of range for rank %d", n.AttrInt("axis", 1), len(xs))
+	}
+	s.set(n, 0, xe, Shape{prodDims(xs[:axis]), prodDims(xs[axis:])})
+	return nil
+}
+
+func transposeShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	if xs == nil {
+		s.set(n, 0, xe, nil)
+		return nil
+	}
+	perm := n.AttrInts("perm", nil)
+	if perm == nil {
+		for i := len(xs) - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
+		}
+	}
+	if len(perm) != len(xs) {
+		return fmt.Errorf("perm %v does not match rank %d", perm, len(xs))
+	}
+	out := make(Shape, len(xs))
+	for i, p := range perm {
+		if p < 0 || int(p) >= len(xs) {
+			return fmt.Errorf("perm %v out of range", perm)
+		}
+		out[i] = xs[p]
+	}
+	s.set(n, 0, xe, out)
+	return nil
+}
+
+func concatShape(s *shapeState, n *Node, _ Shape, _ DataType) error { return s.concat(n) }
+
+func expandShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	target, ok := s.vals[n.Input(1)]
+	if !ok || xs == nil {
+		s.set(n, 0, xe, nil)
+		return nil
+	}
+	out, err := broadcast(xs, shapeFromVal(target))
+	if err != nil {
+		return err
+	}
+	s.set(n, 0, xe, out)
+	return nil
+}
+
+func tileShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	if reps := s.ints(n, 1); reps != nil && xs != nil && len(reps) == len(xs) {
+		out := make(Shape, len(xs))
+		for i := range xs {
+			out[i] = mulDim(xs[i], D(reps[i]))
+		}
+		s.set(n, 0, xe, out)
+	} else if xs != nil {
+		s.set(n, 0, xe, unknownShape(len(xs)))
+	}
+	return nil
+}
+
+// reshapeGrad covers Flatten, Reshape, Squeeze and Unsqueeze: the gradient
+// is reshaped back to the input's shape.
+func reshapeGrad(c *gradCtx) error {
+	c.setGrad(0, c.reshapeLike(c.dy(0), c.in(0)))
+	return nil
+}
+
+func transposeGrad(c *gradCtx) error {
+	r, err := c.rank(c.in(0))
+	if err != nil {
+		return err
+	}
+	perm := c.n.AttrInts("perm", nil)
+	if perm == nil {
+		for i := r - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
+		}
+	}
+	inv := make([]int64, len(perm))
+	for i, p := range perm {
+		inv[p] = int64(i)
+	}
+	c.setGrad(0, c.b.Transpose(c.dy(0), inv...))
+	return nil
+}
+
+// axisSize returns the static size of v along axis.
+func (c *gradCtx) axisSize(v string, axis int) (int64, error) {
+	s := c.shape(v)
+	if s == nil || axis >= len(s) || !s[axis].Known() {
+		return 0, fmt.Errorf("size of %q along axis %d must be static (shape %v)", v, axis, s)
+	}
+	return s[axis].Value, nil
+}
+
+func concatGrad(c *gradCtx) error {
+	r, err := c.rank(c.out(0))
+	if err != nil {
+		return err
+	}
+	axis, err := normAxis(c.n.AttrInt("axis", 0), r)
+	if err != nil {
+		return err
+	}
+	sizes := make([]int64, len(c.n.Inputs))
+	for i, in := range c.n.Inputs {
+		if sizes[i], err = c.axisSize(in, axis); err != nil {
+			return err
+		}
+	}
+	parts := c.b.Node("Split", []string{c.dy(0), c.ints(sizes...)}, len(sizes), IntAttr("axis", int64(axis)))
+	for i, p := range parts {
+		c.setGrad(i, p)
+	}
+	return nil
+}
+
+func splitGrad(c *gradCtx) error {
+	r, err := c.rank(c.in(0))
+	if err != nil {
+		return err
+	}
+	axis, err := normAxis(c.n.AttrInt("axis", 0), r)
+	if err != nil {
+		return err
+	}
+	parts := make([]string, len(c.n.Outputs))
+	for i, o := range c.n.Outputs {
+		parts[i] = c.dy(i)
+		if parts[i] == "" {
+			parts[i] = c.zerosLike(o)
+		}
+	}
+	c.setGrad(0, c.b.Concat(int64(axis), parts...))
+	return nil
+}
+
+// sliceGrad pads the gradient with zeros back to the input's extent (unit
+// steps only).
+func sliceGrad(c *gradCtx) error {
+	x := c.in(0)
+	r, err := c.rank(x)
+	if err != nil {
+		return err
+	}
+	var params [4][]int64
+	for i := range params {
+		if c.in(1+i) == "" {
+			continue
+		}
+		v, ok := c.constInts(c.in(1 + i))
+		if !ok {
+			return fmt.Errorf("input %d (%q) must be a constant", 1+i, c.in(1+i))
+		}
+		params[i] = v
+	}
+	starts, ends, axes, steps := params[0], params[1], params[2], params[3]
+	if axes == nil {
+		axes = iota64(0, len(starts))
+	}
+	pads := make([]int64, 2*r)
+	for i, a := range axes {
+		if steps != nil && steps[i] != 1 {
+			return fmt.Errorf("steps %v: only unit steps are supported", steps)
+		}
+		ax, err := normAxis(a, r)
+		if err != nil {
+			return err
+		}
+		dim, err := c.axisSize(x, ax)
+		if err != nil {
+			return err
+		}
+		begin := clampIndex(starts[i], dim)
+		n := SliceLen(dim, starts[i], ends[i], 1)
+		pads[ax], pads[r+ax] = begin, dim-begin-n
+	}
+	c.setGrad(0, c.op("Pad", []string{c.dy(0), c.ints(pads...)}))
+	return nil
+}
+
+// clampIndex converts a Slice start to [0, dim].
+func clampIndex(v, dim int64) int64 {
+	if v < 0 {
+		v += dim
+	}
+	return min(max(v, 0), dim)
+}
+
+// padGrad crops the gradient to the unpadded input (constant mode,
+// non-negative pads).
+func padGrad(c *gradCtx) error {
+	if mode := c.n.AttrString("mode", "constant"); mode != "constant" {
+		return fmt.Errorf("mode %q: only constant padding is differentiable here", mode)
+	}
+	if c.needs(2) {
+		return fmt.Errorf("the gradient of the padding value is not supported")
+	}
+	pads, ok := c.constInts(c.in(1))
+	if !ok {
+		return fmt.Errorf("pads %q must be a constant", c.in(1))
+	}
+	r, err := c.rank(c.in(0))
+	if err != nil {
+		return err
+	}
+	axes := iota64(0, r)
+	if c.in(3) != "" {
+		if axes, ok = c.constInts(c.in(3)); !ok {
+			return fmt.Errorf("axes %q must be a constant", c.in(3))
+		}
+	}
+	if axes, err = normAxes(axes, r); err != nil {
+		return err
+	}
+	var starts, ends, sliceAxes []int64
+	for i, ax := range axes {
+		begin, end := pads[i], pads[i+len(axes)]
+		if begin < 0 || end < 0 {
+			return fmt.Errorf("negative pads %v are not supported", pads)
+		}
+		if begin == 0 && end == 0 {
+			continue
+		}
+		stop := int64(math.MaxInt64)
+		if end > 0 {
+			stop = -end
+		}
+		starts, ends, sliceAxes = append(starts, begin), append(ends, stop), append(sliceAxes, ax)
+	}
+	g := c.dy(0)
+	if len(sliceAxes) > 0 {
+		g = c.op("Slice", []string{g, c.ints(starts...), c.ints(ends...), c.ints(sliceAxes...)})
+	}
+	c.setGrad(0, g)
+	return nil
+}
+
+// gatherGrad scatters the gradient back to the gathered rows of the data
+// (axis 0): ScatterND(zeros, indices, dy, reduction=add).
+func gatherGrad(c *gradCtx) error {
+	r, err := c.rank(c.in(0))
+	if err != nil {
+		return err
+	}
+	if axis, err := normAxis(c.n.AttrInt("axis", 0), r); err != nil || axis != 0 {
+		return fmt.Errorf("only Gather on axis 0 is differentiable here")
+	}
+	idx := c.unsqueeze(c.in(1), -1)
+	c.setGrad(0, c.op("ScatterND", []string{c.zerosLike(c.in(0)), idx, c.dy(0)},
+		StringAttr("reduction", "add")))
+	return nil
+}
+
+// tileGrad sums the gradient over the tiles: dy is viewed as
+// [r₀, d₀, r₁, d₁, ...] and summed over the repeat axes.
+func tileGrad(c *gradCtx) error {
+	x := c.in(0)
+	xd, err := c.staticDims(x)
+	if err != nil {
+		return err
+	}
+	reps, ok := c.constInts(c.in(1))
+	if !ok || len(reps) != len(xd) {
+		return fmt.Errorf("repeats %q must be a constant of length %d", c.in(1), len(xd))
+	}
+	var split, axes []int64
+	for i, d := range xd {
+		split = append(split, reps[i], d)
+		axes = append(axes, int64(2*i))
+	}
+	g := c.reduce("ReduceSum", c.b.ReshapeTo(c.dy(0), split...), axes, false)
+	c.setGrad(0, g)
+	return nil
+}
+
+func (s *shapeState) constant(n *Node, _ Shape, _ DataType) error {
+	for _, a := range n.Attrs {
+		switch a.Name {
+		case "value":
+			if a.Tensor == nil {
+				return fmt.Errorf("value attribute is not a tensor")
+			}
+			t := a.Tensor
+			s.set(n, 0, t.DataType, t.Shape())
+			if (t.DataType == Int64 || t.DataType == Int32) && t.NumElements() <= 64 {
+				if v, err := t.Int64s(); err == nil {
+					s.vals[n.Outputs[0]] = Dims(v...)
+				}
+			}
+		case "value_float":
+			s.set(n, 0, Float, Shape{})
+		case "value_floats":
+			s.set(n, 0, Float, Dims(int64(len(a.Floats))))
+		case "value_int":
+			s.set(n, 0, Int64, Shape{})
+			s.vals[n.Outputs[0]] = Dims(a.Int)
+		case "value_ints":
+			s.set(n, 0, Int64, Dims(int64(len(a.Ints))))
+			s.vals[n.Outputs[0]] = Dims(a.Ints...)
+		default:
+			s.set(n, 0, Undefined, nil)
+		}
+	}
+	return nil
+}
+
+func (s *shapeState) gather(n *Node, xs Shape, xe DataType) error {
+	idx := s.in(n, 1)
+	if xs == nil || idx == nil || idx.Shape == nil {
+		s.set(n, 0, xe, nil)
+		return nil
+	}
+	axis, err := normAxis(n.AttrInt("axis", 0), len(xs))
+	if err != nil {
+		return err
+	}
+	out := append(slices.Concat(xs[:axis], idx.Shape), xs[axis+1:]...)
+	if out == nil {
+		out = Shape{} // a scalar, not an unknown rank
+	}
+	s.set(n, 0, xe, out)
+	// Symbolic shape values: Gather(Shape(x), k).
+	if v, ok := s.vals[n.Input(0)]; ok && axis == 0 {
+		if ind := s.ints(n, 1); ind != nil {
+			picked := make(Shape, 0, len(ind))
+			for _, k := range ind {
+				if k < 0 {
+					k += int64(len(v))
+				}
+				if k < 0 || k >= int64(len(v)) {
+					return fmt.Errorf("index %d out of range for %d elements", k, len(v))
+				}
+				picked = append(picked, v[k])
+			}
+			s.vals[n.Outputs[0]] = picked
+		}
+	}
+	return nil
+}
+
+func (s *shapeState) axesOf(n *Node, inputIndex int) ([]int64, bool) {
+	if a := n.Attr("axes"); a != nil {
+		return a.Ints, true
+	}
+	if n.Input(inputIndex) != "" {
+		v := s.ints(n, inputIndex)
+		return v, v != nil
+	}
+	return nil, true
+}
+
+func (s *shapeState) squeeze(n *Node, xs Shape, xe DataType) error {
+	axes, ok := s.axesOf(n, 1)
+	if xs == nil || !ok {
+		s.set(n, 0, xe, nil)
+		return nil
+	}
+	var out Shape
+	if n.OpType == "Unsqueeze" {
+		rank := len(xs) + len(axes)
+		norm := make([]int, len(axes))
+		for i, a := range axes {
+			var err error
+			if norm[i], err = normAxis(a, rank); err != nil {
+				return err
+			}
+		}
+		out = make(Shape, 0, rank)
+		j := 0
+		for i := 0; i < rank; i++ {
+			if slices.Contains(norm, i) {
+				out = append(out, D(1))
+			} else {
+				out = append(out, xs[j])
+				j++
+			}
+		}
+	} else {
+		drop := map[int]bool{}
+		for _, a := range axes {
+			k, err := normAxis(a, len(xs))
+			if err != nil {
+				return err
+			}
+			drop[k] = true
+		}
+		for i, d := range xs {
+			if (len(axes) == 0 && d.Known() && d.Value == 1) || drop[i] {
+				continue
+			}
+			out = append(out, d)
+		}
+		if out == nil {
+			out = Shape{}
+		}
+	}
+	s.set(n, 0, xe, out)
+	if v, ok := s.vals[n.Input(0)]; ok && len(v) <= 1 {
+		s.vals[n.Outputs[0]] = v
+	}
+	return nil
+}
+
+func (s *shapeState) concat(n *Node) error {
+	var shapes []Shape
+	var elem DataType
+	for i := range n.Inputs {
+		t := s.in(n, i)
+		if t == nil || t.Shape == nil {
+			s.set(n, 0, Undefined, nil)
+			return nil
+		}
+		elem = t.Elem
+		shapes = append(shapes, t.Shape)
+	}
+	if len(shapes) == 0 {
+		return fmt.Errorf("no inputs")
+	}
+	axis, err := normAxis(n.AttrInt("axis", 0), len(shapes[0]))
+	if err != nil {
+		return err
+	}
+	out := slices.Clone(shapes[0])
+	for _, sh := range shapes[1:] {
+		if len(sh) != len(out) {
+			return fmt.Errorf("inputs of rank %d and %d", len(out), len(sh))
+		}
+		out[axis] = addDim(out[axis], sh[axis])
+	}
+	s.set(n, 0, elem, out)
+	var vals Shape
+	for _, in := range n.Inputs {
+		v, ok := s.vals[in]
+		if !ok {
+			return nil
+		}
+		vals = append(vals, v...)
+	}
+	s.vals[n.Outputs[0]] = vals
+	return nil
+}
+
+func addDim(a, b Dim) Dim {
+	switch {
+	case a.Known() && b.Known():
+		return D(a.Value + b.Value)
+	case b.Known() && b.Value == 0:
+		return a
+	case a.Known() && a.Value == 0:
+		return b
+	}
+	return Unknown()
+}
+
+// reshape resolves 0 (copy) and −1 (infer) entries, cancelling matching
+// symbolic dimensions so that Reshape(x[N,32,7,7], [N,−1]) gives [N,1568].
+func (s *shapeState) reshape(n *Node, xs Shape, xe DataType) error {
+	target, ok := s.vals[n.Input(1)]
+	if !ok {
+		if t := s.in(n, 1); t != nil && len(t.Shape) == 1 && t.Shape[0].Known() {
+			s.set(n, 0, xe, unknownShape(int(t.Shape[0].Value)))
+		} else {
+			s.set(n, 0, xe, nil)
+		}
+		return nil
+	}
+	allowZero := n.AttrInt("allowzero", 0) == 1
+	out := shapeFromVal(target)
+	infer := -1
+	for i, d := range target {
+		if d.Param != "" {
+			continue
+		}
+		switch {
+		case d.Value == 0 && !allowZero:
+			if xs == nil || i >= len(xs) {
+				return fmt.Errorf("shape %v copies dimension %d of an input of rank %d", target, i, len(xs))
+			}
+			out[i] = xs[i]
+		case d.Value == -1:
+			if infer >= 0 {
+				return fmt.Errorf("shape %v has more than one -1", target)
+			}
+			infer = i
+		case d.Value < -1:
+			return fmt.Errorf("shape %v has a negative dimension", target)
+		}
+	}
+	if infer < 0 {
+		if xs != nil && xs.Known() && out.Known() && xs.Size() != out.Size() {
+			return fmt.Errorf("cannot reshape %v (%d elements) to %v", xs, xs.Size(), out)
+		}
+		s.set(n, 0, xe, out)
+		return nil
+	}
+	out[infer] = inferredDim(xs, out, infer)
+	if out[infer].Value == -2 {
+		return fmt.Errorf("cannot reshape %v to %v", xs, target)
+	}
+	s.set(n, 0, xe, out)
+	return nil
+}
+
+// inferredDim computes the −1 entry of a Reshape target: the input's size
+// divided by the other target dimensions, with symbolic dimensions that
+// appear on both sides cancelling. It returns Unknown() when that cannot be
+// decided and D(−2) when the sizes do not divide.
+func inferredDim(xs, out Shape, infer int) Dim {
+	if xs == nil {
+		return Unknown()
+	}
+	num, syms := int64(1), map[string]int{}
+	for _, d := range xs {
+		switch {
+		case d.Known():
+			num *= d.Value
+		case d.Param != "":
+			syms[d.Param]++
+		default:
+			return Unknown()
+		}
+	}
+	den := int64(1)
+	for i, d := range out {
+		switch {
+		case i == infer:
+		case d.Known():
+			den *= d.Value
+		case d.Param != "" && syms[d.Param] > 0:
+			syms[d.Param]--
+		default:
+			return Unknown()
+		}
+	}
+	for _, c := range syms {
+		if c != 0 {
+			return Unknown()
+		}
+	}
+	if den == 0 || num%den != 0 {
+		return Dim{Value: -2}
+	}
+	return D(num / den)
+}
+
+func (s *shapeState) pad(n *Node, xs Shape, xe DataType) error {
+	pads := n.AttrInts("pads", nil)
+	if pads == nil && n.Input(1) != "" {
+		pads = s.ints(n, 1)
+	}
+	if xs == nil || pads == nil {
+		s.set(n, 0, xe, nil)
+		return nil
+	}
+	axes := make([]int, len(xs))
+	for i := range axes {
+		axes[i] = i
+	}
+	if n.Input(3) != "" {
+		av := s.ints(n, 3)
+		if av == nil {
+			s.set(n, 0, xe, unknownShape(len(xs)))
+			return nil
+		}
+		axes = axes[:0]
+		for _, a := range av {
+			k, err := normAxis(a, len(xs))
+			if err != nil {
+				return err
+			}
+			axes = append(axes, k)
+		}
+	}
+	if len(pads) != 2*len(axes) {
+		return fmt.Errorf("pads %v do not match rank %d", pads, len(xs))
+	}
+	out := slices.Clone(xs)
+	for j, ax := range axes {
+		out[ax] = addDim(out[ax], D(pads[j]+pads[j+len(axes)]))
+	}
+	s.set(n, 0, xe, out)
+	return nil
+}
+
+func (s *shapeState) slice(n *Node, xs Shape, xe DataType) error {
+	var starts, ends, axes, steps []int64
+	if s.opset < 10 || n.Attr("starts") != nil {
+		starts, ends, axes = n.AttrInts("starts", nil), n.AttrInts("ends", nil), n.AttrInts("axes", nil)
+	} else {
+		starts, ends = s.ints(n, 1), s.ints(n, 2)
+		if n.Input(3) != "" {
+			axes = s.ints(n, 3)
+			if axes == nil {
+				starts = nil
+			}
+		}
+		if n.Input(4) != "" {
+			steps = s.ints(n, 4)
+			if steps == nil {
+				starts = nil
+			}
+		}
+	}
+	if xs == nil || starts == nil || ends == nil || len(starts) != len(ends) {
+		if xs != nil {
+			s.set(n, 0, xe, unknownShape(len(xs)))
+		} else {
+			s.set(n, 0, xe, nil)
+		}
+		return nil
+	}
+	if axes == nil {
+		for i := range starts {
+			axes = append(axes, int64(i))
+		}
+	}
+	if steps == nil {
+		steps = ones(len(starts))
+	}
+	out := slices.Clone(xs)
+	for i, a := range axes {
+		ax, err := normAxis(a, len(xs))
+		if err != nil {
+			return err
+		}
+		if !xs[ax].Known() {
+			out[ax] = Unknown()
+			continue
+		}
+		out[ax] = D(SliceLen(xs[ax].Value, starts[i], ends[i], steps[i]))
+	}
+	// Slicing a known shape value.
+	if v, ok := s.vals[n.Input(0)]; ok && len(axes) == 1 && steps[0] == 1 {
+		lo, hi := clampAxis(starts[0], len(v)), clampAxis(ends[0], len(v))
+		if lo <= hi {
+			s.vals[n.Outputs[0]] = slices.Clone(v[lo:hi])
+		}
+	}
+	s.set(n, 0, xe, out)
+	return nil
+}
+
+// SliceLen is the number of elements ONNX Slice takes from a dimension of
+// size dim with the given start, end and step.
+func SliceLen(dim, start, end, step int64) int64 {
+	if step == 0 {
+		return 0
+	}
+	clamp := func(v, lo, hi int64) int64 { return min(max(v, lo), hi) }
+	if start < 0 {
+		start += dim
+	}
+	if end < 0 {
+		end += dim
+	}
+	if step > 0 {
+		start, end = clamp(start, 0, dim), clamp(end, 0, dim)
+		if end <= start {
+			return 0
+		}
+		return (end - start + step - 1) / step
+	}
+	start, end = clamp(start, 0, dim-1), clamp(end, -1, dim-1)
+	if start <= end {
+		return 0
+	}
+	return (start - end - step - 1) / -step
+}
+
+func (s *shapeState) split(n *Node, xs Shape, xe DataType) error {
+	if xs == nil {
+		for i := range n.Outputs {
+			s.set(n, i, xe, nil)
+		}
+		return nil
+	}
+	axis, err := normAxis(n.AttrInt("axis", 0), len(xs))
+	if err != nil {
+		return err
+	}
+	sizes := n.AttrInts("split", nil)
+	if sizes == nil && n.Input(1) != "" {
+		sizes = s.ints(n, 1)
+	}
+	if sizes == nil && xs[axis].Known() && n.Input(1) == "" {
+		k := int64(len(n.Outputs))
+		per := (xs[axis].Value + k - 1) / k
+		for i := int64(0); i < k; i++ {
+			sizes = append(sizes, min(per, xs[axis].Value-per*i))
+		}
+	}
+	for i := range n.Outputs {
+		out := slices.Clone(xs)
+		if i < len(sizes) {
+			out[axis] = D(sizes[i])
+		} else {
+			out[axis] = Unknown()
+		}
+		s.set(n, i, xe, out)
+	}
+	return nil
+}
