@@ -115,6 +115,9 @@ func newAutodiff(m *Model, loss string, wrt []string, opts *GradOptions) (*autod
 	if err := UpgradeOpset(m); err != nil {
 		return nil, fmt.Errorf("autodiff: %w", err)
 	}
+	if _, err := FoldConstants(m); err != nil {
+		return nil, fmt.Errorf("autodiff: %w", err)
+	}
 	types, err := InferShapes(m)
 	if err != nil {
 		return nil, fmt.Errorf("autodiff: %w", err)

@@ -24,7 +24,7 @@ func elementwiseOps() map[string]*opDef {
 		"Log":        {shape: sameShape, grad: logGrad},
 		"Sqrt":       {shape: sameShape, grad: sqrtGrad},
 		"Reciprocal": {shape: sameShape, grad: reciprocalGrad},
-		"Abs":        {shape: sameShape, grad: absGrad},
+		"Abs":        {shape: valueShape, grad: absGrad},
 		"Clip":       {shape: sameShape, grad: clipGrad, upgrade: (*upgrader).clip},
 		"Dropout":    {shape: dropoutShape, grad: dropoutGrad, prepare: dropoutPrepare, upgrade: (*upgrader).dropout},
 		"Cast":       {shape: castShape, grad: castGrad},
@@ -75,6 +75,13 @@ func sameShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
 	return nil
 }
 
+// valueShape is sameShape, following integer values.
+func valueShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	s.set(n, 0, xe, xs)
+	s.valueArith(n)
+	return nil
+}
+
 // identityShape is sameShape, keeping a known shape value.
 func identityShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
 	s.set(n, 0, xe, xs)
@@ -93,6 +100,7 @@ func dropoutShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
 // boolShape gives output 0 input 0's shape and type bool.
 func boolShape(s *shapeState, n *Node, xs Shape, _ DataType) error {
 	s.set(n, 0, Bool, xs)
+	s.valueArith(n)
 	return nil
 }
 
@@ -130,7 +138,7 @@ func (s *shapeState) broadcastTo(n *Node, elem DataType) error {
 		return err
 	}
 	s.set(n, 0, elem, out)
-	s.shapeArith(n)
+	s.valueArith(n)
 	return nil
 }
 

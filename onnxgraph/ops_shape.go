@@ -57,27 +57,82 @@ func shapeShape(s *shapeState, n *Node, xs Shape, _ DataType) error {
 	return nil
 }
 
-func sizeShape(s *shapeState, n *Node, _ Shape, _ DataType) error {
+func sizeShape(s *shapeState, n *Node, xs Shape, _ DataType) error {
 	s.set(n, 0, Int64, Shape{})
+	if xs.Known() {
+		s.vals[n.Outputs[0]] = Dims(xs.Size())
+	}
 	return nil
 }
+
+// copyVal gives output 0 the value of input 0 (Reshape, Squeeze,
+// Unsqueeze keep the elements and their order).
+func (s *shapeState) copyVal(n *Node) {
+	if v, ok := s.vals[n.Input(0)]; ok {
+		s.vals[n.Outputs[0]] = v
+	}
+}
+
+// maxValLen bounds the integer tensors whose values shape inference
+// follows.
+const maxValLen = 64
 
 func constantOfShapeShape(s *shapeState, n *Node, _ Shape, _ DataType) error {
 	elem := Float
 	if a := n.Attr("value"); a != nil && a.Tensor != nil {
 		elem = a.Tensor.DataType
 	}
-	if v, ok := s.vals[n.Input(0)]; ok {
-		s.set(n, 0, elem, shapeFromVal(v))
-	} else {
+	v, ok := s.vals[n.Input(0)]
+	if !ok {
 		s.set(n, 0, elem, nil)
+		return nil
+	}
+	sh := shapeFromVal(v)
+	s.set(n, 0, elem, sh)
+	if elem.IsFloat() || !sh.Known() || sh.Size() > maxValLen {
+		return nil
+	}
+	fill := int64(0)
+	if a := n.Attr("value"); a != nil && a.Tensor != nil {
+		f, err := a.Tensor.Int64s()
+		if err != nil || len(f) != 1 {
+			return nil
+		}
+		fill = f[0]
+	}
+	vals := make(Shape, sh.Size())
+	for i := range vals {
+		vals[i] = D(fill)
+	}
+	s.vals[n.Outputs[0]] = vals
+	return nil
+}
+
+// rangeShape computes Range's length, and its value for integer
+// operands, when start, limit and delta are known.
+func rangeShape(s *shapeState, n *Node, _ Shape, xe DataType) error {
+	start, limit, delta := s.ints(n, 0), s.ints(n, 1), s.ints(n, 2)
+	if len(start) != 1 || len(limit) != 1 || len(delta) != 1 || delta[0] == 0 {
+		s.set(n, 0, xe, Shape{Unknown()})
+		return nil
+	}
+	size := max(0, (limit[0]-start[0]+delta[0]-sign64(delta[0]))/delta[0])
+	s.set(n, 0, xe, Dims(size))
+	if size <= maxValLen {
+		vals := make(Shape, size)
+		for i := range vals {
+			vals[i] = D(start[0] + int64(i)*delta[0])
+		}
+		s.vals[n.Outputs[0]] = vals
 	}
 	return nil
 }
 
-func rangeShape(s *shapeState, n *Node, _ Shape, xe DataType) error {
-	s.set(n, 0, xe, Shape{Unknown()})
-	return nil
+func sign64(v int64) int64 {
+	if v < 0 {
+		return -1
+	}
+	return 1
 }
 
 func flattenShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
@@ -375,7 +430,7 @@ func (s *shapeState) constant(n *Node, _ Shape, _ DataType) error {
 			}
 			t := a.Tensor
 			s.set(n, 0, t.DataType, t.Shape())
-			if (t.DataType == Int64 || t.DataType == Int32) && t.NumElements() <= 64 {
+			if (t.DataType == Int64 || t.DataType == Int32 || t.DataType == Bool) && t.NumElements() <= maxValLen {
 				if v, err := t.Int64s(); err == nil {
 					s.vals[n.Outputs[0]] = Dims(v...)
 				}
@@ -488,9 +543,7 @@ func (s *shapeState) squeeze(n *Node, xs Shape, xe DataType) error {
 		}
 	}
 	s.set(n, 0, xe, out)
-	if v, ok := s.vals[n.Input(0)]; ok && len(v) <= 1 {
-		s.vals[n.Outputs[0]] = v
-	}
+	s.copyVal(n)
 	return nil
 }
 
@@ -521,6 +574,9 @@ func (s *shapeState) concat(n *Node) error {
 		out[axis] = addDim(out[axis], sh[axis])
 	}
 	s.set(n, 0, elem, out)
+	if len(out) != 1 {
+		return nil
+	}
 	var vals Shape
 	for _, in := range n.Inputs {
 		v, ok := s.vals[in]
@@ -548,6 +604,7 @@ func addDim(a, b Dim) Dim {
 // reshape resolves 0 (copy) and −1 (infer) entries, cancelling matching
 // symbolic dimensions so that Reshape(x[N,32,7,7], [N,−1]) gives [N,1568].
 func (s *shapeState) reshape(n *Node, xs Shape, xe DataType) error {
+	defer s.copyVal(n)
 	target, ok := s.vals[n.Input(1)]
 	if !ok {
 		if t := s.in(n, 1); t != nil && len(t.Shape) == 1 && t.Shape[0].Known() {
@@ -723,11 +780,26 @@ func (s *shapeState) slice(n *Node, xs Shape, xe DataType) error {
 		out[ax] = D(SliceLen(xs[ax].Value, starts[i], ends[i], steps[i]))
 	}
 	// Slicing a known shape value.
-	if v, ok := s.vals[n.Input(0)]; ok && len(axes) == 1 && steps[0] == 1 {
-		lo, hi := clampAxis(starts[0], len(v)), clampAxis(ends[0], len(v))
-		if lo <= hi {
-			s.vals[n.Outputs[0]] = slices.Clone(v[lo:hi])
+	if v, ok := s.vals[n.Input(0)]; ok && len(xs) == 1 && len(axes) == 1 && steps[0] != 0 {
+		size := int64(len(v))
+		start, end, step := starts[0], ends[0], steps[0]
+		if start < 0 {
+			start += size
 		}
+		if end < 0 {
+			end += size
+		}
+		var picked Shape
+		if step > 0 {
+			for i := min(max(start, 0), size); i < min(max(end, 0), size); i += step {
+				picked = append(picked, v[i])
+			}
+		} else {
+			for i := min(max(start, -1), size-1); i > min(max(end, -1), size-1); i += step {
+				picked = append(picked, v[i])
+			}
+		}
+		s.vals[n.Outputs[0]] = picked
 	}
 	s.set(n, 0, xe, out)
 	return nil

@@ -16,6 +16,16 @@ import (
 // errors naming the node. InferShapes sorts the graph's nodes topologically
 // (see TopoSort) and changes nothing else.
 func InferShapes(m *Model) (map[string]*TensorType, error) {
+	s, err := inferShapes(m)
+	if err != nil {
+		return nil, err
+	}
+	return s.types, nil
+}
+
+// inferShapes is InferShapes, returning the values of the small integer
+// tensors it followed as well.
+func inferShapes(m *Model) (*shapeState, error) {
 	if err := m.Graph.TopoSort(); err != nil {
 		return nil, err
 	}
@@ -23,8 +33,8 @@ func InferShapes(m *Model) (map[string]*TensorType, error) {
 	g := m.Graph
 	for _, t := range g.Initializers {
 		s.types[t.Name] = &TensorType{Elem: t.DataType, Shape: t.Shape()}
-		if t.DataType == Int64 || t.DataType == Int32 {
-			if t.NumElements() <= 64 {
+		if t.DataType == Int64 || t.DataType == Int32 || t.DataType == Bool {
+			if t.NumElements() <= maxValLen {
 				if v, err := t.Int64s(); err == nil {
 					s.vals[t.Name] = Dims(v...)
 				}
@@ -44,7 +54,7 @@ func InferShapes(m *Model) (map[string]*TensorType, error) {
 			return nil, fmt.Errorf("shape inference: %v: %w", n, err)
 		}
 	}
-	return s.types, nil
+	return s, nil
 }
 
 // shapeState is the running state of InferShapes: the types found so far and
@@ -227,35 +237,167 @@ func prodDims(ds Shape) Dim {
 	return p
 }
 
-// shapeArith follows elementwise arithmetic on known small int64 values.
-func (s *shapeState) shapeArith(n *Node) {
-	a, okA := s.vals[n.Input(0)]
-	b, okB := s.vals[n.Input(1)]
-	if !okA || !okB || !valKnown(a) || !valKnown(b) || len(n.Inputs) != 2 || len(a) == 0 || len(b) == 0 {
+// unknownVal is an entry of a shape value that is not known.
+var unknownVal = Dim{Value: -1, Param: unknownParam}
+
+func isLit(d Dim) bool { return d.Param == "" }
+
+// valueArith follows elementwise integer and boolean arithmetic on shape
+// values (Add, Sub, Mul, Div, Equal, Less, Greater, Max, Min, Where, Not,
+// Neg, Abs), operands broadcasting as scalars. Symbolic sizes go through
+// where the result does not depend on their value (N·1, N−0, N = N, and
+// N = −1 is false since sizes are not negative); other entries become
+// unknown.
+func (s *shapeState) valueArith(n *Node) {
+	if len(n.Outputs) == 0 || n.Outputs[0] == "" {
 		return
 	}
-	if len(a) != len(b) && len(a) != 1 && len(b) != 1 {
+	if t := s.types[n.Outputs[0]]; t == nil || t.Elem.IsFloat() || len(t.Shape) > 1 {
 		return
 	}
-	size := max(len(a), len(b))
-	out := make(Shape, size)
-	for i := range out {
-		x, y := a[min(i, len(a)-1)].Value, b[min(i, len(b)-1)].Value
-		switch n.OpType {
-		case "Add":
-			out[i] = D(x + y)
-		case "Sub":
-			out[i] = D(x - y)
-		case "Mul":
-			out[i] = D(x * y)
-		case "Div":
-			if y == 0 {
-				return
-			}
-			out[i] = D(x / y)
-		default:
+	args := make([]Shape, len(n.Inputs))
+	size := 1
+	for i, in := range n.Inputs {
+		v, ok := s.vals[in]
+		if !ok || len(v) == 0 {
 			return
 		}
+		if len(v) != 1 && size != 1 && len(v) != size {
+			return
+		}
+		size = max(size, len(v))
+		args[i] = v
+	}
+	out := make(Shape, size)
+	for i := range out {
+		e := make([]Dim, len(args))
+		for j, v := range args {
+			e[j] = v[min(i, len(v)-1)]
+		}
+		d, ok := valueOp(n.OpType, e)
+		if !ok {
+			return
+		}
+		out[i] = d
 	}
 	s.vals[n.Outputs[0]] = out
+}
+
+// valueOp applies opType to one entry of each operand; ok is false for
+// operators it does not follow.
+func valueOp(opType string, e []Dim) (Dim, bool) {
+	b2i := func(b bool) Dim {
+		if b {
+			return D(1)
+		}
+		return D(0)
+	}
+	lit := func(i int) bool { return isLit(e[i]) }
+	if len(e) == 1 {
+		if !lit(0) {
+			return unknownVal, opType == "Not" || opType == "Neg" || opType == "Abs"
+		}
+		x := e[0].Value
+		switch opType {
+		case "Not":
+			return b2i(x == 0), true
+		case "Neg":
+			return D(-x), true
+		case "Abs":
+			return D(max(x, -x)), true
+		}
+		return unknownVal, false
+	}
+	if opType == "Where" {
+		if len(e) != 3 {
+			return unknownVal, false
+		}
+		if !lit(0) {
+			return unknownVal, true
+		}
+		if e[0].Value != 0 {
+			return e[1], true
+		}
+		return e[2], true
+	}
+	if len(e) != 2 {
+		return unknownVal, false
+	}
+	a, b := e[0], e[1]
+	x, y := a.Value, b.Value
+	both := lit(0) && lit(1)
+	sym := func(d Dim) bool { return d.Param != "" && d.Param != unknownParam }
+	same := sym(a) && a.Param == b.Param
+	switch opType {
+	case "Add":
+		switch {
+		case both:
+			return D(x + y), true
+		case lit(0) && x == 0:
+			return b, true
+		case lit(1) && y == 0:
+			return a, true
+		}
+	case "Sub":
+		switch {
+		case both:
+			return D(x - y), true
+		case lit(1) && y == 0:
+			return a, true
+		case same:
+			return D(0), true
+		}
+	case "Mul":
+		switch {
+		case both:
+			return D(x * y), true
+		case lit(0) && x == 1:
+			return b, true
+		case lit(1) && y == 1:
+			return a, true
+		case lit(0) && x == 0, lit(1) && y == 0:
+			return D(0), true
+		}
+	case "Div":
+		switch {
+		case both && y != 0:
+			return D(x / y), true
+		case lit(1) && y == 1:
+			return a, true
+		case same:
+			return D(1), true
+		}
+	case "Equal":
+		switch {
+		case both:
+			return b2i(x == y), true
+		case same:
+			return D(1), true
+		case sym(a) && lit(1) && y < 0, sym(b) && lit(0) && x < 0:
+			return D(0), true
+		}
+	case "Less", "Greater":
+		if opType == "Greater" {
+			a, b, x, y = b, a, y, x
+		}
+		// a < b
+		switch {
+		case isLit(a) && isLit(b):
+			return b2i(x < y), true
+		case sym(a) && isLit(b) && y <= 0:
+			return D(0), true
+		case isLit(a) && sym(b) && x < 0:
+			return D(1), true
+		}
+	case "Max", "Min":
+		if both {
+			if (opType == "Max") == (x > y) {
+				return a, true
+			}
+			return b, true
+		}
+	default:
+		return unknownVal, false
+	}
+	return unknownVal, true
 }

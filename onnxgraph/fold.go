@@ -1,0 +1,74 @@
+package onnxgraph
+
+import (
+	"slices"
+)
+
+// FoldConstants specialises the model's main graph to the static parts of
+// its input shapes: every node whose integer or boolean outputs are known
+// from constants and those shapes alone is replaced by initializers holding
+// its outputs. Exported models compute Slice bounds, Reshape targets, Expand
+// shapes, ConstantOfShape sizes, Range limits and masks from Shape chains
+// (Shape→Gather→Unsqueeze→Concat, Equal→Where, ...); after folding they are
+// constants, which the gradient rules read as attributes. Dimensions that are
+// symbolic (a dynamic batch) stay computed, and so does everything that
+// depends on them. Graph outputs and Constant nodes are kept. It returns the
+// number of nodes removed; the graph is unchanged when it returns an error.
+func FoldConstants(m *Model) (int, error) {
+	s, err := inferShapes(m)
+	if err != nil {
+		return 0, err
+	}
+	g := m.Graph
+	var folded []*Tensor
+	kept := make([]*Node, 0, len(g.Nodes))
+	for _, n := range g.Nodes {
+		ts := s.foldable(g, n)
+		if ts == nil {
+			kept = append(kept, n)
+			continue
+		}
+		folded = append(folded, ts...)
+	}
+	g.Nodes = kept
+	g.Initializers = append(g.Initializers, folded...)
+	return len(folded), nil
+}
+
+// foldable returns the tensors of n's outputs when all are known integer
+// or boolean values, else nil.
+func (s *shapeState) foldable(g *Graph, n *Node) []*Tensor {
+	if n.OpType == "Constant" || normDomain(n.Domain) != "" || len(n.Outputs) != 1 || n.Outputs[0] == "" {
+		return nil
+	}
+	o := n.Outputs[0]
+	v, ok := s.vals[o]
+	t := s.types[o]
+	if !ok || !valKnown(v) || t == nil || !t.Shape.Known() || t.Shape.Size() != int64(len(v)) || g.Output(o) != nil {
+		return nil
+	}
+	vals := make([]int64, len(v))
+	for i, d := range v {
+		vals[i] = d.Value
+	}
+	dims := t.Shape.Ints()
+	switch t.Elem {
+	case Int64:
+		return []*Tensor{NewInt64Tensor(o, dims, vals)}
+	case Int32:
+		i32 := make([]int32, len(vals))
+		for i, x := range vals {
+			i32[i] = int32(x)
+		}
+		return []*Tensor{NewInt32Tensor(o, dims, i32)}
+	case Bool:
+		raw := make([]byte, len(vals))
+		for i, x := range vals {
+			if x != 0 {
+				raw[i] = 1
+			}
+		}
+		return []*Tensor{{Name: o, DataType: Bool, Dims: slices.Clone(dims), Raw: raw}}
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package onnxgraph
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestFoldConstants builds the shape chains PyTorch exports and checks
+// which nodes FoldConstants replaces, the folded values and the shape of
+// the result.
+func TestFoldConstants(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// build returns the value to check and the chain nodes' outputs
+		// that must be folded (or kept).
+		build      func(b *Builder, x string) (out string, folded, kept []string)
+		wantShape  Shape
+		wantFolded map[int][]int64 // index in folded → value
+	}{{
+		name: "reshape target from a static dimension",
+		build: func(b *Builder, x string) (string, []string, []string) {
+			sh := b.Op("Shape", []string{x})
+			c := b.Op("Gather", []string{sh, b.ConstInt64(1)}, IntAttr("axis", 0))
+			target := b.Op("Concat", []string{b.ConstInt64(-1), c, b.ConstInt64(64)}, IntAttr("axis", 0))
+			return b.Op("Reshape", []string{x, target}), []string{c, target}, []string{sh}
+		},
+		wantShape: Shape{Unknown(), D(3), D(64)},
+	}, {
+		name: "batch dimension stays computed",
+		build: func(b *Builder, x string) (string, []string, []string) {
+			sh := b.Op("Shape", []string{x})
+			n := b.Op("Gather", []string{sh, b.ConstInt64(0)}, IntAttr("axis", 0))
+			target := b.Op("Concat", []string{n, b.ConstInt64(-1)}, IntAttr("axis", 0))
+			return b.Op("Reshape", []string{x, target}), nil, []string{n, target}
+		},
+		wantShape: Shape{Sym("N"), D(192)},
+	}, {
+		name: "slice bounds from arithmetic (ShuffleNet channel split)",
+		build: func(b *Builder, x string) (string, []string, []string) {
+			sh := b.Op("Shape", []string{x})
+			c := b.Op("Gather", []string{sh, b.ConstInt64(1)}, IntAttr("axis", 0))
+			half := b.Op("Div", []string{c, b.ConstInt64(3)})
+			end := b.Op("Mul", []string{half, b.ConstInt64(2)})
+			return b.Op("Slice", []string{x, half, end, b.ConstInt64(1)}), []string{half, end}, nil
+		},
+		wantShape: Shape{Sym("N"), D(1), D(8), D(8)},
+	}, {
+		name: "expand shape through Equal and Where (ViT class token)",
+		build: func(b *Builder, x string) (string, []string, []string) {
+			sh := b.Op("Shape", []string{x})
+			zero := b.Initializer(NewInt64Tensor("", []int64{}, []int64{0}))
+			n := b.Op("Gather", []string{sh, zero}, IntAttr("axis", 0))
+			want := b.Op("Concat", []string{b.Op("Unsqueeze", []string{n, b.ConstInt64(0)}), b.ConstInt64(-1, -1)}, IntAttr("axis", 0))
+			isNeg := b.Op("Equal", []string{want, b.ConstInt64(-1)})
+			target := b.Op("Where", []string{isNeg, b.ConstInt64(1), want})
+			tok := b.Initializer(NewFloatTensor("", []int64{1, 1, 5}, make([]float32, 5)))
+			return b.Op("Expand", []string{tok, target}), []string{isNeg}, []string{target}
+		},
+		wantShape: Shape{Sym("N"), D(1), D(5)},
+	}, {
+		name: "ConstantOfShape and Range sizes",
+		build: func(b *Builder, x string) (string, []string, []string) {
+			sh := b.Op("Shape", []string{x})
+			hw := b.Op("Slice", []string{sh, b.ConstInt64(-2), b.ConstInt64(1 << 40)})
+			ones := b.Op("ConstantOfShape", []string{hw}, TensorAttr("value", NewInt64Tensor("", []int64{1}, []int64{1})))
+			cum := b.Op("Range", []string{b.Op("Squeeze", []string{b.Op("Slice", []string{hw, b.ConstInt64(0), b.ConstInt64(1)}), b.ConstInt64(0)}),
+				b.ConstInt64(0), b.ConstInt64(-2)})
+			mask := b.Op("Less", []string{cum, b.ConstInt64(5)})
+			return b.Op("Cast", []string{mask}, IntAttr("to", int64(Float))), []string{hw, ones, cum, mask}, nil
+		},
+		wantShape:  Shape{D(4)},
+		wantFolded: map[int][]int64{2: {8, 6, 4, 2}},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewBuilder("fold")
+			x := b.Input("x", Float, Shape{Sym("N"), D(3), D(8), D(8)})
+			out, folded, kept := tc.build(b, x)
+			b.Output(out, Float, nil)
+			m := b.Model()
+			if _, err := FoldConstants(m); err != nil {
+				t.Fatal(err)
+			}
+			producers := m.Graph.Producers()
+			for _, v := range folded {
+				if producers[v] != nil || m.Graph.Initializer(v) == nil {
+					t.Errorf("%s was not folded", v)
+				}
+			}
+			for _, v := range kept {
+				if producers[v] == nil {
+					t.Errorf("%s was folded; it depends on the symbolic batch", v)
+				}
+			}
+			for i, want := range tc.wantFolded {
+				init := m.Graph.Initializer(folded[i])
+				if init == nil {
+					t.Errorf("no folded initializer %q", folded[i])
+					continue
+				}
+				if got, err := init.Int64s(); err != nil || !slices.Equal(got, want) {
+					t.Errorf("%s = %v (%v), want %v", folded[i], got, err, want)
+				}
+			}
+			types, err := InferShapes(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := types[out].Shape; got.String() != tc.wantShape.String() {
+				t.Errorf("output shape %v, want %v", got, tc.wantShape)
+			}
+			if err := m.Validate(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
