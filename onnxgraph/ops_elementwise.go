@@ -1,6 +1,9 @@
 package onnxgraph
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Elementwise operators: unary functions, broadcasting arithmetic,
 // comparisons and logic, Where, Cast, Clip and Dropout. The gradient of a
@@ -56,11 +59,15 @@ func elementwiseOps() map[string]*opDef {
 	for _, name := range []string{"GreaterOrEqual", "LessOrEqual"} {
 		t[name] = &opDef{shape: compareShape, noGrad: true}
 	}
-	for _, name := range []string{"Max", "Min", "Mean"} {
-		t[name] = &opDef{shape: broadcastShape}
-	}
-	for _, name := range []string{"Erf", "HardSigmoid", "HardSwish", "Celu", "Sin", "Cos", "Mish", "Gelu",
-		"ThresholdedRelu", "Shrink"} {
+	t["Max"] = &opDef{shape: broadcastShape, grad: extremumGrad}
+	t["Min"] = &opDef{shape: broadcastShape, grad: extremumGrad}
+	t["Mean"] = &opDef{shape: broadcastShape, grad: meanGrad}
+	t["Erf"] = &opDef{shape: sameShape, grad: erfGrad}
+	t["Gelu"] = &opDef{shape: sameShape, grad: geluGrad}
+	t["HardSigmoid"] = &opDef{shape: sameShape, grad: hardSigmoidGrad}
+	t["HardSwish"] = &opDef{shape: sameShape, grad: hardSwishGrad}
+	t["Mish"] = &opDef{shape: sameShape, grad: mishGrad}
+	for _, name := range []string{"Celu", "Sin", "Cos", "ThresholdedRelu", "Shrink"} {
 		t[name] = &opDef{shape: sameShape}
 	}
 	for _, name := range []string{"Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Cosh", "Sinh", "Tan"} {
@@ -482,5 +489,110 @@ func dropoutGrad(c *gradCtx) error {
 	}
 	scaled := c.op("Mul", []string{c.dy(0), c.scalar(1 / (1 - ratio))})
 	c.setGrad(0, c.op("Where", []string{c.out(1), scaled, c.scalar(0)}))
+	return nil
+}
+
+func erfGrad(c *gradCtx) error {
+	// d erf(x)/dx = 2/√π · exp(−x²)
+	x := c.in(0)
+	c.dx(func() string { return c.mul(c.scalar(2/math.Sqrt(math.Pi)), c.exp(c.neg(c.sqr(x)))) })
+	return nil
+}
+
+func geluGrad(c *gradCtx) error {
+	x := c.in(0)
+	switch a := c.n.AttrString("approximate", "none"); a {
+	case "none":
+		// y = x·Φ(x): dy/dx = Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)),
+		// φ(x) = exp(−x²/2)/√(2π).
+		c.dx(func() string {
+			cdf := c.mul(c.scalar(0.5), c.add(c.scalar(1), c.op("Erf", []string{c.mul(x, c.scalar(1/math.Sqrt2))})))
+			pdf := c.mul(c.scalar(1/math.Sqrt(2*math.Pi)), c.exp(c.mul(c.sqr(x), c.scalar(-0.5))))
+			return c.add(cdf, c.mul(x, pdf))
+		})
+	case "tanh":
+		// y = ½x(1 + t), t = tanh(k(x + 0.044715x³)), k = √(2/π):
+		// dy/dx = ½(1 + t) + ½x(1 − t²)·k(1 + 3·0.044715x²).
+		c.dx(func() string {
+			k, a := math.Sqrt(2/math.Pi), 0.044715
+			x2 := c.sqr(x)
+			t := c.op("Tanh", []string{c.mul(c.scalar(k), c.add(x, c.mul(c.scalar(a), c.mul(x2, x))))})
+			du := c.mul(c.scalar(k), c.add(c.scalar(1), c.mul(c.scalar(3*a), x2)))
+			dt := c.mul(c.sub(c.scalar(1), c.sqr(t)), du)
+			return c.mul(c.scalar(0.5), c.add(c.add(c.scalar(1), t), c.mul(x, dt)))
+		})
+	default:
+		return fmt.Errorf("unknown approximate %q", a)
+	}
+	return nil
+}
+
+// inside returns the bool mask 0 < h < 1 of a HardSigmoid output h: where
+// the function is linear.
+func (c *gradCtx) inside(h string) string {
+	return c.op("And", []string{c.positive(h), c.op("Less", []string{h, c.scalar(1)})})
+}
+
+func hardSigmoidGrad(c *gradCtx) error {
+	// y = max(0, min(1, αx + β)): dy/dx = α where 0 < y < 1, else 0.
+	alpha := float64(c.n.AttrFloat("alpha", 0.2))
+	c.setGrad(0, c.where(c.inside(c.out(0)), c.mul(c.dy(0), c.scalar(alpha)), c.scalar(0)))
+	return nil
+}
+
+func hardSwishGrad(c *gradCtx) error {
+	// y = x·h(x), h = HardSigmoid(α=1/6, β=½): dy/dx = h + x·α·[0 < h < 1].
+	x := c.in(0)
+	c.dx(func() string {
+		h := c.op("HardSigmoid", []string{x}, FloatAttr("alpha", 1.0/6), FloatAttr("beta", 0.5))
+		return c.add(h, c.where(c.inside(h), c.mul(x, c.scalar(1.0/6)), c.scalar(0)))
+	})
+	return nil
+}
+
+func mishGrad(c *gradCtx) error {
+	// y = x·tanh(softplus(x)): dy/dx = t + x·(1 − t²)·σ(x), t = tanh(softplus(x)).
+	x := c.in(0)
+	c.dx(func() string {
+		t := c.op("Tanh", []string{c.op("Softplus", []string{x})})
+		return c.add(t, c.mul(x, c.mul(c.sub(c.scalar(1), c.sqr(t)), c.op("Sigmoid", []string{x}))))
+	})
+	return nil
+}
+
+// extremumGrad differentiates Max and Min (variadic, broadcasting): dy goes
+// to the inputs equal to the output, split evenly between ties, as
+// PyTorch's maximum and minimum do.
+func extremumGrad(c *gradCtx) error {
+	if len(c.n.Inputs) == 1 {
+		c.setGrad(0, c.dy(0))
+		return nil
+	}
+	y := c.out(0)
+	wins := make([]string, len(c.n.Inputs))
+	for i, x := range c.n.Inputs {
+		wins[i] = c.cast(c.op("Equal", []string{x, y}))
+	}
+	share := c.div(c.dy(0), c.op("Sum", wins))
+	for i := range c.n.Inputs {
+		if c.needs(i) {
+			if err := c.dxTo(i, c.mul(share, wins[i])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// meanGrad differentiates the variadic Mean: each input gets dy/k.
+func meanGrad(c *gradCtx) error {
+	g := c.mul(c.dy(0), c.scalar(1/float64(len(c.n.Inputs))))
+	for i := range c.n.Inputs {
+		if c.needs(i) {
+			if err := c.dxTo(i, g); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }

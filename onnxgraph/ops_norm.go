@@ -12,8 +12,10 @@ func normOps() map[string]*opDef {
 		"BatchNormalization": {shape: batchNormShape, grad: batchNormGrad, prepare: batchNormPrepare, prepareAll: true,
 			params: []int{1, 2}, upgrade: (*upgrader).batchNorm},
 	}
-	for _, name := range []string{"InstanceNormalization", "LayerNormalization", "GroupNormalization", "LRN",
-		"LpNormalization", "MeanVarianceNormalization"} {
+	t["LayerNormalization"] = &opDef{shape: sameShape, grad: layerNormGrad, params: []int{1, 2}}
+	t["InstanceNormalization"] = &opDef{shape: sameShape, grad: instanceNormGrad, params: []int{1, 2}}
+	t["GroupNormalization"] = &opDef{shape: sameShape, grad: groupNormGrad, params: []int{1, 2}}
+	for _, name := range []string{"LRN", "LpNormalization", "MeanVarianceNormalization"} {
 		t[name] = &opDef{shape: sameShape}
 	}
 	return t
@@ -223,6 +225,140 @@ func batchNormTrainGrad(c *gradCtx) error {
 		k := c.op("Mul", []string{c.op("Mul", []string{sumDyXc, invCount}), c.op("Mul", []string{inv, inv})})
 		centered := c.op("Sub", []string{c.op("Sub", []string{dy, meanDy}), c.op("Mul", []string{xc, k})})
 		c.setGrad(0, c.op("Mul", []string{centered, c.op("Mul", []string{gamma, inv})}))
+	}
+	return nil
+}
+
+// LayerNormalization, InstanceNormalization and GroupNormalization all
+// normalise over some axes, then scale and shift. One decomposition
+// (ŷ = (x − mean)·rstd, rstd = 1/√(var + ε)) and one backward pass
+//
+//	dx = rstd·(dŷ − mean(dŷ) − ŷ·mean(dŷ·ŷ)), dŷ = dy·γ
+//
+// over the normalised axes serve all three; γ and β get dy·ŷ and dy
+// summed over the other axes.
+
+// normalised recomputes ŷ and rstd of x normalised over axes (kept).
+func (c *gradCtx) normalised(x string, axes []int64, eps float64) (xhat, rstd string) {
+	xc := c.sub(x, c.mean(x, axes))
+	rstd = c.op("Reciprocal", []string{c.op("Sqrt", []string{c.add(c.mean(c.sqr(xc), axes), c.scalar(eps))})})
+	return c.mul(xc, rstd), rstd
+}
+
+// normInputGrad returns dx = rstd·(dŷ − mean(dŷ) − ŷ·mean(dŷ·ŷ)).
+func (c *gradCtx) normInputGrad(xhat, rstd, dxhat string, axes []int64) string {
+	inner := c.sub(c.sub(dxhat, c.mean(dxhat, axes)), c.mul(xhat, c.mean(c.mul(dxhat, xhat), axes)))
+	return c.mul(rstd, inner)
+}
+
+// statsUnused fails when a gradient flows into a normalisation's optional
+// statistics outputs.
+func (c *gradCtx) statsUnused() error {
+	for i := 1; i < len(c.n.Outputs); i++ {
+		if c.dy(i) != "" {
+			return fmt.Errorf("output %d (saved statistics) is differentiated; only Y is", i)
+		}
+	}
+	return nil
+}
+
+func layerNormGrad(c *gradCtx) error {
+	if err := c.statsUnused(); err != nil {
+		return err
+	}
+	x, scale, bias, dy := c.in(0), c.in(1), c.in(2), c.dy(0)
+	r, err := c.rank(x)
+	if err != nil {
+		return err
+	}
+	axis, err := normAxis(c.n.AttrInt("axis", -1), r)
+	if err != nil {
+		return err
+	}
+	axes := iota64(axis, r)
+	xhat, rstd := c.normalised(x, axes, float64(c.n.AttrFloat("epsilon", 1e-5)))
+	if c.needs(0) {
+		c.setGrad(0, c.normInputGrad(xhat, rstd, c.mul(dy, scale), axes))
+	}
+	if c.needs(1) {
+		if err := c.dxTo(1, c.mul(dy, xhat)); err != nil {
+			return err
+		}
+	}
+	if bias != "" && c.needs(2) {
+		return c.dxTo(2, dy)
+	}
+	return nil
+}
+
+// affineGrads adds the gradients of per-channel scale and bias [C] of an
+// input [N, C, ...]: dy·ŷ and dy summed over all axes but 1.
+func (c *gradCtx) affineGrads(dy, xhat string, r int) {
+	axes := bnAxes(r)
+	if c.needs(1) {
+		c.setGrad(1, c.reduce("ReduceSum", c.mul(dy, xhat), axes, false))
+	}
+	if c.needs(2) {
+		c.setGrad(2, c.reduce("ReduceSum", dy, axes, false))
+	}
+}
+
+func instanceNormGrad(c *gradCtx) error {
+	x, dy := c.in(0), c.dy(0)
+	r, err := c.rank(x)
+	if err != nil {
+		return err
+	}
+	if r < 3 {
+		return fmt.Errorf("input rank %d < 3", r)
+	}
+	axes := iota64(2, r)
+	xhat, rstd := c.normalised(x, axes, float64(c.n.AttrFloat("epsilon", 1e-5)))
+	if c.needs(0) {
+		c.setGrad(0, c.normInputGrad(xhat, rstd, c.mul(dy, c.perChannel(c.in(1), r)), axes))
+	}
+	c.affineGrads(dy, xhat, r)
+	return nil
+}
+
+// groupNormGrad differentiates GroupNormalization: x [N, C, ...] is
+// normalised over [C/G, ...] per group. Opset 18 scales and shifts per
+// group (scale, bias [G]), opset 21 per channel ([C]).
+func groupNormGrad(c *gradCtx) error {
+	x, dy := c.in(0), c.dy(0)
+	r, err := c.rank(x)
+	if err != nil {
+		return err
+	}
+	g := c.n.AttrInt("num_groups", 0)
+	if r < 2 || g <= 0 {
+		return fmt.Errorf("input rank %d or num_groups %d", r, g)
+	}
+	grouped := []int64{0, g, -1}
+	xr := c.b.ReshapeTo(x, grouped...)
+	axes := []int64{2}
+	xhatR, rstd := c.normalised(xr, axes, float64(c.n.AttrFloat("epsilon", 1e-5)))
+	dyR := c.b.ReshapeTo(dy, grouped...)
+	if c.b.Opset >= 21 {
+		// Per-channel affine: work in x's shape.
+		xhat := c.reshapeLike(xhatR, x)
+		if c.needs(0) {
+			dxhat := c.b.ReshapeTo(c.mul(dy, c.perChannel(c.in(1), r)), grouped...)
+			c.setGrad(0, c.reshapeLike(c.normInputGrad(xhatR, rstd, dxhat, axes), x))
+		}
+		c.affineGrads(dy, xhat, r)
+		return nil
+	}
+	perGroup := func(v string) string { return c.b.ReshapeTo(v, g, 1) }
+	if c.needs(0) {
+		dxhat := c.mul(dyR, perGroup(c.in(1)))
+		c.setGrad(0, c.reshapeLike(c.normInputGrad(xhatR, rstd, dxhat, axes), x))
+	}
+	if c.needs(1) {
+		c.setGrad(1, c.reduce("ReduceSum", c.mul(dyR, xhatR), []int64{0, 2}, false))
+	}
+	if c.needs(2) {
+		c.setGrad(2, c.reduce("ReduceSum", dyR, []int64{0, 2}, false))
 	}
 	return nil
 }

@@ -1,0 +1,142 @@
+package onnxgraph_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/robust-go/robust/internal/testenv"
+
+	og "github.com/robust-go/robust/onnxgraph"
+)
+
+// Finite-difference checks of the gradient rules of the operators modern
+// architectures bring (ViT, ConvNeXt, Swin, MobileNetV3, ShuffleNetV2):
+// the same harness as TestGradientRules (see autodiff_fd_test.go).
+
+// atOpset makes a case's model import the given default-domain opset.
+func atOpset(c fdCase, v int64) fdCase {
+	build := c.build
+	c.load = func(e og.DataType) (*og.Model, string, error) {
+		b := og.NewBuilder(c.name)
+		y := build(b, e)
+		m := b.Model()
+		for i := range m.Opsets {
+			if m.Opsets[i].Domain == "" {
+				m.Opsets[i].Version = v
+			}
+		}
+		return m, y, nil
+	}
+	return c
+}
+
+// awayFrom returns values uniform in [lo, hi) at least 0.05 from each kink.
+func awayFrom(lo, hi float64, kinks ...float64) func(r *rand.Rand, n int) []float64 {
+	return func(r *rand.Rand, n int) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+		retry:
+			x := randUniform(r, 1, lo, hi)[0]
+			for _, k := range kinks {
+				if math.Abs(x-k) < 0.05 {
+					goto retry
+				}
+			}
+			v[i] = x
+		}
+		return v
+	}
+}
+
+func activationCases() []fdCase {
+	wide := awayFrom(-4, 4)
+	gelu := func(approx string) fdCase {
+		c := unary("Gelu", wide, og.StringAttr("approximate", approx))
+		c.name += "_" + approx
+		return atOpset(c, 20)
+	}
+	return []fdCase{
+		unary("Erf", nil),
+		gelu("none"),
+		gelu("tanh"),
+		unary("HardSigmoid", awayFrom(-4, 4, -2.5, 2.5)),
+		func() fdCase {
+			c := unary("HardSigmoid", awayFrom(-4, 4, -1, 3), og.FloatAttr("alpha", 0.25), og.FloatAttr("beta", 0.25))
+			c.name += "_alpha"
+			return c
+		}(),
+		unary("HardSwish", awayFrom(-4, 4, -3, 3)),
+		atOpset(unary("Mish", wide), 18),
+		{name: "Max3", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("Max", []string{in(b, "a", e, 2, 3), in(b, "b", e, 3), in(b, "c", e, 2, 1)})
+		}},
+		{name: "Min2", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("Min", []string{in(b, "a", e, 2, 3, 4), in(b, "b", e, 3, 1)})
+		}},
+		{name: "MaxTies", build: func(b *og.Builder, e og.DataType) string {
+			// max(x, x) = x: ties split evenly, so ∂/∂x = 1.
+			x := in(b, "x", e, 2, 3)
+			return b.Op("Max", []string{x, x})
+		}},
+		{name: "Max1", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("Max", []string{in(b, "x", e, 2, 3)})
+		}},
+		{name: "Mean3", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("Mean", []string{in(b, "a", e, 2, 3), in(b, "b", e, 3), in(b, "c", e, 2, 3)})
+		}},
+	}
+}
+
+func modernNormCases() []fdCase {
+	layerNorm := func(name string, x, scale []int64, axis int64, bias bool) fdCase {
+		return fdCase{name: name, build: func(b *og.Builder, e og.DataType) string {
+			ins := []string{in(b, "x", e, x...), in(b, "scale", e, scale...)}
+			if bias {
+				ins = append(ins, in(b, "bias", e, scale...))
+			}
+			return b.Op("LayerNormalization", ins, og.IntAttr("axis", axis), og.FloatAttr("epsilon", 1e-3))
+		}}
+	}
+	groupNorm := func(name string, opset, groups int64, param int64) fdCase {
+		return atOpset(fdCase{name: name, build: func(b *og.Builder, e og.DataType) string {
+			attrs := []*og.Attribute{og.IntAttr("num_groups", groups), og.FloatAttr("epsilon", 1e-3)}
+			if opset >= 21 {
+				// Opset 21 computes the statistics in stash_type (float
+				// by default), which would drown double-precision finite
+				// differences in float32 rounding.
+				attrs = append(attrs, og.IntAttr("stash_type", int64(e)))
+			}
+			return b.Op("GroupNormalization", []string{in(b, "x", e, 2, 4, 3, 3), in(b, "scale", e, param),
+				in(b, "bias", e, param)}, attrs...)
+		}}, opset)
+	}
+	return []fdCase{
+		layerNorm("LayerNormLast", []int64{2, 3, 4}, []int64{4}, -1, true),
+		layerNorm("LayerNormAxis1", []int64{2, 3, 4}, []int64{3, 4}, 1, false),
+		{name: "InstanceNorm", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("InstanceNormalization", []string{in(b, "x", e, 2, 3, 4, 5), in(b, "scale", e, 3),
+				in(b, "bias", e, 3)}, og.FloatAttr("epsilon", 1e-3))
+		}},
+		groupNorm("GroupNorm18", 18, 2, 2),
+		groupNorm("GroupNorm21", 21, 2, 4),
+	}
+}
+
+// TestGradientRulesModern checks the newer operators' gradient rules
+// against finite differences.
+func TestGradientRulesModern(t *testing.T) {
+	env := testenv.ORT(t)
+	groups := map[string][]fdCase{
+		"activation": activationCases(),
+		"norm":       modernNormCases(),
+	}
+	for group, cases := range groups {
+		for _, c := range cases {
+			t.Run(group+"/"+c.name, func(t *testing.T) {
+				res := checkCase(t, env, c)
+				t.Logf("%s: %d elements checked in %v, max error %.2g", c.name, res.checked, res.elem, res.maxErr)
+			})
+		}
+	}
+}
