@@ -123,6 +123,21 @@ func modernNormCases() []fdCase {
 	}
 }
 
+func modernShapeCases() []fdCase {
+	gather := func(name string, x []int64, axis int64, idxDims []int64, idx []int64) fdCase {
+		return fdCase{name: name, build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("Gather", []string{in(b, "x", e, x...), b.Input("idx", og.Int64, og.Dims(idxDims...))},
+				og.IntAttr("axis", axis))
+		}, ints: map[string][]int64{"idx": idx}}
+	}
+	return []fdCase{
+		gather("GatherAxis1Scalar", []int64{2, 3, 4}, 1, []int64{}, []int64{2}),
+		gather("GatherAxis1Repeated", []int64{2, 3, 4}, 1, []int64{4}, []int64{0, 2, 2, 1}),
+		gather("GatherAxis2Matrix", []int64{2, 3, 4}, -1, []int64{2, 2}, []int64{3, 0, 3, 3}),
+		gather("GatherAxis0Input", []int64{4, 3}, 0, []int64{3}, []int64{1, 1, 3}),
+	}
+}
+
 // TestGradientRulesModern checks the newer operators' gradient rules
 // against finite differences.
 func TestGradientRulesModern(t *testing.T) {
@@ -130,6 +145,7 @@ func TestGradientRulesModern(t *testing.T) {
 	groups := map[string][]fdCase{
 		"activation": activationCases(),
 		"norm":       modernNormCases(),
+		"shape":      modernShapeCases(),
 	}
 	for group, cases := range groups {
 		for _, c := range cases {

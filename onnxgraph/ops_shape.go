@@ -385,18 +385,50 @@ func padGrad(c *gradCtx) error {
 
 // gatherGrad scatters the gradient back to the gathered rows of the data
 // (axis 0): ScatterND(zeros, indices, dy, reduction=add).
+// gatherGrad scatter-adds dy into zeros: ScatterND(reduction=add) with
+// the gathered axis moved to the front, so indices need not be constant and
+// repeated indices accumulate.
 func gatherGrad(c *gradCtx) error {
-	r, err := c.rank(c.in(0))
+	x := c.in(0)
+	r, err := c.rank(x)
 	if err != nil {
 		return err
 	}
-	if axis, err := normAxis(c.n.AttrInt("axis", 0), r); err != nil || axis != 0 {
-		return fmt.Errorf("only Gather on axis 0 is differentiable here")
+	axis, err := normAxis(c.n.AttrInt("axis", 0), r)
+	if err != nil {
+		return err
+	}
+	q, err := c.rank(c.in(1))
+	if err != nil {
+		return err
 	}
 	idx := c.unsqueeze(c.in(1), -1)
-	c.setGrad(0, c.op("ScatterND", []string{c.zerosLike(c.in(0)), idx, c.dy(0)},
-		StringAttr("reduction", "add")))
+	if axis == 0 {
+		c.setGrad(0, c.op("ScatterND", []string{c.zerosLike(x), idx, c.dy(0)}, StringAttr("reduction", "add")))
+		return nil
+	}
+	// x → [x_axis, x_0, ..., x_axis−1, x_axis+1, ...]; dy's index axes
+	// [axis, axis+q) to the front likewise.
+	permX := append([]int64{int64(axis)}, iota64(0, axis)...)
+	permX = append(permX, iota64(axis+1, r)...)
+	permY := append(iota64(axis, axis+q), iota64(0, axis)...)
+	permY = append(permY, iota64(axis+q, r+q-1)...)
+	zero := c.tensor([]int64{1}, []float64{0})
+	zeros := c.op("ConstantOfShape", []string{c.op("Gather", []string{c.shapeOf(x), c.ints(permX...)})},
+		TensorAttr("value", zero))
+	dyT := c.op("Transpose", []string{c.dy(0)}, IntsAttr("perm", permY...))
+	g := c.op("ScatterND", []string{zeros, idx, dyT}, StringAttr("reduction", "add"))
+	c.setGrad(0, c.op("Transpose", []string{g}, IntsAttr("perm", inversePerm(permX)...)))
 	return nil
+}
+
+// inversePerm returns the permutation that undoes perm.
+func inversePerm(perm []int64) []int64 {
+	inv := make([]int64, len(perm))
+	for i, p := range perm {
+		inv[p] = int64(i)
+	}
+	return inv
 }
 
 // tileGrad sums the gradient over the tiles: dy is viewed as
