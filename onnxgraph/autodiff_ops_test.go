@@ -123,6 +123,14 @@ func modernNormCases() []fdCase {
 	}
 }
 
+// slice returns a Slice case with constant starts, ends, axes and steps.
+func slice(name string, x, starts, ends, axes, steps []int64) fdCase {
+	return fdCase{name: name, build: func(b *og.Builder, e og.DataType) string {
+		return b.Op("Slice", []string{in(b, "x", e, x...), b.ConstInt64(starts...), b.ConstInt64(ends...),
+			b.ConstInt64(axes...), b.ConstInt64(steps...)})
+	}}
+}
+
 func modernShapeCases() []fdCase {
 	gather := func(name string, x []int64, axis int64, idxDims []int64, idx []int64) fdCase {
 		return fdCase{name: name, build: func(b *og.Builder, e og.DataType) string {
@@ -135,6 +143,11 @@ func modernShapeCases() []fdCase {
 		gather("GatherAxis1Repeated", []int64{2, 3, 4}, 1, []int64{4}, []int64{0, 2, 2, 1}),
 		gather("GatherAxis2Matrix", []int64{2, 3, 4}, -1, []int64{2, 2}, []int64{3, 0, 3, 3}),
 		gather("GatherAxis0Input", []int64{4, 3}, 0, []int64{3}, []int64{1, 1, 3}),
+		slice("SliceStep2", []int64{2, 5, 6}, []int64{0, 1}, []int64{100, 100}, []int64{1, 2}, []int64{2, 2}),
+		slice("SliceStepsMixed", []int64{2, 5, 6}, []int64{1, -1, 1}, []int64{2, -100, 5}, []int64{0, 2, 1},
+			[]int64{1, -2, 3}),
+		slice("SliceReverse", []int64{3, 4}, []int64{-1}, []int64{-100}, []int64{0}, []int64{-1}),
+		slice("SliceStep3Partial", []int64{2, 8}, []int64{1}, []int64{7}, []int64{-1}, []int64{3}),
 	}
 }
 

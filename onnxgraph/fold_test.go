@@ -70,6 +70,20 @@ func TestFoldConstants(t *testing.T) {
 		},
 		wantShape:  Shape{D(4)},
 		wantFolded: map[int][]int64{2: {8, 6, 4, 2}},
+	}, {
+		name: "window padding from Mod, transposed and reversed (Swin)",
+		build: func(b *Builder, x string) (string, []string, []string) {
+			sh := b.Op("Shape", []string{x})
+			w := b.Op("Slice", []string{sh, b.ConstInt64(3), b.ConstInt64(4)})
+			padW := b.Op("Mod", []string{b.Op("Sub", []string{b.ConstInt64(5), b.Op("Mod", []string{w, b.ConstInt64(5)})}), b.ConstInt64(5)})
+			pairs := b.Op("Concat", []string{b.ConstInt64(0), padW, b.ConstInt64(0, 0, 0, 0, 0, 0)}, IntAttr("axis", 0))
+			grid := b.Op("Reshape", []string{pairs, b.ConstInt64(-1, 2)})
+			rev := b.Op("Slice", []string{grid, b.ConstInt64(-1), b.ConstInt64(-1 << 62), b.ConstInt64(0), b.ConstInt64(-1)})
+			pads := b.Op("Reshape", []string{b.Op("Transpose", []string{rev}, IntsAttr("perm", 1, 0)), b.ConstInt64(-1)})
+			return b.Op("Pad", []string{x, pads}), []string{padW, grid, rev, pads}, nil
+		},
+		wantShape:  Shape{Sym("N"), D(3), D(8), D(10)},
+		wantFolded: map[int][]int64{3: {0, 0, 0, 0, 0, 0, 0, 2}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := NewBuilder("fold")

@@ -151,6 +151,64 @@ func flattenShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
 	return nil
 }
 
+// sliceVal slices a row-major value of the given dims.
+func sliceVal(v Shape, dims, starts, ends, axes, steps []int64) (Shape, bool) {
+	// For each axis, the source indices it keeps.
+	keep := make([][]int64, len(dims))
+	for i, d := range dims {
+		keep[i] = iota64(0, int(d))
+	}
+	for j, a := range axes {
+		ax, err := normAxis(a, len(dims))
+		if err != nil || steps[j] == 0 {
+			return nil, false
+		}
+		size, start, end, step := dims[ax], starts[j], ends[j], steps[j]
+		if start < 0 {
+			start += size
+		}
+		if end < 0 {
+			end += size
+		}
+		var idx []int64
+		if step > 0 {
+			for i := min(max(start, 0), size); i < min(max(end, 0), size); i += step {
+				idx = append(idx, i)
+			}
+		} else {
+			for i := min(max(start, -1), size-1); i > min(max(end, -1), size-1); i += step {
+				idx = append(idx, i)
+			}
+		}
+		keep[ax] = idx
+	}
+	return gatherVal(v, dims, keep), true
+}
+
+// gatherVal picks, from a row-major value of the given dims, the elements
+// at the cartesian product of the per-axis indices keep.
+func gatherVal(v Shape, dims []int64, keep [][]int64) Shape {
+	strides := make([]int64, len(dims))
+	st := int64(1)
+	for i := len(dims) - 1; i >= 0; i-- {
+		strides[i] = st
+		st *= dims[i]
+	}
+	out := Shape{}
+	var walk func(axis int, off int64)
+	walk = func(axis int, off int64) {
+		if axis == len(dims) {
+			out = append(out, v[off])
+			return
+		}
+		for _, i := range keep[axis] {
+			walk(axis+1, off+i*strides[axis])
+		}
+	}
+	walk(0, 0)
+	return out
+}
+
 func transposeShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
 	if xs == nil {
 		s.set(n, 0, xe, nil)
@@ -173,7 +231,34 @@ func transposeShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
 		out[i] = xs[p]
 	}
 	s.set(n, 0, xe, out)
+	if v, ok := s.vals[n.Input(0)]; ok && xs.Known() && xs.Size() == int64(len(v)) {
+		s.vals[n.Outputs[0]] = transposeVal(v, xs.Ints(), perm)
+	}
 	return nil
+}
+
+// transposeVal permutes the axes of a row-major value of the given dims.
+func transposeVal(v Shape, dims, perm []int64) Shape {
+	strides := make([]int64, len(dims))
+	st := int64(1)
+	for i := len(dims) - 1; i >= 0; i-- {
+		strides[i] = st
+		st *= dims[i]
+	}
+	out := make(Shape, 0, len(v))
+	var walk func(axis int, off int64)
+	walk = func(axis int, off int64) {
+		if axis == len(perm) {
+			out = append(out, v[off])
+			return
+		}
+		p := perm[axis]
+		for i := int64(0); i < dims[p]; i++ {
+			walk(axis+1, off+i*strides[p])
+		}
+	}
+	walk(0, 0)
+	return out
 }
 
 func concatShape(s *shapeState, n *Node, _ Shape, _ DataType) error { return s.concat(n) }
@@ -306,10 +391,9 @@ func sliceGrad(c *gradCtx) error {
 		axes = iota64(0, len(starts))
 	}
 	pads := make([]int64, 2*r)
+	g := c.dy(0)
+	var cur []int64 // g's dimensions as strided axes are spread back
 	for i, a := range axes {
-		if steps != nil && steps[i] != 1 {
-			return fmt.Errorf("steps %v: only unit steps are supported", steps)
-		}
 		ax, err := normAxis(a, r)
 		if err != nil {
 			return err
@@ -318,12 +402,83 @@ func sliceGrad(c *gradCtx) error {
 		if err != nil {
 			return err
 		}
-		begin := clampIndex(starts[i], dim)
-		n := SliceLen(dim, starts[i], ends[i], 1)
-		pads[ax], pads[r+ax] = begin, dim-begin-n
+		step := int64(1)
+		if steps != nil {
+			step = steps[i]
+		}
+		if step == 1 {
+			begin := clampIndex(starts[i], dim)
+			n := SliceLen(dim, starts[i], ends[i], 1)
+			pads[ax], pads[r+ax] = begin, dim-begin-n
+			continue
+		}
+		if cur == nil {
+			if cur, err = c.staticDims(c.out(0), 0); err != nil {
+				return err
+			}
+		}
+		if g, err = c.stridedSliceGrad(g, ax, cur, dim, starts[i], ends[i], step, &pads); err != nil {
+			return err
+		}
 	}
-	c.setGrad(0, c.op("Pad", []string{c.dy(0), c.ints(pads...)}))
+	c.setGrad(0, c.op("Pad", []string{g, c.ints(pads...)}))
 	return nil
+}
+
+// stridedSliceGrad spreads g, the gradient of a Slice with step ≠ 1 along
+// axis ax of a dimension dim, back to consecutive positions: reversed when
+// the step is negative, each element followed by |step|−1 zeros
+// (Unsqueeze, Pad, Reshape), trimmed to the dimension; it sets the pads
+// that place the result in the input.
+// cur holds g's dimensions (−1 for a symbolic batch) and is updated.
+func (c *gradCtx) stridedSliceGrad(g string, ax int, cur []int64, dim, start, end, step int64, pads *[]int64) (string, error) {
+	r := len(cur)
+	n := SliceLen(dim, start, end, step)
+	if n == 0 {
+		return "", fmt.Errorf("empty strided slice")
+	}
+	if start < 0 {
+		start += dim
+	}
+	first := min(max(start, 0), dim-1) // the first index taken
+	if step < 0 {
+		first += (n - 1) * step // the lowest index taken
+		step = -step
+		g = c.op("Slice", []string{g, c.ints(-1), c.ints(math.MinInt64), c.ints(int64(ax)), c.ints(-1)})
+	}
+	out := cur
+	target := make([]int64, r)
+	for j := range target {
+		switch {
+		case j < ax:
+			target[j] = 0
+		case j == ax:
+			target[j] = n * step
+		default:
+			target[j] = out[j]
+		}
+	}
+	if ax > 0 && out[0] < 0 {
+		target[0] = 0
+	} else if ax == 0 {
+		for j := 1; j < r; j++ {
+			if out[j] < 0 {
+				return "", fmt.Errorf("dimension %d must be static", j)
+			}
+		}
+	}
+	spread := make([]int64, 2*(r+1))
+	spread[r+1+ax+1] = step - 1
+	g = c.op("Pad", []string{c.unsqueeze(g, int64(ax+1)), c.ints(spread...)})
+	g = c.op("Reshape", []string{g, c.ints(target...)})
+	span := n * step
+	if first+span > dim {
+		span = dim - first
+		g = c.op("Slice", []string{g, c.ints(0), c.ints(span), c.ints(int64(ax))})
+	}
+	cur[ax] = span
+	(*pads)[ax], (*pads)[r+ax] = first, dim-first-span
+	return g, nil
 }
 
 // clampIndex converts a Slice start to [0, dim].
@@ -606,7 +761,7 @@ func (s *shapeState) concat(n *Node) error {
 		out[axis] = addDim(out[axis], sh[axis])
 	}
 	s.set(n, 0, elem, out)
-	if len(out) != 1 {
+	if axis != 0 { // values are row-major: only axis 0 appends
 		return nil
 	}
 	var vals Shape
@@ -811,27 +966,11 @@ func (s *shapeState) slice(n *Node, xs Shape, xe DataType) error {
 		}
 		out[ax] = D(SliceLen(xs[ax].Value, starts[i], ends[i], steps[i]))
 	}
-	// Slicing a known shape value.
-	if v, ok := s.vals[n.Input(0)]; ok && len(xs) == 1 && len(axes) == 1 && steps[0] != 0 {
-		size := int64(len(v))
-		start, end, step := starts[0], ends[0], steps[0]
-		if start < 0 {
-			start += size
+	// Slicing a known value.
+	if v, ok := s.vals[n.Input(0)]; ok && xs.Known() && xs.Size() == int64(len(v)) {
+		if picked, ok := sliceVal(v, xs.Ints(), starts, ends, axes, steps); ok {
+			s.vals[n.Outputs[0]] = picked
 		}
-		if end < 0 {
-			end += size
-		}
-		var picked Shape
-		if step > 0 {
-			for i := min(max(start, 0), size); i < min(max(end, 0), size); i += step {
-				picked = append(picked, v[i])
-			}
-		} else {
-			for i := min(max(start, -1), size-1); i > min(max(end, -1), size-1); i += step {
-				picked = append(picked, v[i])
-			}
-		}
-		s.vals[n.Outputs[0]] = picked
 	}
 	s.set(n, 0, xe, out)
 	return nil

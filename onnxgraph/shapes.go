@@ -243,8 +243,8 @@ var unknownVal = Dim{Value: -1, Param: unknownParam}
 func isLit(d Dim) bool { return d.Param == "" }
 
 // valueArith follows elementwise integer and boolean arithmetic on shape
-// values (Add, Sub, Mul, Div, Equal, Less, Greater, Max, Min, Where, Not,
-// Neg, Abs), operands broadcasting as scalars. Symbolic sizes go through
+// values (Add, Sub, Mul, Div, Mod, Equal, Less, Greater, Max, Min, Where,
+// Not, Neg, Abs), operands broadcasting as scalars. Symbolic sizes go through
 // where the result does not depend on their value (N·1, N−0, N = N, and
 // N = −1 is false since sizes are not negative); other entries become
 // unknown.
@@ -388,6 +388,15 @@ func valueOp(opType string, e []Dim) (Dim, bool) {
 			return D(0), true
 		case isLit(a) && sym(b) && x < 0:
 			return D(1), true
+		}
+	case "Mod":
+		// Integer Mod (fmod=0): the result takes the divisor's sign.
+		if both && y != 0 {
+			r := x % y
+			if r != 0 && (r < 0) != (y < 0) {
+				r += y
+			}
+			return D(r), true
 		}
 	case "Max", "Min":
 		if both {
