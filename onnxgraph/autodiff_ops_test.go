@@ -151,6 +151,69 @@ func modernShapeCases() []fdCase {
 	}
 }
 
+func modernMiscCases() []fdCase {
+	reduce := func(op string, gen func(*rand.Rand, int) []float64, keep int64) fdCase {
+		c := fdCase{name: op, build: func(b *og.Builder, e og.DataType) string {
+			return b.Op(op, []string{in(b, "x", e, 2, 3, 4), b.ConstInt64(1, -1)}, og.IntAttr("keepdims", keep))
+		}}
+		if gen != nil {
+			c.gen = genAll(gen)
+		}
+		return atOpset(c, 18)
+	}
+	return []fdCase{
+		reduce("ReduceL2", nil, 0),
+		reduce("ReduceL1", randAwayFromZero, 1),
+		reduce("ReduceSumSquare", nil, 0),
+		reduce("ReduceLogSum", positive, 1),
+		reduce("ReduceLogSumExp", nil, 0),
+		reduce("ReduceProd", positive, 1),
+		{name: "CumSum", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("CumSum", []string{in(b, "x", e, 2, 5), b.ConstInt64(1)})
+		}},
+		{name: "CumSumReverseExclusive", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("CumSum", []string{in(b, "x", e, 4, 3), b.Initializer(og.NewInt64Tensor("", []int64{}, []int64{0}))},
+				og.IntAttr("reverse", 1), og.IntAttr("exclusive", 1))
+		}},
+		{name: "TriluLower", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("Trilu", []string{in(b, "x", e, 2, 4, 4), b.Initializer(og.NewInt64Tensor("", []int64{}, []int64{-1}))},
+				og.IntAttr("upper", 0))
+		}},
+		{name: "TriluUpper", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("Trilu", []string{in(b, "x", e, 3, 5)})
+		}},
+		{name: "DepthToSpaceDCR", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("DepthToSpace", []string{in(b, "x", e, 2, 8, 2, 3)}, og.IntAttr("blocksize", 2))
+		}},
+		{name: "DepthToSpaceCRD", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("DepthToSpace", []string{in(b, "x", e, 2, 8, 2, 3)}, og.IntAttr("blocksize", 2),
+				og.StringAttr("mode", "CRD"))
+		}},
+		{name: "SpaceToDepth", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("SpaceToDepth", []string{in(b, "x", e, 2, 2, 4, 6)}, og.IntAttr("blocksize", 2))
+		}},
+		{name: "GatherElements", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("GatherElements", []string{in(b, "x", e, 3, 4), b.Input("idx", og.Int64, og.Dims(3, 5))},
+				og.IntAttr("axis", 1))
+		}, ints: map[string][]int64{"idx": {0, 3, 3, 1, 2, 1, 1, 0, 0, 2, 3, 2, 1, 0, 3}}},
+		{name: "GatherND", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("GatherND", []string{in(b, "x", e, 3, 4, 2), b.Input("idx", og.Int64, og.Dims(4, 2))})
+		}, ints: map[string][]int64{"idx": {0, 1, 2, 3, 0, 1, 1, 0}}},
+		{name: "ScatterND", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("ScatterND", []string{in(b, "x", e, 4, 3), b.Input("idx", og.Int64, og.Dims(2, 1)),
+				in(b, "u", e, 2, 3)})
+		}, ints: map[string][]int64{"idx": {2, 0}}},
+		{name: "ScatterElementsAdd", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("ScatterElements", []string{in(b, "x", e, 3, 4), b.Input("idx", og.Int64, og.Dims(3, 2)),
+				in(b, "u", e, 3, 2)}, og.IntAttr("axis", 1), og.StringAttr("reduction", "add"))
+		}, ints: map[string][]int64{"idx": {0, 0, 3, 1, 2, 0}}},
+		{name: "ScatterElements", build: func(b *og.Builder, e og.DataType) string {
+			return b.Op("ScatterElements", []string{in(b, "x", e, 3, 4), b.Input("idx", og.Int64, og.Dims(3, 2)),
+				in(b, "u", e, 3, 2)}, og.IntAttr("axis", 1))
+		}, ints: map[string][]int64{"idx": {0, 2, 3, 1, 2, 0}}},
+	}
+}
+
 // TestGradientRulesModern checks the newer operators' gradient rules
 // against finite differences.
 func TestGradientRulesModern(t *testing.T) {
@@ -159,6 +222,7 @@ func TestGradientRulesModern(t *testing.T) {
 		"activation": activationCases(),
 		"norm":       modernNormCases(),
 		"shape":      modernShapeCases(),
+		"misc":       modernMiscCases(),
 	}
 	for group, cases := range groups {
 		for _, c := range cases {

@@ -23,9 +23,12 @@ func reduceOps() map[string]*opDef {
 		"SoftmaxCrossEntropyLoss":   {shape: lossShape, grad: sceGrad, prepare: scePrepare},
 		"NegativeLogLikelihoodLoss": {shape: lossShape},
 	}
-	for _, name := range []string{"ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
-		"ReduceLogSumExp"} {
-		t[name] = &opDef{shape: (*shapeState).reduce}
+	for name, grad := range map[string]func(*gradCtx) error{
+		"ReduceProd": reduceProdGrad, "ReduceL1": reduceL1Grad, "ReduceL2": reduceL2Grad,
+		"ReduceSumSquare": reduceSumSquareGrad, "ReduceLogSum": reduceLogSumGrad,
+		"ReduceLogSumExp": reduceLogSumExpGrad,
+	} {
+		t[name] = &opDef{shape: (*shapeState).reduce, grad: grad}
 	}
 	return t
 }
@@ -279,4 +282,51 @@ func (s *shapeState) reduce(n *Node, xs Shape, xe DataType) error {
 	}
 	s.set(n, 0, elem, out)
 	return nil
+}
+
+// reduceChain differentiates y = reduce(x) as dx = ∂y/∂x · dy broadcast
+// over the reduced axes: local receives y and dy with the reduced axes
+// kept, and returns ∂y/∂x·dy (broadcasting to x's shape).
+func reduceChain(c *gradCtx, local func(x, y, dy string) string) error {
+	x := c.in(0)
+	axes, reduces, err := c.reducedAxes()
+	if err != nil {
+		return err
+	}
+	if !reduces {
+		return fmt.Errorf("noop_with_empty_axes with empty axes is not supported")
+	}
+	g := local(x, c.keptDims(c.out(0), axes), c.keptDims(c.dy(0), axes))
+	c.setGrad(0, c.op("Expand", []string{g, c.shapeOf(x)}))
+	return nil
+}
+
+func reduceL1Grad(c *gradCtx) error {
+	// y = Σ|x|: dx = sign(x)·dy.
+	return reduceChain(c, func(x, _, dy string) string { return c.mul(c.op("Sign", []string{x}), dy) })
+}
+
+func reduceL2Grad(c *gradCtx) error {
+	// y = √Σx²: dx = x/y·dy.
+	return reduceChain(c, func(x, y, dy string) string { return c.mul(c.div(x, y), dy) })
+}
+
+func reduceSumSquareGrad(c *gradCtx) error {
+	// y = Σx²: dx = 2x·dy.
+	return reduceChain(c, func(x, _, dy string) string { return c.mul(c.add(x, x), dy) })
+}
+
+func reduceLogSumGrad(c *gradCtx) error {
+	// y = log Σx: dx = dy/Σx = dy·exp(−y).
+	return reduceChain(c, func(_, y, dy string) string { return c.mul(c.exp(c.neg(y)), dy) })
+}
+
+func reduceLogSumExpGrad(c *gradCtx) error {
+	// y = log Σ exp(x): dx = exp(x − y)·dy (the softmax over the axes).
+	return reduceChain(c, func(x, y, dy string) string { return c.mul(c.exp(c.sub(x, y)), dy) })
+}
+
+func reduceProdGrad(c *gradCtx) error {
+	// y = Πx: dx = y/x·dy, for inputs without zeros.
+	return reduceChain(c, func(x, y, dy string) string { return c.mul(c.div(y, x), dy) })
 }

@@ -17,7 +17,7 @@ func shapeOps() map[string]*opDef {
 		"ConstantOfShape": {shape: constantOfShapeShape, noGrad: true},
 		"EyeLike":         {noGrad: true},
 		"NonZero":         {noGrad: true},
-		"Range":           {shape: rangeShape},
+		"Range":           {shape: rangeShape, noGrad: true},
 
 		"Reshape":   {shape: (*shapeState).reshape, grad: reshapeGrad, upgrade: attrToInput("shape", 1)},
 		"Flatten":   {shape: flattenShape, grad: reshapeGrad},
@@ -32,14 +32,14 @@ func shapeOps() map[string]*opDef {
 		"Tile":      {shape: tileShape, grad: tileGrad},
 		"Expand":    {shape: expandShape, grad: expandGrad},
 
-		"GatherElements":  {},
-		"GatherND":        {},
-		"ScatterElements": {shape: sameShape},
-		"ScatterND":       {shape: sameShape},
-		"CumSum":          {shape: sameShape},
-		"Trilu":           {},
-		"DepthToSpace":    {},
-		"SpaceToDepth":    {},
+		"GatherElements":  {shape: gatherElementsShape, grad: gatherElementsGrad},
+		"GatherND":        {shape: gatherNDShape, grad: gatherNDGrad},
+		"ScatterElements": {shape: sameShape, grad: scatterGrad("GatherElements")},
+		"ScatterND":       {shape: sameShape, grad: scatterGrad("GatherND")},
+		"CumSum":          {shape: sameShape, grad: cumSumGrad},
+		"Trilu":           {shape: sameShape, grad: triluGrad},
+		"DepthToSpace":    {shape: depthToSpaceShape, grad: depthToSpaceGrad},
+		"SpaceToDepth":    {shape: spaceToDepthShape, grad: spaceToDepthGrad},
 		"Resize":          {},
 	}
 }
@@ -1035,4 +1035,149 @@ func (s *shapeState) split(n *Node, xs Shape, xe DataType) error {
 		s.set(n, i, xe, out)
 	}
 	return nil
+}
+
+func gatherNDShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	idx := s.in(n, 1)
+	if xs == nil || idx == nil || len(idx.Shape) == 0 || !idx.Shape[len(idx.Shape)-1].Known() ||
+		n.AttrInt("batch_dims", 0) != 0 {
+		s.set(n, 0, xe, nil)
+		return nil
+	}
+	k := idx.Shape[len(idx.Shape)-1].Value
+	if k > int64(len(xs)) {
+		return fmt.Errorf("indices of depth %d for data of rank %d", k, len(xs))
+	}
+	s.set(n, 0, xe, slices.Concat(idx.Shape[:len(idx.Shape)-1], xs[k:]))
+	return nil
+}
+
+func gatherElementsShape(s *shapeState, n *Node, _ Shape, xe DataType) error {
+	if t := s.in(n, 1); t != nil {
+		s.set(n, 0, xe, t.Shape)
+	}
+	return nil
+}
+
+// blockShape rearranges [N, C, H, W]: DepthToSpace divides C by b² and
+// multiplies H and W by b; SpaceToDepth the reverse.
+func blockShape(s *shapeState, n *Node, xs Shape, xe DataType, toSpace bool) error {
+	b := n.AttrInt("blocksize", 0)
+	if xs == nil || len(xs) != 4 || b <= 0 {
+		s.set(n, 0, xe, nil)
+		return nil
+	}
+	out := slices.Clone(xs)
+	bb := D(b * b)
+	if toSpace {
+		out[1], out[2], out[3] = divDim(xs[1], bb), mulDim(xs[2], D(b)), mulDim(xs[3], D(b))
+	} else {
+		out[1], out[2], out[3] = mulDim(xs[1], bb), divDim(xs[2], D(b)), divDim(xs[3], D(b))
+	}
+	s.set(n, 0, xe, out)
+	return nil
+}
+
+func divDim(a, b Dim) Dim {
+	if a.Known() && b.Known() && b.Value != 0 {
+		return D(a.Value / b.Value)
+	}
+	return Unknown()
+}
+
+func depthToSpaceShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	return blockShape(s, n, xs, xe, true)
+}
+
+func spaceToDepthShape(s *shapeState, n *Node, xs Shape, xe DataType) error {
+	return blockShape(s, n, xs, xe, false)
+}
+
+func cumSumGrad(c *gradCtx) error {
+	// A prefix sum's adjoint is the suffix sum: same axis and exclusivity,
+	// reversed direction.
+	reverse := 1 - c.n.AttrInt("reverse", 0)
+	c.setGrad(0, c.op("CumSum", []string{c.dy(0), c.in(1)},
+		IntAttr("exclusive", c.n.AttrInt("exclusive", 0)), IntAttr("reverse", reverse)))
+	return nil
+}
+
+func triluGrad(c *gradCtx) error {
+	// Trilu keeps a triangle and zeroes the rest: its own adjoint.
+	in := []string{c.dy(0)}
+	if k := c.in(1); k != "" {
+		in = append(in, k)
+	}
+	c.setGrad(0, c.op("Trilu", in, IntAttr("upper", c.n.AttrInt("upper", 1))))
+	return nil
+}
+
+func depthToSpaceGrad(c *gradCtx) error {
+	b := c.n.AttrInt("blocksize", 0)
+	if c.n.AttrString("mode", "DCR") == "DCR" {
+		// SpaceToDepth is exactly the inverse of DepthToSpace in DCR mode.
+		c.setGrad(0, c.op("SpaceToDepth", []string{c.dy(0)}, IntAttr("blocksize", b)))
+		return nil
+	}
+	// CRD: x [N, C·b·b, H, W] → [N, C, b, b, H, W] → perm [0,1,4,2,5,3] →
+	// [N, C, H·b, W·b]; the gradient undoes each step.
+	xd, err := c.staticDims(c.in(0), 0)
+	if err != nil {
+		return err
+	}
+	ch, h, w := xd[1]/(b*b), xd[2], xd[3]
+	g := c.b.ReshapeTo(c.dy(0), 0, ch, h, b, w, b)
+	g = c.op("Transpose", []string{g}, IntsAttr("perm", 0, 1, 3, 5, 2, 4))
+	c.setGrad(0, c.b.ReshapeTo(g, 0, xd[1], h, w))
+	return nil
+}
+
+func spaceToDepthGrad(c *gradCtx) error {
+	c.setGrad(0, c.op("DepthToSpace", []string{c.dy(0)}, IntAttr("blocksize", c.n.AttrInt("blocksize", 0)),
+		StringAttr("mode", "DCR")))
+	return nil
+}
+
+func gatherElementsGrad(c *gradCtx) error {
+	// Scatter-add dy into zeros at the gathered positions.
+	c.setGrad(0, c.op("ScatterElements", []string{c.zerosLike(c.in(0)), c.in(1), c.dy(0)},
+		IntAttr("axis", c.n.AttrInt("axis", 0)), StringAttr("reduction", "add")))
+	return nil
+}
+
+func gatherNDGrad(c *gradCtx) error {
+	if bd := c.n.AttrInt("batch_dims", 0); bd != 0 {
+		return fmt.Errorf("batch_dims %d is not supported", bd)
+	}
+	c.setGrad(0, c.op("ScatterND", []string{c.zerosLike(c.in(0)), c.in(1), c.dy(0)},
+		StringAttr("reduction", "add")))
+	return nil
+}
+
+// scatterGrad differentiates ScatterElements and ScatterND (gather is the
+// matching Gather operator) through the data and updates inputs: data's
+// gradient is dy with the overwritten positions zeroed (scatter zeros), the
+// updates' the gathered dy. With reduction=add the data keeps all of dy.
+func scatterGrad(gather string) func(*gradCtx) error {
+	return func(c *gradCtx) error {
+		var attrs []*Attribute
+		if a := c.n.Attr("axis"); a != nil {
+			attrs = append(attrs, a)
+		}
+		dy, idx := c.dy(0), c.in(1)
+		switch red := c.n.AttrString("reduction", "none"); red {
+		case "none":
+			if c.needs(0) {
+				c.setGrad(0, c.op(c.n.OpType, []string{dy, idx, c.zerosLike(c.in(2))}, attrs...))
+			}
+		case "add":
+			c.setGrad(0, dy)
+		default:
+			return fmt.Errorf("reduction %q is not differentiable here", red)
+		}
+		if c.needs(2) {
+			c.setGrad(2, c.op(gather, []string{dy, idx}, attrs...))
+		}
+		return nil
+	}
 }
