@@ -161,7 +161,24 @@ func modernMiscCases() []fdCase {
 		}
 		return atOpset(c, 18)
 	}
+	pad := func(name, mode string, x, pads []int64, axes ...int64) fdCase {
+		c := fdCase{name: name, build: func(b *og.Builder, e og.DataType) string {
+			ins := []string{in(b, "x", e, x...), b.ConstInt64(pads...)}
+			if len(axes) > 0 {
+				ins = append(ins, "", b.ConstInt64(axes...))
+			}
+			return b.Op("Pad", ins, og.StringAttr("mode", mode))
+		}}
+		if mode == "wrap" || len(axes) > 0 {
+			return atOpset(c, 19)
+		}
+		return c
+	}
 	return []fdCase{
+		pad("PadReflect", "reflect", []int64{2, 2, 4, 5}, []int64{0, 0, 1, 2, 0, 0, 3, 1}),
+		pad("PadEdge", "edge", []int64{2, 2, 3, 4}, []int64{0, 0, 2, 1, 0, 0, 1, 3}),
+		pad("PadWrapAxes", "wrap", []int64{2, 3, 4}, []int64{1, 2, 2, 1}, 1, -1),
+		pad("PadReflect2D", "reflect", []int64{3, 5}, []int64{0, 4, 0, 2}),
 		reduce("ReduceL2", nil, 0),
 		reduce("ReduceL1", randAwayFromZero, 1),
 		reduce("ReduceSumSquare", nil, 0),

@@ -493,7 +493,7 @@ func clampIndex(v, dim int64) int64 {
 // non-negative pads).
 func padGrad(c *gradCtx) error {
 	if mode := c.n.AttrString("mode", "constant"); mode != "constant" {
-		return fmt.Errorf("mode %q: only constant padding is differentiable here", mode)
+		return padGatherGrad(c, mode)
 	}
 	if c.needs(2) {
 		return fmt.Errorf("the gradient of the padding value is not supported")
@@ -540,6 +540,98 @@ func padGrad(c *gradCtx) error {
 
 // gatherGrad scatters the gradient back to the gathered rows of the data
 // (axis 0): ScatterND(zeros, indices, dy, reduction=add).
+// padIndices returns, for each position of a dimension of size dim padded
+// by begin and end in mode reflect, edge or wrap, the input position it
+// copies.
+func padIndices(mode string, dim, begin, end int64) ([]int64, error) {
+	if dim < 1 || mode == "reflect" && (begin >= dim || end >= dim) {
+		return nil, fmt.Errorf("cannot %s-pad a dimension of size %d by %d and %d", mode, dim, begin, end)
+	}
+	idx := make([]int64, dim+begin+end)
+	for o := range idx {
+		i := int64(o) - begin
+		switch mode {
+		case "reflect":
+			for i < 0 || i >= dim {
+				if i < 0 {
+					i = -i
+				}
+				if i >= dim {
+					i = 2*(dim-1) - i
+				}
+			}
+		case "edge":
+			i = min(max(i, 0), dim-1)
+		case "wrap":
+			i = ((i % dim) + dim) % dim
+		default:
+			return nil, fmt.Errorf("unknown mode %q", mode)
+		}
+		idx[o] = i
+	}
+	return idx, nil
+}
+
+// padGatherGrad differentiates Pad in reflect, edge and wrap modes: along
+// each padded axis the output is a Gather of the input with constant
+// indices, so the gradient scatter-adds dy back axis by axis (gatherBack).
+func padGatherGrad(c *gradCtx, mode string) error {
+	x := c.in(0)
+	pads, ok := c.constInts(c.in(1))
+	if !ok {
+		return fmt.Errorf("pads %q must be a constant", c.in(1))
+	}
+	xd, err := c.staticDims(x, 0)
+	if err != nil {
+		return err
+	}
+	r := len(xd)
+	axes := iota64(0, r)
+	if c.in(3) != "" {
+		if axes, ok = c.constInts(c.in(3)); !ok {
+			return fmt.Errorf("axes %q must be a constant", c.in(3))
+		}
+	}
+	if axes, err = normAxes(axes, r); err != nil {
+		return err
+	}
+	if len(pads) != 2*len(axes) {
+		return fmt.Errorf("pads %v do not match axes %v", pads, axes)
+	}
+	cur := slices.Clone(xd) // dimensions of the gradient, un-padded so far
+	for i, ax := range axes {
+		if cur[ax] >= 0 {
+			cur[ax] += pads[i] + pads[i+len(axes)]
+		}
+	}
+	g := c.dy(0)
+	for i := len(axes) - 1; i >= 0; i-- {
+		ax, begin, end := int(axes[i]), pads[i], pads[i+len(axes)]
+		if begin == 0 && end == 0 {
+			continue
+		}
+		if begin < 0 || end < 0 {
+			return fmt.Errorf("negative pads %v are not supported", pads)
+		}
+		if xd[ax] < 0 {
+			return fmt.Errorf("padded axis %d must be static", ax)
+		}
+		idx, err := padIndices(mode, xd[ax], begin, end)
+		if err != nil {
+			return err
+		}
+		cur[ax] = xd[ax]
+		shape := c.ints(cur...)
+		if cur[0] < 0 { // a symbolic batch: take it from g
+			shape = c.where(c.op("Less", []string{shape, c.ints(0)}), c.op("Shape", []string{g}), shape)
+		}
+		col := c.b.Initializer(NewInt64Tensor("", []int64{int64(len(idx)), 1}, idx))
+		g = c.gatherBack(g, shape, r, ax, 1, col)
+	}
+	c.setGrad(0, g)
+	return nil
+}
+
 // gatherGrad scatter-adds dy into zeros: ScatterND(reduction=add) with
 // the gathered axis moved to the front, so indices need not be constant and
 // repeated indices accumulate.
@@ -558,9 +650,19 @@ func gatherGrad(c *gradCtx) error {
 		return err
 	}
 	idx := c.unsqueeze(c.in(1), -1)
+	c.setGrad(0, c.gatherBack(c.dy(0), c.shapeOf(x), r, axis, q, idx))
+	return nil
+}
+
+// gatherBack returns the adjoint of y = Gather(x, indices, axis): dy (rank
+// r+q−1) scatter-added into zeros of shape xShape (an int64 value) at
+// positions idx (indices with a trailing axis of 1), through ScatterND with
+// the gathered axis moved to the front.
+func (c *gradCtx) gatherBack(dy, xShape string, r, axis, q int, idx string) string {
+	zero := c.tensor([]int64{1}, []float64{0})
 	if axis == 0 {
-		c.setGrad(0, c.op("ScatterND", []string{c.zerosLike(x), idx, c.dy(0)}, StringAttr("reduction", "add")))
-		return nil
+		zeros := c.op("ConstantOfShape", []string{xShape}, TensorAttr("value", zero))
+		return c.op("ScatterND", []string{zeros, idx, dy}, StringAttr("reduction", "add"))
 	}
 	// x → [x_axis, x_0, ..., x_axis−1, x_axis+1, ...]; dy's index axes
 	// [axis, axis+q) to the front likewise.
@@ -568,13 +670,11 @@ func gatherGrad(c *gradCtx) error {
 	permX = append(permX, iota64(axis+1, r)...)
 	permY := append(iota64(axis, axis+q), iota64(0, axis)...)
 	permY = append(permY, iota64(axis+q, r+q-1)...)
-	zero := c.tensor([]int64{1}, []float64{0})
-	zeros := c.op("ConstantOfShape", []string{c.op("Gather", []string{c.shapeOf(x), c.ints(permX...)})},
+	zeros := c.op("ConstantOfShape", []string{c.op("Gather", []string{xShape, c.ints(permX...)})},
 		TensorAttr("value", zero))
-	dyT := c.op("Transpose", []string{c.dy(0)}, IntsAttr("perm", permY...))
+	dyT := c.op("Transpose", []string{dy}, IntsAttr("perm", permY...))
 	g := c.op("ScatterND", []string{zeros, idx, dyT}, StringAttr("reduction", "add"))
-	c.setGrad(0, c.op("Transpose", []string{g}, IntsAttr("perm", inversePerm(permX)...)))
-	return nil
+	return c.op("Transpose", []string{g}, IntsAttr("perm", inversePerm(permX)...))
 }
 
 // inversePerm returns the permutation that undoes perm.
