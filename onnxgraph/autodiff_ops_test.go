@@ -231,6 +231,28 @@ func modernMiscCases() []fdCase {
 	}
 }
 
+func einsumCases() []fdCase {
+	einsum := func(name, eq string, shapes ...[]int64) fdCase {
+		return fdCase{name: name, build: func(b *og.Builder, e og.DataType) string {
+			ins := make([]string, len(shapes))
+			for i, sh := range shapes {
+				ins[i] = in(b, string(rune('a'+i)), e, sh...)
+			}
+			return b.Op("Einsum", ins, og.StringAttr("equation", eq))
+		}}
+	}
+	return []fdCase{
+		einsum("BatchedMatMul", "bij,bjk->bik", []int64{2, 3, 4}, []int64{2, 4, 5}),
+		einsum("Attention", "bhqd,bhkd->bhqk", []int64{2, 2, 3, 4}, []int64{2, 2, 5, 4}),
+		einsum("Transpose", "ij->ji", []int64{3, 4}),
+		einsum("MatVec", "ij,j->i", []int64{3, 4}, []int64{4}),
+		einsum("Implicit", "ij,jk", []int64{3, 4}, []int64{4, 2}),
+		einsum("Ellipsis", "...ij,jk->...ik", []int64{2, 3, 3, 4}, []int64{4, 5}),
+		einsum("SumAway", "ijk,k->i", []int64{2, 3, 4}, []int64{4}),
+		einsum("Outer", "i,j->ij", []int64{3}, []int64{4}),
+	}
+}
+
 // TestGradientRulesModern checks the newer operators' gradient rules
 // against finite differences.
 func TestGradientRulesModern(t *testing.T) {
@@ -240,6 +262,7 @@ func TestGradientRulesModern(t *testing.T) {
 		"norm":       modernNormCases(),
 		"shape":      modernShapeCases(),
 		"misc":       modernMiscCases(),
+		"einsum":     einsumCases(),
 	}
 	for group, cases := range groups {
 		for _, c := range cases {

@@ -3,6 +3,7 @@ package onnxgraph
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Gemm, MatMul and Einsum.
@@ -12,7 +13,7 @@ func linalgOps() map[string]*opDef {
 		"Gemm": {shape: gemmShape, grad: gemmGrad, params: []int{0, 1, 2}, decay: []int{0, 1},
 			legacyBroadcast: true},
 		"MatMul": {shape: matmulShape, grad: matMulGrad, params: []int{0, 1}, decay: []int{0, 1}},
-		"Einsum": {},
+		"Einsum": {shape: einsumShape, grad: einsumGrad},
 	}
 }
 
@@ -223,5 +224,161 @@ func (s *shapeState) matmul(n *Node) error {
 		out = append(out, bs[len(bs)-1])
 	}
 	s.set(n, 0, a.Elem, out)
+	return nil
+}
+
+// einsumTerms parses an Einsum equation for operands of the given ranks
+// into explicit subscripts, one letter per axis: "..." becomes letters not
+// used elsewhere, aligned to the right as broadcasting does; an implicit
+// output lists the letters used once, sorted, after the ellipsis axes.
+func einsumTerms(eq string, ranks []int) (ins []string, out string, err error) {
+	eq = strings.ReplaceAll(eq, " ", "")
+	lhs, rhs, explicit := strings.Cut(eq, "->")
+	terms := strings.Split(lhs, ",")
+	if len(terms) != len(ranks) {
+		return nil, "", fmt.Errorf("equation %q has %d terms for %d inputs", eq, len(terms), len(ranks))
+	}
+	used := map[rune]bool{}
+	for _, r := range strings.ReplaceAll(eq, "...", "") {
+		used[r] = true
+	}
+	ell := 0
+	for i, t := range terms {
+		if strings.Contains(t, "...") {
+			ell = max(ell, ranks[i]-(len(t)-3))
+		}
+	}
+	var fresh []rune
+	for r := 'A'; len(fresh) < ell && r <= 'z'; r++ {
+		if !used[r] && (r <= 'Z' || r >= 'a') {
+			fresh = append(fresh, r)
+		}
+	}
+	if len(fresh) < ell {
+		return nil, "", fmt.Errorf("equation %q: too many ellipsis axes", eq)
+	}
+	expand := func(t string, rank int) string {
+		if !strings.Contains(t, "...") {
+			return t
+		}
+		k := rank - (len(t) - 3)
+		if rank < 0 {
+			k = ell
+		}
+		return strings.Replace(t, "...", string(fresh[ell-k:]), 1)
+	}
+	ins = make([]string, len(terms))
+	count := map[rune]int{}
+	for i, t := range terms {
+		ins[i] = expand(t, ranks[i])
+		if len(ins[i]) != ranks[i] {
+			return nil, "", fmt.Errorf("term %q does not match rank %d", t, ranks[i])
+		}
+		for _, r := range ins[i] {
+			count[r]++
+		}
+	}
+	if explicit {
+		out = expand(rhs, -1)
+	} else {
+		var once []rune
+		for r, n := range count {
+			if n == 1 && !slices.Contains(fresh, r) {
+				once = append(once, r)
+			}
+		}
+		slices.Sort(once)
+		out = string(fresh) + string(once)
+	}
+	return ins, out, nil
+}
+
+func einsumShape(s *shapeState, n *Node, _ Shape, xe DataType) error {
+	ranks := make([]int, len(n.Inputs))
+	shapes := make([]Shape, len(n.Inputs))
+	for i := range n.Inputs {
+		t := s.in(n, i)
+		if t == nil || t.Shape == nil {
+			s.set(n, 0, xe, nil)
+			return nil
+		}
+		ranks[i], shapes[i] = len(t.Shape), t.Shape
+	}
+	ins, out, err := einsumTerms(n.AttrString("equation", ""), ranks)
+	if err != nil {
+		return err
+	}
+	dims := map[rune]Dim{}
+	for i, t := range ins {
+		for j, r := range t {
+			d := shapes[i][j]
+			if old, ok := dims[r]; !ok || old.Known() && old.Value == 1 {
+				dims[r] = d
+			}
+		}
+	}
+	res := Shape{}
+	for _, r := range out {
+		d, ok := dims[r]
+		if !ok {
+			return fmt.Errorf("output subscript %q is not an input subscript", r)
+		}
+		res = append(res, d)
+	}
+	s.set(n, 0, xe, res)
+	return nil
+}
+
+// einsumGrad differentiates Einsum: the gradient of an operand is the
+// Einsum of dy with the other operands, into the operand's subscripts.
+// Subscripts only that operand has (summed away) are restored by Expand;
+// repeated subscripts within a term (diagonals) are not supported.
+func einsumGrad(c *gradCtx) error {
+	ranks := make([]int, len(c.n.Inputs))
+	for i, in := range c.n.Inputs {
+		r, err := c.rank(in)
+		if err != nil {
+			return err
+		}
+		ranks[i] = r
+	}
+	ins, out, err := einsumTerms(c.n.AttrString("equation", ""), ranks)
+	if err != nil {
+		return err
+	}
+	for i, t := range append(slices.Clone(ins), out) {
+		for j, r := range t {
+			if strings.ContainsRune(t[j+1:], r) {
+				return fmt.Errorf("term %d (%q) repeats subscript %q", i, t, r)
+			}
+		}
+	}
+	for i := range c.n.Inputs {
+		if !c.needs(i) {
+			continue
+		}
+		terms, operands := []string{out}, []string{c.dy(0)}
+		for j, t := range ins {
+			if j != i {
+				terms, operands = append(terms, t), append(operands, c.in(j))
+			}
+		}
+		have := strings.Join(terms, "")
+		var kept []rune
+		var missing []int64
+		for j, r := range ins[i] {
+			if strings.ContainsRune(have, r) {
+				kept = append(kept, r)
+			} else {
+				missing = append(missing, int64(j))
+			}
+		}
+		eq := strings.Join(terms, ",") + "->" + string(kept)
+		g := c.op("Einsum", operands, StringAttr("equation", eq))
+		if len(missing) > 0 {
+			g = c.op("Expand", []string{c.unsqueeze(g, missing...), c.shapeOf(c.in(i))})
+		}
+		c.setGrad(i, g)
+	}
 	return nil
 }
