@@ -253,6 +253,33 @@ func einsumCases() []fdCase {
 	}
 }
 
+func resizeCases() []fdCase {
+	resize := func(name string, x []int64, scales []float32, sizes []int64, attrs ...*og.Attribute) fdCase {
+		return fdCase{name: name, build: func(b *og.Builder, e og.DataType) string {
+			ins := []string{in(b, "x", e, x...), ""}
+			if scales != nil {
+				ins = append(ins, b.ConstFloat([]int64{int64(len(scales))}, scales...))
+			} else {
+				ins = append(ins, "", b.ConstInt64(sizes...))
+			}
+			return b.Op("Resize", ins, attrs...)
+		}}
+	}
+	mode := func(m string) *og.Attribute { return og.StringAttr("mode", m) }
+	coord := func(m string) *og.Attribute { return og.StringAttr("coordinate_transformation_mode", m) }
+	return []fdCase{
+		resize("NearestUp2", []int64{2, 2, 3, 4}, []float32{1, 1, 2, 2}, nil, coord("asymmetric"),
+			og.StringAttr("nearest_mode", "floor")),
+		resize("NearestSizes", []int64{1, 2, 5, 4}, nil, []int64{1, 2, 3, 7}),
+		resize("LinearHalfPixel", []int64{2, 2, 3, 4}, []float32{1, 1, 2, 1.5}, nil, mode("linear")),
+		resize("LinearPytorchHalfPixel", []int64{1, 2, 4, 4}, nil, []int64{1, 2, 7, 1}, mode("linear"),
+			coord("pytorch_half_pixel")),
+		resize("LinearAlignCorners", []int64{2, 1, 3, 3}, nil, []int64{2, 1, 5, 4}, mode("linear"),
+			coord("align_corners")),
+		resize("LinearDown", []int64{1, 2, 6, 6}, []float32{1, 1, 0.5, 0.5}, nil, mode("linear")),
+	}
+}
+
 // TestGradientRulesModern checks the newer operators' gradient rules
 // against finite differences.
 func TestGradientRulesModern(t *testing.T) {
@@ -263,6 +290,7 @@ func TestGradientRulesModern(t *testing.T) {
 		"shape":      modernShapeCases(),
 		"misc":       modernMiscCases(),
 		"einsum":     einsumCases(),
+		"resize":     resizeCases(),
 	}
 	for group, cases := range groups {
 		for _, c := range cases {

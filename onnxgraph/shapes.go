@@ -29,7 +29,7 @@ func inferShapes(m *Model) (*shapeState, error) {
 	if err := m.Graph.TopoSort(); err != nil {
 		return nil, err
 	}
-	s := &shapeState{types: map[string]*TensorType{}, vals: map[string]Shape{}, opset: m.Opset("")}
+	s := &shapeState{types: map[string]*TensorType{}, vals: map[string]Shape{}, opset: m.Opset(""), g: m.Graph}
 	g := m.Graph
 	for _, t := range g.Initializers {
 		s.types[t.Name] = &TensorType{Elem: t.DataType, Shape: t.Shape()}
@@ -63,6 +63,7 @@ type shapeState struct {
 	types map[string]*TensorType
 	vals  map[string]Shape
 	opset int64
+	g     *Graph
 }
 
 func (s *shapeState) in(n *Node, i int) *TensorType {
