@@ -122,6 +122,15 @@ func GradientOps() []string {
 	})
 }
 
+// IsNonDifferentiable reports whether no gradient flows through operator
+// opType even where its outputs are floating-point (comparisons, rounding,
+// shape queries, ConstantOfShape, Range, random generators): [Gradients]
+// treats its outputs as constants.
+func IsNonDifferentiable(opType string) bool {
+	d := ops[opType]
+	return d != nil && d.noGrad
+}
+
 // TrainableParams returns the float initializers a training graph trains by
 // default: the parameter inputs of the operator table (weights and biases of
 // Conv, ConvTranspose and Gemm, MatMul operands, normalisation scales and
