@@ -24,7 +24,7 @@ func TestFoldConstants(t *testing.T) {
 			target := b.Op("Concat", []string{b.ConstInt64(-1), c, b.ConstInt64(64)}, IntAttr("axis", 0))
 			return b.Op("Reshape", []string{x, target}), []string{c, target}, []string{sh}
 		},
-		wantShape: Shape{Unknown(), D(3), D(64)},
+		wantShape: Shape{Sym("N"), D(3), D(64)},
 	}, {
 		name: "batch dimension stays computed",
 		build: func(b *Builder, x string) (string, []string, []string) {
@@ -32,6 +32,17 @@ func TestFoldConstants(t *testing.T) {
 			n := b.Op("Gather", []string{sh, b.ConstInt64(0)}, IntAttr("axis", 0))
 			target := b.Op("Concat", []string{n, b.ConstInt64(-1)}, IntAttr("axis", 0))
 			return b.Op("Reshape", []string{x, target}), nil, []string{n, target}
+		},
+		wantShape: Shape{Sym("N"), D(192)},
+	}, {
+		name: "heads folded into the batch and back (attention)",
+		build: func(b *Builder, x string) (string, []string, []string) {
+			zero := b.Initializer(NewInt64Tensor("", []int64{}, []int64{0}))
+			n := b.Op("Gather", []string{b.Op("Shape", []string{x}), zero}, IntAttr("axis", 0))
+			nh := b.Op("Unsqueeze", []string{b.Op("Mul", []string{n, b.Initializer(NewInt64Tensor("", []int64{}, []int64{3}))}), b.ConstInt64(0)})
+			heads := b.Op("Reshape", []string{x, b.Op("Concat", []string{nh, b.ConstInt64(8, -1)}, IntAttr("axis", 0))})
+			back := b.Op("Concat", []string{b.Op("Unsqueeze", []string{n, b.ConstInt64(0)}), b.ConstInt64(-1)}, IntAttr("axis", 0))
+			return b.Op("Reshape", []string{heads, back}), nil, []string{nh, back}
 		},
 		wantShape: Shape{Sym("N"), D(192)},
 	}, {

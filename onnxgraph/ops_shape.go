@@ -877,7 +877,11 @@ func (s *shapeState) concat(n *Node) error {
 }
 
 func addDim(a, b Dim) Dim {
+	ca, sa, symA := symTerm(a)
+	cb, sb, symB := symTerm(b)
 	switch {
+	case symA && symB && sa == sb:
+		return symDim(ca+cb, sa)
 	case a.Known() && b.Known():
 		return D(a.Value + b.Value)
 	case b.Known() && b.Value == 0:
@@ -948,34 +952,49 @@ func inferredDim(xs, out Shape, infer int) Dim {
 	}
 	num, syms := int64(1), map[string]int{}
 	for _, d := range xs {
+		c, sym, isSym := symTerm(d)
 		switch {
 		case d.Known():
 			num *= d.Value
-		case d.Param != "":
-			syms[d.Param]++
+		case isSym:
+			num *= c
+			syms[sym]++
 		default:
 			return Unknown()
 		}
 	}
 	den := int64(1)
 	for i, d := range out {
+		c, sym, isSym := symTerm(d)
 		switch {
 		case i == infer:
 		case d.Known():
 			den *= d.Value
-		case d.Param != "" && syms[d.Param] > 0:
-			syms[d.Param]--
+		case isSym && syms[sym] > 0:
+			den *= c
+			syms[sym]--
 		default:
 			return Unknown()
 		}
 	}
-	for _, c := range syms {
-		if c != 0 {
+	left := ""
+	for sym, c := range syms {
+		switch {
+		case c == 0:
+		case c == 1 && left == "":
+			left = sym
+		default:
 			return Unknown()
 		}
 	}
 	if den == 0 || num%den != 0 {
+		if left != "" {
+			return Unknown()
+		}
 		return Dim{Value: -2}
+	}
+	if left != "" {
+		return symDim(num/den, left)
 	}
 	return D(num / den)
 }

@@ -3,6 +3,8 @@ package onnxgraph
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // InferShapes computes the static type (element type and shape) of every
@@ -217,15 +219,47 @@ func broadcast(shapes ...Shape) (Shape, error) {
 	return out, nil
 }
 
+// Symbolic dimensions are monomials k·S of a symbol S (the batch "N" of
+// robust's models): Param is S, or "k*S" for k ≠ 1. Multi-head attention
+// reshapes [N, L, H·D] to [L, N·H, D] and back, so k·N must cancel against
+// N when a Reshape infers its −1 entry.
+
+// symTerm splits a symbolic dimension into coefficient and symbol; ok is
+// false for known and unknown dimensions.
+func symTerm(d Dim) (coef int64, sym string, ok bool) {
+	if d.Param == "" || d.Param == unknownParam {
+		return 0, "", false
+	}
+	if k, rest, found := strings.Cut(d.Param, "*"); found {
+		if c, err := strconv.ParseInt(k, 10, 64); err == nil && c > 0 {
+			return c, rest, true
+		}
+	}
+	return 1, d.Param, true
+}
+
+// symDim returns the dimension coef·sym.
+func symDim(coef int64, sym string) Dim {
+	switch {
+	case coef == 0:
+		return D(0)
+	case coef == 1:
+		return Sym(sym)
+	case coef < 0:
+		return Unknown()
+	}
+	return Sym(strconv.FormatInt(coef, 10) + "*" + sym)
+}
+
 func mulDim(a, b Dim) Dim {
 	if a.Known() && b.Known() {
 		return D(a.Value * b.Value)
 	}
-	if a.Known() && a.Value == 1 {
-		return b
+	if b.Known() {
+		a, b = b, a
 	}
-	if b.Known() && b.Value == 1 {
-		return a
+	if c, sym, ok := symTerm(b); ok && a.Known() {
+		return symDim(a.Value*c, sym)
 	}
 	return Unknown()
 }
@@ -329,6 +363,9 @@ func valueOp(opType string, e []Dim) (Dim, bool) {
 	both := lit(0) && lit(1)
 	sym := func(d Dim) bool { return d.Param != "" && d.Param != unknownParam }
 	same := sym(a) && a.Param == b.Param
+	ca, sa, symA := symTerm(a)
+	cb, sb, symB := symTerm(b)
+	sameSym := symA && symB && sa == sb
 	switch opType {
 	case "Add":
 		switch {
@@ -338,6 +375,8 @@ func valueOp(opType string, e []Dim) (Dim, bool) {
 			return b, true
 		case lit(1) && y == 0:
 			return a, true
+		case sameSym:
+			return symDim(ca+cb, sa), true
 		}
 	case "Sub":
 		switch {
@@ -345,13 +384,17 @@ func valueOp(opType string, e []Dim) (Dim, bool) {
 			return D(x - y), true
 		case lit(1) && y == 0:
 			return a, true
-		case same:
-			return D(0), true
+		case sameSym && ca >= cb:
+			return symDim(ca-cb, sa), true
 		}
 	case "Mul":
 		switch {
 		case both:
 			return D(x * y), true
+		case lit(0) && x >= 0 && symB:
+			return symDim(x*cb, sb), true
+		case lit(1) && y >= 0 && symA:
+			return symDim(y*ca, sa), true
 		case lit(0) && x == 1:
 			return b, true
 		case lit(1) && y == 1:
@@ -365,8 +408,10 @@ func valueOp(opType string, e []Dim) (Dim, bool) {
 			return D(x / y), true
 		case lit(1) && y == 1:
 			return a, true
-		case same:
-			return D(1), true
+		case lit(1) && y > 0 && symA && ca%y == 0:
+			return symDim(ca/y, sa), true
+		case sameSym && ca%cb == 0:
+			return D(ca / cb), true
 		}
 	case "Equal":
 		switch {

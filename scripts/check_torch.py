@@ -95,6 +95,7 @@ def export(model, x, opset, dirname):
     # exporter cannot convert.
     torch.onnx.export(model, x, os.path.join(dirname, "model.onnx"), opset_version=opset,
                       input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}},  # as users export
                       training=torch.onnx.TrainingMode.PRESERVE)
 
 
