@@ -14,9 +14,11 @@ type TrainOptions struct {
 	Input, Logits string
 	// Loss is the loss head (default: mean softmax cross-entropy).
 	Loss LossOptions
-	// Params lists the trainable initializers. Empty means every float
-	// initializer used as a Conv/ConvTranspose weight or bias, a Gemm or
-	// MatMul operand, a BatchNormalization scale or bias, or a PRelu slope.
+	// Params lists the trainable initializers. Empty means
+	// [TrainableParams]: every float initializer used as a
+	// Conv/ConvTranspose weight or bias, a Gemm or MatMul operand, a
+	// Batch-, Layer-, Instance- or GroupNormalization scale or bias, or a
+	// PRelu slope.
 	Params []string
 	// UnbiasedRunningVar and MaxPool are passed to [Gradients].
 	UnbiasedRunningVar bool
