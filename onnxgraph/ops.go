@@ -1,9 +1,6 @@
 package onnxgraph
 
-import (
-	"maps"
-	"slices"
-)
+import "slices"
 
 // The operator table. Everything robust knows about one operator of the
 // default ONNX domain lives in its entry: how to infer its output types,
@@ -61,7 +58,7 @@ func init() {
 	}
 }
 
-// op returns the table entry of a default-domain node, or nil.
+// opOf returns the table entry of a default-domain node, or nil.
 func opOf(n *Node) *opDef {
 	if normDomain(n.Domain) != "" {
 		return nil
@@ -113,13 +110,14 @@ func IsQuantizedOp(opType string) bool {
 // Gather of shapes, Equal, ...) and Constant never need a rule: they are
 // recognised as non-differentiable and skipped.
 func GradientOps() []string {
-	return slices.Sorted(func(yield func(string) bool) {
-		for name, d := range maps.All(ops) {
-			if d.grad != nil && !yield(name) {
-				return
-			}
+	var names []string
+	for name, d := range ops {
+		if d.grad != nil {
+			names = append(names, name)
 		}
-	})
+	}
+	slices.Sort(names)
+	return names
 }
 
 // IsNonDifferentiable reports whether no gradient flows through operator
