@@ -132,17 +132,24 @@ func IsNonDifferentiable(opType string) bool {
 // TrainableParams returns the float initializers a training graph trains by
 // default: the parameter inputs of the operator table (weights and biases of
 // Conv, ConvTranspose and Gemm, MatMul operands, normalisation scales and
-// biases, PRelu slopes), in order of first use. Initializers read through
+// biases, PRelu slopes) and the scale and bias of normalisations exported
+// as primitive operators (LayerNorm before opset 17), in order of first
+// use. Initializers read through
 // Identity nodes are not included (see package harden, which unties them
 // first).
 func TrainableParams(g *Graph) []string {
 	var out []string
+	affine := decomposedNormAffine(g)
 	for _, n := range g.Nodes {
 		d := opOf(n)
 		if d == nil {
 			continue
 		}
-		for _, i := range d.params {
+		params := d.params
+		if i, ok := affine[n]; ok {
+			params = []int{i}
+		}
+		for _, i := range params {
 			name := n.Input(i)
 			if t := g.Initializer(name); t != nil && t.DataType.IsFloat() && !slices.Contains(out, name) {
 				out = append(out, name)
@@ -162,4 +169,57 @@ func WeightDecayed(g *Graph, name string) bool {
 		}
 	}
 	return false
+}
+
+// decomposedNormAffine finds the scale and bias of normalisations that an
+// exporter wrote as primitive operators (PyTorch's LayerNorm before opset
+// 17):
+//
+//	y = (x − ReduceMean(x)) / Sqrt(…) · γ + β
+//
+// It returns the Mul and Add nodes that apply γ and β, with the index of
+// the initializer input.
+func decomposedNormAffine(g *Graph) map[*Node]int {
+	producers, consumers := g.Producers(), g.Consumers()
+	isOp := func(v, op string) *Node {
+		if p := producers[v]; p != nil && p.OpType == op && normDomain(p.Domain) == "" {
+			return p
+		}
+		return nil
+	}
+	// floatInit returns the index of n's float initializer operand, or −1.
+	floatInit := func(n *Node) int {
+		for i, in := range n.Inputs {
+			if t := g.Initializer(in); t != nil && t.DataType.IsFloat() && t.NumElements() > 1 {
+				return i
+			}
+		}
+		return -1
+	}
+	found := map[*Node]int{}
+	for _, n := range g.Nodes {
+		if n.OpType != "Div" || normDomain(n.Domain) != "" {
+			continue
+		}
+		sub := isOp(n.Input(0), "Sub")
+		if sub == nil || isOp(sub.Input(1), "ReduceMean") == nil || isOp(n.Input(1), "Sqrt") == nil {
+			continue
+		}
+		cs := consumers[n.Outputs[0]]
+		if len(cs) != 1 || cs[0].OpType != "Mul" {
+			continue
+		}
+		mul := cs[0]
+		i := floatInit(mul)
+		if i < 0 {
+			continue
+		}
+		found[mul] = i
+		if as := consumers[mul.Outputs[0]]; len(as) == 1 && as[0].OpType == "Add" {
+			if j := floatInit(as[0]); j >= 0 {
+				found[as[0]] = j
+			}
+		}
+	}
+	return found
 }

@@ -80,3 +80,24 @@ func TestTrainableParamsAndDecay(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainableDecomposedLayerNorm checks that the scale and bias of a
+// LayerNorm exported as primitive operators (PyTorch before opset 17) are
+// trainable, and that a scalar constant in the same position is not.
+func TestTrainableDecomposedLayerNorm(t *testing.T) {
+	b := NewBuilder("ln")
+	x := b.Input("x", Float, Dims(2, 5, 4))
+	axes := b.ConstInt64(-1)
+	mean := b.Op("ReduceMean", []string{x, axes})
+	xc := b.Op("Sub", []string{x, mean})
+	v := b.Op("ReduceMean", []string{b.Op("Pow", []string{xc, b.ScalarFloat(2)}), axes})
+	xhat := b.Op("Div", []string{xc, b.Op("Sqrt", []string{b.Op("Add", []string{v, b.ScalarFloat(1e-5)})})})
+	gamma := b.Initializer(NewFloatTensor("gamma", []int64{4}, []float32{1, 1, 1, 1}))
+	beta := b.Initializer(NewFloatTensor("beta", []int64{4}, []float32{0, 0, 0, 0}))
+	y := b.Op("Add", []string{b.Op("Mul", []string{xhat, gamma}), beta})
+	b.Output(b.Op("Mul", []string{y, b.ScalarFloat(0.5)}), Float, Dims(2, 5, 4))
+	m := b.Model()
+	if got, want := TrainableParams(m.Graph), []string{"gamma", "beta"}; !slices.Equal(got, want) {
+		t.Errorf("TrainableParams = %v, want %v", got, want)
+	}
+}
