@@ -58,6 +58,8 @@ type Result struct {
 	// Trainable is the number of parameters robust trains by default
 	// (onnxgraph.TrainableParams).
 	Trainable int
+	// Errors holds each compared parameter's error.
+	Errors map[string]float64
 }
 
 // ReadFloats reads a raw little-endian float32 file of n values.
@@ -176,9 +178,12 @@ func Check(env *ort.Env, dir string) (*Result, error) {
 		}
 	}
 	res.InputErr = RelErr(pairs[0].got, pairs[0].want, 0)
+	res.Errors = map[string]float64{}
 	for i, p := range pairs[1:] {
 		res.Params++
-		if e := RelErr(p.got, p.want, ParamFloor*largest); e >= res.ParamErr {
+		e := RelErr(p.got, p.want, ParamFloor*largest)
+		res.Errors[params[i]] = e
+		if e >= res.ParamErr {
 			res.ParamErr, res.WorstParam = e, params[i]
 		}
 	}

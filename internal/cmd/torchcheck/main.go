@@ -10,10 +10,13 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/robust-go/robust/internal/torchref"
@@ -35,6 +38,7 @@ type line struct {
 func main() {
 	tol := flag.Float64("tol", 1e-3, "largest accepted max |Δ| / max |g|")
 	threads := flag.Int("threads", 2, "ONNX Runtime intra-op threads")
+	verbose := flag.Bool("v", false, "print every parameter's error to stderr, largest first")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: torchcheck [-tol 1e-3] DIR...")
@@ -59,6 +63,14 @@ func main() {
 			l.InputErr, l.ParamErr, l.WorstParam = res.InputErr, res.ParamErr, res.WorstParam
 			l.Params, l.Missing, l.Trainable = res.Params, res.Missing, res.Trainable
 			failed = failed || res.InputErr > *tol || res.ParamErr > *tol
+			if *verbose {
+				names := slices.SortedFunc(maps.Keys(res.Errors), func(a, b string) int {
+					return cmp.Compare(res.Errors[b], res.Errors[a])
+				})
+				for _, name := range names {
+					fmt.Fprintf(os.Stderr, "%s\t%.3g\n", name, res.Errors[name])
+				}
+			}
 		}
 		if err := enc.Encode(l); err != nil {
 			fmt.Fprintln(os.Stderr, "torchcheck:", err)
