@@ -47,7 +47,8 @@ var ops map[string]*opDef
 func init() {
 	ops = map[string]*opDef{}
 	for _, family := range []map[string]*opDef{
-		elementwiseOps(), linalgOps(), convOps(), poolOps(), normOps(), reduceOps(), shapeOps(), otherOps(),
+		elementwiseOps(), linalgOps(), convOps(), poolOps(), normOps(), reduceOps(), shapeOps(), indexOps(),
+		resampleOps(), otherOps(),
 	} {
 		for name, d := range family {
 			if _, dup := ops[name]; dup {
