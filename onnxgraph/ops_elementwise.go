@@ -202,10 +202,9 @@ func subGrad(c *gradCtx) error {
 }
 
 func mulGrad(c *gradCtx) error {
+	// y = a·b: da = dy·b, db = dy·a
 	dy, a, b := c.dy(0), c.in(0), c.in(1)
-	return c.binary(
-		func() string { return c.op("Mul", []string{dy, b}) },
-		func() string { return c.op("Mul", []string{dy, a}) })
+	return c.binary(func() string { return c.mul(dy, b) }, func() string { return c.mul(dy, a) })
 }
 
 func divGrad(c *gradCtx) error {
@@ -239,7 +238,7 @@ func sumGrad(c *gradCtx) error {
 }
 
 func negGrad(c *gradCtx) error {
-	c.setGrad(0, c.op("Neg", []string{c.dy(0)}))
+	c.setGrad(0, c.neg(c.dy(0)))
 	return nil
 }
 
@@ -252,11 +251,6 @@ func expandGrad(c *gradCtx) error {
 	return c.binary(func() string { return c.dy(0) }, nil)
 }
 
-// unaryMul sets the gradient of input 0 to dy·factor.
-func (c *gradCtx) unaryMul(factor string) {
-	c.setGrad(0, c.op("Mul", []string{c.dy(0), factor}))
-}
-
 // positive returns the bool mask v > 0.
 func (c *gradCtx) positive(v string) string {
 	return c.op("Greater", []string{v, c.scalar(0)})
@@ -266,7 +260,7 @@ func reluGrad(c *gradCtx) error {
 	// dx = dy·[y > 0]. Reading the output (not the input) lets ONNX
 	// Runtime fuse the forward Relu into its producer; Cast·Mul is faster
 	// than Where or Sign on the CPU provider.
-	c.unaryMul(c.op("Cast", []string{c.positive(c.out(0))}, IntAttr("to", int64(c.elem))))
+	c.dx(func() string { return c.cast(c.positive(c.out(0))) })
 	return nil
 }
 
@@ -319,19 +313,22 @@ func seluGrad(c *gradCtx) error {
 }
 
 func sigmoidGrad(c *gradCtx) error {
+	// dy/dx = y(1 − y)
 	y := c.out(0)
-	c.unaryMul(c.op("Mul", []string{y, c.op("Sub", []string{c.scalar(1), y})}))
+	c.dx(func() string { return c.mul(y, c.sub(c.scalar(1), y)) })
 	return nil
 }
 
 func tanhGrad(c *gradCtx) error {
+	// dy/dx = 1 − y²
 	y := c.out(0)
-	c.unaryMul(c.op("Sub", []string{c.scalar(1), c.op("Mul", []string{y, y})}))
+	c.dx(func() string { return c.sub(c.scalar(1), c.sqr(y)) })
 	return nil
 }
 
 func softplusGrad(c *gradCtx) error {
-	c.unaryMul(c.op("Sigmoid", []string{c.in(0)}))
+	// dy/dx = σ(x)
+	c.dx(func() string { return c.op("Sigmoid", []string{c.in(0)}) })
 	return nil
 }
 
@@ -343,28 +340,32 @@ func softsignGrad(c *gradCtx) error {
 }
 
 func expGrad(c *gradCtx) error {
-	c.unaryMul(c.out(0))
+	// dy/dx = y
+	c.dx(func() string { return c.out(0) })
 	return nil
 }
 
 func logGrad(c *gradCtx) error {
-	c.setGrad(0, c.op("Div", []string{c.dy(0), c.in(0)}))
+	// dx = dy/x
+	c.setGrad(0, c.div(c.dy(0), c.in(0)))
 	return nil
 }
 
 func sqrtGrad(c *gradCtx) error {
-	c.setGrad(0, c.op("Div", []string{c.dy(0), c.op("Add", []string{c.out(0), c.out(0)})}))
+	// dx = dy/2y
+	c.setGrad(0, c.div(c.dy(0), c.add(c.out(0), c.out(0))))
 	return nil
 }
 
 func reciprocalGrad(c *gradCtx) error {
-	y := c.out(0)
-	c.setGrad(0, c.op("Neg", []string{c.op("Mul", []string{c.dy(0), c.op("Mul", []string{y, y})})}))
+	// dx = −dy·y²
+	c.setGrad(0, c.neg(c.mul(c.dy(0), c.sqr(c.out(0)))))
 	return nil
 }
 
 func absGrad(c *gradCtx) error {
-	c.unaryMul(c.op("Sign", []string{c.in(0)}))
+	// dy/dx = sign(x)
+	c.dx(func() string { return c.op("Sign", []string{c.in(0)}) })
 	return nil
 }
 
