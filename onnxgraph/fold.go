@@ -12,8 +12,10 @@ import (
 // (Shape→Gather→Unsqueeze→Concat, Equal→Where, ...); after folding they are
 // constants, which the gradient rules read as attributes. Dimensions that are
 // symbolic (a dynamic batch) stay computed, and so does everything that
-// depends on them. Graph outputs and Constant nodes are kept. It returns the
-// number of nodes removed; the graph is unchanged when it returns an error.
+// depends on them. Graph outputs are kept; constants (initializers and
+// Constant nodes) that only the folded nodes read are removed. It returns
+// the number of nodes folded; the graph is unchanged when it returns an
+// error.
 func FoldConstants(m *Model) (int, error) {
 	s, err := inferShapes(m)
 	if err != nil {
@@ -21,6 +23,7 @@ func FoldConstants(m *Model) (int, error) {
 	}
 	g := m.Graph
 	var folded []*Tensor
+	var removed []*Node
 	kept := make([]*Node, 0, len(g.Nodes))
 	for _, n := range g.Nodes {
 		ts := s.foldable(g, n)
@@ -29,10 +32,48 @@ func FoldConstants(m *Model) (int, error) {
 			continue
 		}
 		folded = append(folded, ts...)
+		removed = append(removed, n)
+	}
+	if len(removed) == 0 {
+		return 0, nil
 	}
 	g.Nodes = kept
 	g.Initializers = append(g.Initializers, folded...)
-	return len(folded), nil
+	dropDead(g, removed)
+	return len(removed), nil
+}
+
+// dropDead removes the constants that only the removed nodes read:
+// initializers (folded values or the model's own) and Constant nodes; ONNX
+// Runtime warns about every unused initializer. With subgraphs (If, Loop),
+// which may read outer values, nothing is removed.
+func dropDead(g *Graph, removed []*Node) {
+	used := map[string]bool{}
+	for _, n := range g.Nodes {
+		for _, a := range n.Attrs {
+			if a.Graph != nil || len(a.Graphs) > 0 {
+				return
+			}
+		}
+		for _, in := range n.Inputs {
+			used[in] = true
+		}
+	}
+	for _, o := range g.Outputs {
+		used[o.Name] = true
+	}
+	dead := map[string]bool{}
+	for _, n := range removed {
+		for _, in := range n.Inputs {
+			if in != "" && !used[in] && g.Input(in) == nil {
+				dead[in] = true
+			}
+		}
+	}
+	g.Initializers = slices.DeleteFunc(g.Initializers, func(t *Tensor) bool { return dead[t.Name] })
+	g.Nodes = slices.DeleteFunc(g.Nodes, func(n *Node) bool {
+		return n.OpType == "Constant" && len(n.Outputs) == 1 && dead[n.Outputs[0]]
+	})
 }
 
 // foldable returns the tensors of n's outputs when all are known integer
