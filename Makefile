@@ -5,7 +5,7 @@ BIN := bin/robust
 FUZZTIME ?= 20s
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build setup ort ort-gpu deps test test-short fuzz bench bench-data demo lint clean
+.PHONY: all build setup ort ort-gpu deps test test-short fuzz bench bench-data demo lint clean check-torch
 
 all: build
 
@@ -62,3 +62,9 @@ lint:
 
 clean:
 	rm -rf bin runs demo-out
+
+# Cross-checks robust's input and parameter gradients with PyTorch autograd on
+# torchvision's classifiers (needs Debian's python3-torch and python3-torchvision;
+# about an hour on 2 cores for every architecture: CHECK_TORCH_ARGS="--only resnet18,vit_b_16").
+check-torch:
+	scripts/check_torch.py $(CHECK_TORCH_ARGS)

@@ -58,17 +58,13 @@ var (
 	ErrNotTrainable = errors.New("model cannot be trained")
 )
 
-// quantizedOps are operators of integer-quantised models.
-var quantizedOps = []string{"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
-	"QLinearMatMul", "ConvInteger", "MatMulInteger"}
-
 // Prepare checks that m can be hardened and builds its trainable form.
 func Prepare(m *onnxgraph.Model, opts Options) (*Plan, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
 	for _, n := range m.Graph.Nodes {
-		if slices.Contains(quantizedOps, n.OpType) {
+		if onnxgraph.IsQuantizedOp(n.OpType) {
 			return nil, fmt.Errorf("prepare: %w: %v; robust fine-tunes float models only (harden the float model, then quantise it again)", ErrQuantized, n)
 		}
 	}
@@ -121,7 +117,7 @@ func Prepare(m *onnxgraph.Model, opts Options) (*Plan, error) {
 // before a lack of parameters. It returns the parameters.
 func CheckTrainable(m *onnxgraph.Model) ([]string, error) {
 	for _, n := range m.Graph.Nodes {
-		if slices.Contains(quantizedOps, n.OpType) {
+		if onnxgraph.IsQuantizedOp(n.OpType) {
 			return nil, fmt.Errorf("%w: %v", ErrQuantized, n)
 		}
 	}

@@ -14,9 +14,11 @@ type TrainOptions struct {
 	Input, Logits string
 	// Loss is the loss head (default: mean softmax cross-entropy).
 	Loss LossOptions
-	// Params lists the trainable initializers. Empty means every float
-	// initializer used as a Conv/ConvTranspose weight or bias, a Gemm or
-	// MatMul operand, a BatchNormalization scale or bias, or a PRelu slope.
+	// Params lists the trainable initializers. Empty means
+	// [TrainableParams]: every float initializer used as a
+	// Conv/ConvTranspose weight or bias, a Gemm or MatMul operand, a
+	// Batch-, Layer-, Instance- or GroupNormalization scale or bias, or a
+	// PRelu slope.
 	Params []string
 	// UnbiasedRunningVar and MaxPool are passed to [Gradients].
 	UnbiasedRunningVar bool
@@ -93,7 +95,7 @@ func BuildTrainingGraph(m *Model, opts TrainOptions) (*TrainingGraph, error) {
 	}
 	params := opts.Params
 	if len(params) == 0 {
-		params = defaultParams(g)
+		params = TrainableParams(g)
 	}
 	wrt := make([]string, 0, len(params)+1)
 	for _, p := range params {
@@ -171,27 +173,6 @@ func promoteToInput(g *Graph, name string) (*Tensor, error) {
 		g.Inputs = append(g.Inputs, NewValueInfo(name, t.DataType, t.Shape()))
 	}
 	return t, nil
-}
-
-// paramSlots lists, per operator, the inputs that hold trainable parameters.
-var paramSlots = map[string][]int{
-	"Conv": {1, 2}, "ConvTranspose": {1, 2}, "Gemm": {0, 1, 2}, "MatMul": {0, 1},
-	"BatchNormalization": {1, 2}, "PRelu": {1},
-}
-
-// defaultParams returns the float initializers in parameter slots, in
-// first-use order.
-func defaultParams(g *Graph) []string {
-	var out []string
-	for _, n := range g.Nodes {
-		for _, i := range paramSlots[n.OpType] {
-			name := n.Input(i)
-			if t := g.Initializer(name); t != nil && t.DataType.IsFloat() && !slices.Contains(out, name) {
-				out = append(out, name)
-			}
-		}
-	}
-	return out
 }
 
 // ClassifierIO resolves the image input and the logits output of a

@@ -197,7 +197,7 @@ func newTrainerWith(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, v
 		}
 	}
 	for _, p := range eng.params {
-		p.Decay = cfg.DecayAll || decayed(model.Graph, p.Name)
+		p.Decay = cfg.DecayAll || og.WeightDecayed(model.Graph, p.Name)
 	}
 	if cfg.Method != Natural {
 		t.clean = make([]float32, len(eng.x))
@@ -221,29 +221,6 @@ func (t *Trainer) checkData(d *dataset.Dataset, what string) error {
 		return fmt.Errorf("train: the %s data has %d classes but the model outputs %d logits", what, d.NumClasses, t.eng.classes)
 	}
 	return nil
-}
-
-// decayed reports whether weight decay applies by default to the
-// initializer name: a Conv or ConvTranspose weight, or a Gemm or MatMul
-// matrix (not biases or normalisation parameters).
-func decayed(g *og.Graph, name string) bool {
-	for _, n := range g.Nodes {
-		switch n.OpType {
-		case "Conv", "ConvTranspose":
-			if n.Input(1) == name {
-				return true
-			}
-		case "Gemm":
-			if n.Input(0) == name || n.Input(1) == name {
-				return true
-			}
-		case "MatMul":
-			if slices.Contains(n.Inputs, name) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Close releases the ONNX Runtime sessions and tensors.

@@ -325,7 +325,8 @@ func missingGradientRules(m *onnxgraph.Model, types map[string]*onnxgraph.Tensor
 	rules := onnxgraph.GradientOps()
 	var missing []string
 	for _, n := range m.Graph.Nodes {
-		if slices.Contains(rules, n.OpType) || slices.Contains(missing, n.OpType) || n.OpType == "Constant" {
+		if slices.Contains(rules, n.OpType) || slices.Contains(missing, n.OpType) || n.OpType == "Constant" ||
+			onnxgraph.IsNonDifferentiable(n.OpType) {
 			continue
 		}
 		for _, o := range n.Outputs {
