@@ -1,0 +1,59 @@
+package liberr
+
+import (
+	"errors"
+	"io/fs"
+	"testing"
+)
+
+func load(fail error) (err error) {
+	defer Prefix(&err, "pkg")
+	return fail
+}
+
+func loadTwice(fail error) (err error) {
+	defer Prefix(&err, "pkg")
+	return load(fail)
+}
+
+func TestPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil", load(nil), ""},
+		{"plain", load(fs.ErrNotExist), "pkg: file does not exist"},
+		{"nested", loadTwice(fs.ErrNotExist), "pkg: file does not exist"},
+		{"prefixed", load(errors.New("pkg: bad")), "pkg: bad"},
+		{"other package", load(errors.New("pkgx: bad")), "pkg: pkgx: bad"},
+	} {
+		got := ""
+		if tc.err != nil {
+			got = tc.err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if err := load(fs.ErrNotExist); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%v does not wrap fs.ErrNotExist", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		err error
+		ok  bool
+	}{
+		{nil, false},
+		{errors.New("pkg: bad"), true},
+		{errors.New("bad"), false},
+		{errors.New("pkg: load: pkg: bad"), false},
+		{errors.New("pkgx: bad"), false},
+	} {
+		if got := Check(tc.err, "pkg"); (got == nil) != tc.ok {
+			t.Errorf("Check(%v) = %v, want ok %v", tc.err, got, tc.ok)
+		}
+	}
+}
