@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/robust-go/robust/internal/liberr"
 	og "github.com/robust-go/robust/onnxgraph"
 )
 
@@ -77,7 +78,8 @@ func (t *Trainer) tensors() []namedTensor {
 
 // SaveCheckpoint writes the trainer's complete state to path atomically:
 // readers see the previous checkpoint or the new one, never a mix.
-func (t *Trainer) SaveCheckpoint(path string) error {
+func (t *Trainer) SaveCheckpoint(path string) (err error) {
+	defer liberr.Prefix(&err, "train")
 	rng, err := t.pcg.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("train: save checkpoint: %w", err)
@@ -112,7 +114,8 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 // LoadCheckpoint restores the state saved by [Trainer.SaveCheckpoint]. The
 // checkpoint must come from a trainer of the same model, data and Config;
 // the next [Trainer.Run] continues where it was taken.
-func (t *Trainer) LoadCheckpoint(path string) error {
+func (t *Trainer) LoadCheckpoint(path string) (err error) {
+	defer liberr.Prefix(&err, "train")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("train: load checkpoint: %w", err)

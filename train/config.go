@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/robust-go/robust/dataset"
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // Method is a training method.
@@ -32,7 +33,8 @@ const (
 var Methods = []Method{Natural, Free, PGD, Fast}
 
 // ParseMethod parses a method name.
-func ParseMethod(s string) (Method, error) {
+func ParseMethod(s string) (m Method, err error) {
+	defer liberr.Prefix(&err, "train")
 	for _, m := range Methods {
 		if string(m) == s {
 			return m, nil

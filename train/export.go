@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/robust-go/robust/internal/liberr"
 	og "github.com/robust-go/robust/onnxgraph"
 )
 
@@ -28,7 +29,8 @@ func (t *Trainer) Values() map[string][]float32 {
 // BatchNormalization stays in its eval form) whose parameter and
 // running-statistics initializers hold the trained values. Its metadata
 // records the training recipe. Any ONNX Runtime can run it.
-func (t *Trainer) Model() (*og.Model, error) {
+func (t *Trainer) Model() (_ *og.Model, err error) {
+	defer liberr.Prefix(&err, "train")
 	m := t.base.Clone()
 	g := m.Graph
 	for name, data := range t.Values() {

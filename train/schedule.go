@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // Schedule gives the learning rate at a step (0-based) of a run of total
@@ -21,7 +23,8 @@ type Schedule interface {
 //	piecewise[:F1,F2,...]    ×0.1 at each fraction Fi of the run (default 0.5,0.75)
 //	cyclic[:PEAK]            linear 0 → base at fraction PEAK (default 0.4) → 0 (fast AT)
 //	cosine                   base·(1+cos(π·t))/2
-func ParseSchedule(spec string, base float64) (Schedule, error) {
+func ParseSchedule(spec string, base float64) (s Schedule, err error) {
+	defer liberr.Prefix(&err, "train")
 	if base <= 0 || math.IsNaN(base) || math.IsInf(base, 0) {
 		return nil, fmt.Errorf("learning rate %v must be positive", base)
 	}

@@ -1,6 +1,10 @@
 package train
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/robust-go/robust/internal/liberr"
+)
 
 // Param is one trainable tensor: its values, the gradient the training graph
 // wrote for it, and the optimizer's momentum buffer.
@@ -27,7 +31,8 @@ type SGD struct {
 }
 
 // Step applies one update with learning rate lr to every parameter.
-func (o SGD) Step(params []*Param, lr float64) error {
+func (o SGD) Step(params []*Param, lr float64) (err error) {
+	defer liberr.Prefix(&err, "train")
 	if err := prepare(params); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/internal/testenv"
 
 	"github.com/robust-go/robust/dataset"
@@ -248,6 +249,9 @@ func TestCheckpointErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.want)
 			}
+			if err := liberr.Check(err, "train"); err != nil {
+				t.Error(err)
+			}
 			if tr.Step() != 0 {
 				t.Errorf("failed load changed the step to %d", tr.Step())
 			}
@@ -361,6 +365,9 @@ func TestConfigErrors(t *testing.T) {
 			_, err := New(testenv.ORT(t), model, data, nil, cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.want)
+			}
+			if err := liberr.Check(err, "train"); err != nil {
+				t.Error(err)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/robust-go/robust/dataset"
+	"github.com/robust-go/robust/internal/liberr"
 	og "github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
 )
@@ -21,7 +22,7 @@ import (
 // stops early because its context was cancelled or RunOptions.StopAfter
 // was reached. The run's checkpoint, when it has one, holds the state to
 // resume from.
-var ErrInterrupted = errors.New("training interrupted")
+var ErrInterrupted = errors.New("train: interrupted")
 
 // DivergedError reports a non-finite training loss or weight. The
 // offending update was not applied and no checkpoint was written since, so
@@ -35,7 +36,7 @@ type DivergedError struct {
 }
 
 func (e *DivergedError) Error() string {
-	msg := fmt.Sprintf("training diverged at step %d (pass %d): %s", e.Step, e.Pass, e.What)
+	msg := fmt.Sprintf("train: diverged at step %d (pass %d): %s", e.Step, e.Pass, e.What)
 	if e.Checkpoint != "" {
 		msg += fmt.Sprintf("; the last good checkpoint is %s (step %d)", e.Checkpoint, e.SavedStep)
 	} else {
@@ -136,7 +137,8 @@ type Summary struct {
 // trainable parameters are the model's Conv, Gemm, MatMul and
 // BatchNormalization weights and biases, starting from its initializer
 // values.
-func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
+func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) (t *Trainer, err error) {
+	defer liberr.Prefix(&err, "train")
 	return newTrainerWith(env, model, nil, data, val, cfg)
 }
 
@@ -144,7 +146,8 @@ func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) 
 // with [GraphOptions](cfg.Params), so that it is not built again (harden
 // builds it once, to check that a model can be trained before loading any
 // data).
-func NewFromGraph(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
+func NewFromGraph(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val *dataset.Dataset, cfg Config) (t *Trainer, err error) {
+	defer liberr.Prefix(&err, "train")
 	if tg == nil {
 		return nil, errors.New("train: no training graph")
 	}
@@ -163,11 +166,11 @@ func NewFromGraph(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val
 func newTrainerWith(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, err
 	}
 	sched, err := ParseSchedule(cfg.Schedule, cfg.LR)
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, err
 	}
 	it, err := dataset.NewIterator(data, dataset.IteratorOptions{
 		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Augment: cfg.Augment,
@@ -279,7 +282,8 @@ type RunOptions struct {
 // [*DivergedError]. A run resumed from a checkpoint (see
 // [Trainer.LoadCheckpoint]) continues exactly where the checkpoint was
 // taken: the final weights are bitwise those of an uninterrupted run.
-func (t *Trainer) Run(ctx context.Context, opts RunOptions) (*Summary, error) {
+func (t *Trainer) Run(ctx context.Context, opts RunOptions) (s *Summary, err error) {
+	defer liberr.Prefix(&err, "train")
 	r := &runner{Trainer: t, opts: opts, log: newEventLog(opts.Log)}
 	return r.run(ctx)
 }
