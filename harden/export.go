@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/onnxgraph"
 )
 
@@ -14,7 +15,8 @@ import (
 // the key "robust.hardened" with note. A value that Prepare untied from a
 // shared tensor replaces the Identity node that read it, the one structural
 // change Export can make.
-func (p *Plan) Export(values map[string][]float32, note string) (*onnxgraph.Model, error) {
+func (p *Plan) Export(values map[string][]float32, note string) (_ *onnxgraph.Model, err error) {
+	defer liberr.Prefix(&err, "harden")
 	out := p.Original.Clone()
 	g := out.Graph
 	names := make([]string, 0, len(values))

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/train"
 )
@@ -51,43 +52,43 @@ type Plan struct {
 	Graph *onnxgraph.TrainingGraph
 }
 
-// Errors Prepare returns, wrapped with details.
+// Errors Prepare and CheckTrainable return, wrapped with details.
 var (
-	ErrNoParameters = errors.New("no trainable float parameters")
-	ErrQuantized    = errors.New("integer-quantised model")
-	ErrNotTrainable = errors.New("model cannot be trained")
+	ErrNoParameters = errors.New("harden: no trainable float parameters")
+	ErrQuantized    = errors.New("harden: integer-quantised model")
+	ErrNotTrainable = errors.New("harden: model cannot be trained")
 )
 
 // Prepare checks that m can be hardened and builds its trainable form.
-func Prepare(m *onnxgraph.Model, opts Options) (*Plan, error) {
+func Prepare(m *onnxgraph.Model, opts Options) (_ *Plan, err error) {
+	defer liberr.Prefix(&err, "harden")
 	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
+		return nil, err
 	}
 	for _, n := range m.Graph.Nodes {
 		if onnxgraph.IsQuantizedOp(n.OpType) {
-			return nil, fmt.Errorf("prepare: %w: %v; robust fine-tunes float models only (harden the float model, then quantise it again)", ErrQuantized, n)
+			return nil, fmt.Errorf("%w: %v; robust fine-tunes float models only (harden the float model, then quantise it again)", ErrQuantized, n)
 		}
 	}
 	p := &Plan{Original: m, Trainable: m.Clone()}
 	g := p.Trainable.Graph
-	var err error
 	if p.Input, p.Logits, err = classifierIO(g, opts.Input, opts.Logits); err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
+		return nil, err
 	}
 	p.constantsToInitializers()
 	p.untie()
 	if len(opts.Mean) > 0 || len(opts.Std) > 0 {
 		if err := p.prependNormalisation(opts.Mean, opts.Std); err != nil {
-			return nil, fmt.Errorf("prepare: %w", err)
+			return nil, err
 		}
 	}
 	all := onnxgraph.TrainableParams(g)
 	if len(all) == 0 {
-		return nil, fmt.Errorf("prepare: %w: no Conv, Gemm, MatMul or BatchNormalization reads a float initializer", ErrNoParameters)
+		return nil, fmt.Errorf("%w: no Conv, Gemm, MatMul or BatchNormalization reads a float initializer", ErrNoParameters)
 	}
 	freeze, err := compilePatterns(opts.Freeze)
 	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
+		return nil, err
 	}
 	for _, name := range all {
 		if freeze(name) {
@@ -97,14 +98,14 @@ func Prepare(m *onnxgraph.Model, opts Options) (*Plan, error) {
 		}
 	}
 	if len(p.Params) == 0 {
-		return nil, fmt.Errorf("prepare: %w: freezing %q matches all %d parameters", ErrNoParameters, opts.Freeze, len(all))
+		return nil, fmt.Errorf("%w: freezing %q matches all %d parameters", ErrNoParameters, opts.Freeze, len(all))
 	}
 	// Building the training graph proves, before any training, that every
 	// operator on the way has a gradient rule; Run trains this graph.
 	gopts := train.GraphOptions(p.Params)
 	gopts.Input, gopts.Logits = p.Input, p.Logits
 	if p.Graph, err = onnxgraph.BuildTrainingGraph(p.Trainable, gopts); err != nil {
-		return nil, fmt.Errorf("prepare: %w: %w", ErrNotTrainable, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotTrainable, err)
 	}
 	return p, nil
 }
@@ -115,7 +116,8 @@ func Prepare(m *onnxgraph.Model, opts Options) (*Plan, error) {
 // is taken of the sum of the first output, with respect to the parameters
 // and the float inputs; an operator without a gradient rule is reported
 // before a lack of parameters. It returns the parameters.
-func CheckTrainable(m *onnxgraph.Model) ([]string, error) {
+func CheckTrainable(m *onnxgraph.Model) (_ []string, err error) {
+	defer liberr.Prefix(&err, "harden")
 	for _, n := range m.Graph.Nodes {
 		if onnxgraph.IsQuantizedOp(n.OpType) {
 			return nil, fmt.Errorf("%w: %v", ErrQuantized, n)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/internal/testenv"
 
 	"github.com/robust-go/robust/onnxgraph"
@@ -106,6 +107,9 @@ func TestPrepareRejects(t *testing.T) {
 			_, err := Prepare(tt.m, tt.opts)
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) || !strings.Contains(err.Error(), tt.text) {
 				t.Fatalf("got %v, want %v mentioning %q", err, tt.want, tt.text)
+			}
+			if err := liberr.Check(err, "harden"); err != nil {
+				t.Error(err)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/evaluate"
+	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/ort"
 	"github.com/robust-go/robust/train"
@@ -51,14 +52,14 @@ type Result struct {
 // with the training graph Prepare built, and evaluates and exports the
 // result. An interrupted run returns train.ErrInterrupted after saving its
 // checkpoint; cfg.Resume continues from cfg.Checkpoint, which must exist.
-func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset, cfg Config) (*Result, error) {
+func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset, cfg Config) (_ *Result, err error) {
+	defer liberr.Prefix(&err, "harden")
 	if p == nil || p.Graph == nil {
 		return nil, errors.New("run: the plan was not made by Prepare")
 	}
 	res := &Result{Plan: p}
-	var err error
 	if cfg.EvalN > 0 && test != nil {
-		if res.Before, err = Evaluate(ctx, env, p.Trainable, p, test.Subset(cfg.EvalN), cfg.Train.Eps, "before hardening"); err != nil {
+		if res.Before, err = evaluateModel(ctx, env, p.Trainable, p, test.Subset(cfg.EvalN), cfg.Train.Eps, "before hardening"); err != nil {
 			return nil, fmt.Errorf("evaluate before: %w", err)
 		}
 	}
@@ -90,7 +91,7 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 		return nil, err
 	}
 	if cfg.EvalN > 0 && test != nil {
-		if res.After, err = Evaluate(ctx, env, trained, p, test.Subset(cfg.EvalN), cfg.Train.Eps, "after hardening"); err != nil {
+		if res.After, err = evaluateModel(ctx, env, trained, p, test.Subset(cfg.EvalN), cfg.Train.Eps, "after hardening"); err != nil {
 			return nil, fmt.Errorf("evaluate after: %w", err)
 		}
 	}
@@ -102,7 +103,13 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 
 // Evaluate measures clean and PGD-20 accuracy (α=ε/4, random start) of a
 // model in trainable form (images in [0,1]) on d; name labels the report.
-func Evaluate(ctx context.Context, env *ort.Env, m *onnxgraph.Model, p *Plan, d *dataset.Dataset, eps float64, name string) (*evaluate.Report, error) {
+func Evaluate(ctx context.Context, env *ort.Env, m *onnxgraph.Model, p *Plan, d *dataset.Dataset, eps float64, name string) (_ *evaluate.Report, err error) {
+	defer liberr.Prefix(&err, "harden")
+	return evaluateModel(ctx, env, m, p, d, eps, name)
+}
+
+// evaluateModel is [Evaluate] without the package prefix, for Run.
+func evaluateModel(ctx context.Context, env *ort.Env, m *onnxgraph.Model, p *Plan, d *dataset.Dataset, eps float64, name string) (*evaluate.Report, error) {
 	am, err := attacks.NewONNXModel(env, m, attacks.ModelOptions{Input: p.Input, Logits: p.Logits})
 	if err != nil {
 		return nil, err
