@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // RandomResizedCrop's defaults in torchvision: the crop covers 8–100 % of
@@ -58,7 +60,8 @@ const AugmentForms = "none | a comma list of crop:P, flip, random-resized-crop:N
 // flip (mirror half the images) and random-resized-crop:N (torchvision's
 // RandomResizedCrop to N×N, for streamed image folders), e.g. "crop:4,flip"
 // or "random-resized-crop:224,flip".
-func ParseAugment(s string) (Augment, error) {
+func ParseAugment(s string) (_ Augment, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	var a Augment
 	if s == "none" || s == "" {
 		return a, nil

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 const cifarImageBytes = 3 * 32 * 32
@@ -36,8 +38,9 @@ var CIFAR100Classes = []string{
 // dir/cifar-10-batches-bin): data_batch_1.bin … data_batch_5.bin for the
 // training split (50000 images), test_batch.bin for the test split (10000).
 // Class names come from batches.meta.txt when present.
-func LoadCIFAR10(dir string, train bool) (*Dataset, error) {
-	dir, err := cifarDir(dir, "cifar-10-batches-bin", "test_batch.bin")
+func LoadCIFAR10(dir string, train bool) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
+	dir, err = cifarDir(dir, "cifar-10-batches-bin", "test_batch.bin")
 	if err != nil {
 		return nil, err
 	}
@@ -63,8 +66,9 @@ func LoadCIFAR10(dir string, train bool) (*Dataset, error) {
 // LoadCIFAR100 loads CIFAR-100's binary version from dir (or from
 // dir/cifar-100-binary): train.bin or test.bin, keeping the fine labels (100
 // classes). Class names come from fine_label_names.txt when present.
-func LoadCIFAR100(dir string, train bool) (*Dataset, error) {
-	dir, err := cifarDir(dir, "cifar-100-binary", "test.bin")
+func LoadCIFAR100(dir string, train bool) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
+	dir, err = cifarDir(dir, "cifar-100-binary", "test.bin")
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +122,8 @@ func classNames(path string, fallback []string) []string {
 // record is a label byte (CIFAR-10) or a coarse and a fine label byte
 // (cifar100: the fine label is kept), then 3072 bytes: the red, green and blue
 // planes of a 32×32 image, row-major.
-func LoadCIFARFiles(cifar100 bool, paths ...string) (*Dataset, error) {
+func LoadCIFARFiles(cifar100 bool, paths ...string) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	labelBytes, numClasses := 1, 10
 	if cifar100 {
 		labelBytes, numClasses = 2, 100

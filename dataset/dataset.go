@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"gorgonia.org/tensor"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // Sentinel errors wrapped by the loaders; test for them with [errors.Is].
@@ -78,7 +80,8 @@ func (d *Dataset) Streamed() bool { return d.stream != nil }
 // decoded (streamed storage) into buf when it holds enough values, else
 // into a new slice. It fails if the range is out of bounds or, for streamed
 // data, if an image cannot be read; the error names the file.
-func (d *Dataset) Floats(buf []float32, lo, hi int) ([]float32, error) {
+func (d *Dataset) Floats(buf []float32, lo, hi int) (_ []float32, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	if lo < 0 || hi < lo || hi > d.Len() {
 		return nil, fmt.Errorf("dataset: samples [%d,%d) out of range [0,%d)", lo, hi, d.Len())
 	}
@@ -107,7 +110,8 @@ func (d *Dataset) Floats(buf []float32, lo, hi int) ([]float32, error) {
 // len(idx)·ImageSize() values. Streamed samples are decoded on a pool of
 // goroutines. It fails if an index is out of range or an image cannot be
 // read.
-func (d *Dataset) Gather(dst []float32, idx []int) error {
+func (d *Dataset) Gather(dst []float32, idx []int) (err error) {
+	defer liberr.Prefix(&err, "dataset")
 	sz := d.ImageSize()
 	if len(dst) < len(idx)*sz {
 		return fmt.Errorf("dataset: gather: %d values cannot hold %d images of %d", len(dst), len(idx), sz)
@@ -169,7 +173,8 @@ func (d *Dataset) String() string {
 // label in [0, NumClasses), every float pixel in [0,1] (no NaN), and
 // len(Classes) equal to NumClasses when names are given. An empty dataset is
 // valid. Streamed images are not read.
-func (d *Dataset) Validate() error {
+func (d *Dataset) Validate() (err error) {
+	defer liberr.Prefix(&err, "dataset")
 	if d.C <= 0 || d.H <= 0 || d.W <= 0 {
 		return fmt.Errorf("%w: image shape %d×%d×%d must be positive", ErrShape, d.C, d.H, d.W)
 	}
@@ -268,7 +273,8 @@ func (d *Dataset) Subset(n int) *Dataset {
 // data, a new list of the same files for streamed data (so selecting a
 // slice of a large image folder, e.g. one shard of an evaluation, reads
 // nothing). It fails if an index is out of range.
-func (d *Dataset) Select(indices []int) (*Dataset, error) {
+func (d *Dataset) Select(indices []int) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	n := d.Len()
 	for _, i := range indices {
 		if i < 0 || i >= n {
@@ -307,6 +313,7 @@ func (d *Dataset) Select(indices []int) (*Dataset, error) {
 // Both keep the original relative order of their samples and are copies.
 // heldout must be in [0, Len()).
 func (d *Dataset) Split(heldout int, seed uint64) (train, val *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	n := d.Len()
 	if heldout < 0 || heldout >= n {
 		return nil, nil, fmt.Errorf("dataset: split: cannot hold out %d of %d samples", heldout, n)
@@ -388,7 +395,8 @@ func (b Batch) Len() int { return len(b.Y) }
 // SaveNPZ writes the dataset to an .npz archive readable by [LoadNPZ] and by
 // numpy.load: "x" float32 of shape (N, C, H, W), "y" int64 of shape (N,), and
 // "num_classes", an int64 scalar.
-func (d *Dataset) SaveNPZ(path string) error {
+func (d *Dataset) SaveNPZ(path string) (err error) {
+	defer liberr.Prefix(&err, "dataset")
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
@@ -425,7 +433,8 @@ func bytesToUnit(dst []float32, src []byte) {
 // commands that need random access to a modest number of samples (an
 // attack on a subset); it fails, naming the file, if an image cannot be
 // read.
-func (d *Dataset) InMemory() (*Dataset, error) {
+func (d *Dataset) InMemory() (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	if d.stream == nil {
 		return d, nil
 	}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // idxBytes encodes an idx file.
@@ -121,7 +123,8 @@ func patternRGBA(w, h int, f func(x, y, ch int) uint8) *image.RGBA {
 	return img
 }
 
-// wantErr checks that err wraps target and mentions every substring.
+// wantErr checks that err wraps target, mentions every substring and
+// starts with the package name once.
 func wantErr(t *testing.T, err, target error, subs ...string) {
 	t.Helper()
 	if err == nil {
@@ -129,6 +132,9 @@ func wantErr(t *testing.T, err, target error, subs ...string) {
 	}
 	if target != nil && !errors.Is(err, target) {
 		t.Errorf("error %q does not wrap %q", err, target)
+	}
+	if err := liberr.Check(err, "dataset"); err != nil {
+		t.Error(err)
 	}
 	for _, s := range subs {
 		if !strings.Contains(err.Error(), s) {

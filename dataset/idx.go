@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // IDX magic numbers for unsigned-byte arrays: 0x00 0x00, type 0x08, then the
@@ -110,7 +112,8 @@ func dimString(dims []int) string {
 // NumClasses is one more than the largest label. Name is the name of the
 // images file's directory, Partition "train" or "test" when the file name starts
 // with "train" or "t10k".
-func LoadIDX(imagesPath, labelsPath string) (*Dataset, error) {
+func LoadIDX(imagesPath, labelsPath string) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	var (
 		imgDims, lblDims []int
 		img, lbl         []byte
@@ -191,7 +194,8 @@ func idxNames(prefix, kind string) []string {
 // MNIST-format dataset (MNIST, Fashion-MNIST, KMNIST…) from dir, which holds
 // {train,t10k}-{images-idx3,labels-idx1}-ubyte, gzipped (.gz) or not. The
 // dataset has 10 classes: a label ≥ 10 is an error.
-func LoadMNISTDir(dir string, train bool) (*Dataset, error) {
+func LoadMNISTDir(dir string, train bool) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	prefix, split := "t10k", "test"
 	if train {
 		prefix, split = "train", "train"
@@ -218,7 +222,8 @@ func LoadMNISTDir(dir string, train bool) (*Dataset, error) {
 
 // LoadFashionMNIST loads Fashion-MNIST's training or test split from dir, or
 // from [DefaultFashionMNISTDir] when dir is "".
-func LoadFashionMNIST(dir string, train bool) (*Dataset, error) {
+func LoadFashionMNIST(dir string, train bool) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	if dir == "" {
 		dir = DefaultFashionMNISTDir()
 	}

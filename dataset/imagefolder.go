@@ -21,6 +21,8 @@ import (
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // DefaultMaxPixels is the largest image (width × height) an image folder
@@ -107,7 +109,8 @@ type BadFile struct {
 // A class folder without images is an error. An image that is not in a
 // known format, or whose header announces more than opts.MaxPixels pixels,
 // is an error naming the file, unless opts.SkipBad is set.
-func LoadImageFolder(dir string, opts ImageFolderOptions) (*Dataset, error) {
+func LoadImageFolder(dir string, opts ImageFolderOptions) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", dir, err)

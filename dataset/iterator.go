@@ -3,6 +3,8 @@ package dataset
 import (
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // IteratorOptions configures an [Iterator].
@@ -88,7 +90,8 @@ type pending struct {
 }
 
 // NewIterator returns an iterator over d, positioned at epoch 0, batch 0.
-func NewIterator(d *Dataset, opts IteratorOptions) (*Iterator, error) {
+func NewIterator(d *Dataset, opts IteratorOptions) (_ *Iterator, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	if opts.BatchSize <= 0 {
 		return nil, fmt.Errorf("dataset: iterator: batch size %d must be positive", opts.BatchSize)
 	}
@@ -150,7 +153,8 @@ func (it *Iterator) State() IteratorState {
 // Restore moves the iterator to a position returned by State (possibly by
 // another Iterator over the same dataset with the same options), adopting
 // its seed.
-func (it *Iterator) Restore(s IteratorState) error {
+func (it *Iterator) Restore(s IteratorState) (err error) {
+	defer liberr.Prefix(&err, "dataset")
 	if s.N != 0 && s.N != it.d.Len() {
 		return fmt.Errorf("dataset: iterator: state is for %d samples, dataset has %d", s.N, it.d.Len())
 	}
@@ -169,7 +173,8 @@ func (it *Iterator) Restore(s IteratorState) error {
 
 // Seek moves the iterator to batch index batch of epoch epoch; batch may
 // equal BatchesPerEpoch (the end of the epoch).
-func (it *Iterator) Seek(epoch, batch int) error {
+func (it *Iterator) Seek(epoch, batch int) (err error) {
+	defer liberr.Prefix(&err, "dataset")
 	if epoch < 0 || batch < 0 || batch > it.nb {
 		return fmt.Errorf("dataset: iterator: position (epoch %d, batch %d) out of range (%d batches per epoch)", epoch, batch, it.nb)
 	}
@@ -216,6 +221,7 @@ func (it *Iterator) NextInto(x []float32, y []int64) (n int, ok bool) {
 			len(x), len(y), n*sz, n))
 	}
 	if err := it.fill(x[:n*sz], y[:n]); err != nil {
+		liberr.Prefix(&err, "dataset")
 		it.err = err
 		return 0, false
 	}
@@ -234,6 +240,7 @@ func (it *Iterator) Next() (b Batch, ok bool) {
 	x := make([]float32, n*it.d.ImageSize())
 	y := make([]int64, n)
 	if err := it.fill(x, y); err != nil {
+		liberr.Prefix(&err, "dataset")
 		it.err = err
 		return Batch{}, false
 	}

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // Array is an n-dimensional array as stored in a NumPy .npy file: C order
@@ -140,7 +142,14 @@ var npyMagic = []byte("\x93NUMPY")
 
 // EncodeNPY writes a in NumPy's .npy format (version 1.0, or 2.0 for very
 // long headers), little-endian, C order.
-func EncodeNPY(w io.Writer, a Array) error {
+func EncodeNPY(w io.Writer, a Array) (err error) {
+	defer liberr.Prefix(&err, "dataset")
+	return encodeNPY(w, a)
+}
+
+// encodeNPY is [EncodeNPY] without the package prefix, for the package's
+// own writers.
+func encodeNPY(w io.Writer, a Array) error {
 	t, err := a.check()
 	if err != nil {
 		return err
@@ -240,7 +249,14 @@ func sliceData(data any, lo, hi int) any {
 // DecodeNPY reads an .npy stream. size, when positive, is the stream's exact
 // length and is used to reject truncated or oversized data before
 // allocating; pass 0 when unknown.
-func DecodeNPY(r io.Reader, size int64) (Array, error) {
+func DecodeNPY(r io.Reader, size int64) (_ Array, err error) {
+	defer liberr.Prefix(&err, "dataset")
+	return decodeNPY(r, size)
+}
+
+// decodeNPY is [DecodeNPY] without the package prefix, for the package's
+// own readers, which add the file name.
+func decodeNPY(r io.Reader, size int64) (Array, error) {
 	var pre [8]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
 		return Array{}, truncErr(err, "npy preamble")
@@ -498,7 +514,8 @@ func (p *pyParser) value() (any, error) {
 }
 
 // ReadNPY reads an .npy file.
-func ReadNPY(path string) (Array, error) {
+func ReadNPY(path string) (_ Array, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	f, err := os.Open(path)
 	if err != nil {
 		return Array{}, err
@@ -508,7 +525,7 @@ func ReadNPY(path string) (Array, error) {
 	if err != nil {
 		return Array{}, err
 	}
-	a, err := DecodeNPY(bufio.NewReaderSize(f, 1<<20), st.Size())
+	a, err := decodeNPY(bufio.NewReaderSize(f, 1<<20), st.Size())
 	if err != nil {
 		return Array{}, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -516,13 +533,15 @@ func ReadNPY(path string) (Array, error) {
 }
 
 // WriteNPY writes a to an .npy file.
-func WriteNPY(path string, a Array) error {
-	return writeAtomic(path, func(w io.Writer) error { return EncodeNPY(w, a) })
+func WriteNPY(path string, a Array) (err error) {
+	defer liberr.Prefix(&err, "dataset")
+	return writeAtomic(path, func(w io.Writer) error { return encodeNPY(w, a) })
 }
 
 // ReadNPZ reads every array of an .npz archive (as written by numpy.savez or
 // numpy.savez_compressed), keyed by entry name without ".npy".
-func ReadNPZ(path string) (map[string]Array, error) {
+func ReadNPZ(path string) (_ map[string]Array, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	z, err := openNPZ(path)
 	if err != nil {
 		return nil, err
@@ -595,7 +614,7 @@ func readNPZEntry(f *zip.File) (Array, error) {
 		return Array{}, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	defer rc.Close()
-	a, err := DecodeNPY(bufio.NewReaderSize(rc, 1<<20), int64(f.UncompressedSize64))
+	a, err := decodeNPY(bufio.NewReaderSize(rc, 1<<20), int64(f.UncompressedSize64))
 	if err != nil {
 		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) {
 			return Array{}, fmt.Errorf("%w: %v", ErrFormat, err)
@@ -613,7 +632,8 @@ var npzTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 // does), one entry "<key>.npy" per array in key order. The file is written
 // to a temporary name and renamed into place, so readers never see a partial
 // archive.
-func WriteNPZ(path string, arrays map[string]Array) error {
+func WriteNPZ(path string, arrays map[string]Array) (err error) {
+	defer liberr.Prefix(&err, "dataset")
 	keys := make([]string, 0, len(arrays))
 	for k, a := range arrays {
 		if k == "" {
@@ -632,7 +652,7 @@ func WriteNPZ(path string, arrays map[string]Array) error {
 			if err != nil {
 				return err
 			}
-			if err := EncodeNPY(ew, arrays[k]); err != nil {
+			if err := encodeNPY(ew, arrays[k]); err != nil {
 				return fmt.Errorf("array %q: %w", k, err)
 			}
 		}
@@ -644,13 +664,13 @@ func WriteNPZ(path string, arrays map[string]Array) error {
 func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, liberr.Bare(err))
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
 			os.Remove(f.Name())
-			err = fmt.Errorf("write %s: %w", path, err)
+			err = fmt.Errorf("write %s: %w", path, liberr.Bare(err))
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)

@@ -3,6 +3,7 @@ package dataset
 import (
 	"archive/zip"
 	"bytes"
+	"errors"
 	"io/fs"
 	"math"
 	"os"
@@ -142,7 +143,10 @@ func TestParseNPYHeader(t *testing.T) {
 	} {
 		typ, shape, big, err := parseNPYHeader(tc.hdr)
 		if tc.err != "" {
-			wantErr(t, err, ErrFormat, tc.err)
+			// An internal error: DecodeNPY adds the package name.
+			if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: got %v, want %v mentioning %q", tc.hdr, err, ErrFormat, tc.err)
+			}
 			continue
 		}
 		if err != nil || typ.String() != tc.typ || !reflect.DeepEqual(shape, tc.shape) || big != tc.big {

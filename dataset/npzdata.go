@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // FromArrays builds a Dataset from NumPy-style arrays.
@@ -16,7 +18,14 @@ import (
 // (N, 1). numClasses, when positive, fixes the number of classes (labels must
 // be below it); otherwise it is one more than the largest label. A float32 x
 // already in NCHW order is used without copying.
-func FromArrays(x, y Array, numClasses int) (*Dataset, error) {
+func FromArrays(x, y Array, numClasses int) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
+	return fromArrays(x, y, numClasses)
+}
+
+// fromArrays is [FromArrays] without the package prefix, for the loaders,
+// which add the file names.
+func fromArrays(x, y Array, numClasses int) (*Dataset, error) {
 	if _, err := x.check(); err != nil {
 		return nil, fmt.Errorf("x: %w", err)
 	}
@@ -174,7 +183,8 @@ func pickKey(keys map[string]bool, candidates ...string) string {
 // "y_<split>", "y", "Y" or "labels". An int scalar "num_classes", when
 // present, fixes the number of classes (see [FromArrays] for the accepted
 // shapes and types). [Dataset.SaveNPZ] writes such archives.
-func LoadNPZ(path, split string) (*Dataset, error) {
+func LoadNPZ(path, split string) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	z, err := openNPZ(path)
 	if err != nil {
 		return nil, err
@@ -217,7 +227,7 @@ func LoadNPZ(path, split string) (*Dataset, error) {
 		}
 		numClasses = int(l[0])
 	}
-	d, err := FromArrays(x, y, numClasses)
+	d, err := fromArrays(x, y, numClasses)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -228,7 +238,8 @@ func LoadNPZ(path, split string) (*Dataset, error) {
 
 // LoadNPYPair loads a dataset from two .npy files, images and labels (see
 // [FromArrays]; numClasses ≤ 0 infers the number of classes from the labels).
-func LoadNPYPair(xPath, yPath string, numClasses int) (*Dataset, error) {
+func LoadNPYPair(xPath, yPath string, numClasses int) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	x, err := ReadNPY(xPath)
 	if err != nil {
 		return nil, err
@@ -237,7 +248,7 @@ func LoadNPYPair(xPath, yPath string, numClasses int) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := FromArrays(x, y, numClasses)
+	d, err := fromArrays(x, y, numClasses)
 	if err != nil {
 		return nil, fmt.Errorf("load %s, %s: %w", xPath, yPath, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // Options holds loader settings for [Open].
@@ -37,7 +39,8 @@ npy:X.npy,Y.npy                                 (image and label arrays)`
 // DIR/train, or DIR/test or DIR/val for the test split, is used when it
 // exists, else DIR itself. .npz archives without split-specific arrays give
 // the same data for both splits.
-func Open(spec, split string, opts Options) (*Dataset, error) {
+func Open(spec, split string, opts Options) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	if split != "train" && split != "test" {
 		return nil, fmt.Errorf("dataset: split %q: want \"train\" or \"test\"", split)
 	}
@@ -60,10 +63,7 @@ func Open(spec, split string, opts Options) (*Dataset, error) {
 		}
 	}
 
-	var (
-		d   *Dataset
-		err error
-	)
+	var d *Dataset
 	switch scheme {
 	case "mnist":
 		d, err = LoadMNISTDir(arg, train)

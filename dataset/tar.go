@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // maxLabelBytes bounds the .cls member LoadTarShards reads: a class index
@@ -34,7 +36,8 @@ const maxLabelBytes = 64
 // when positive, is the number of classes; otherwise it is the largest
 // label + 1. A missing shard, a damaged tar, or a sample without an image
 // or a label is an error.
-func LoadTarShards(pattern string, numClasses int, opts ImageFolderOptions) (*Dataset, error) {
+func LoadTarShards(pattern string, numClasses int, opts ImageFolderOptions) (_ *Dataset, err error) {
+	defer liberr.Prefix(&err, "dataset")
 	shards, err := expandShards(pattern)
 	if err != nil {
 		return nil, fmt.Errorf("dataset: tar shards %q: %w", pattern, err)

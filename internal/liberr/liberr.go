@@ -8,6 +8,8 @@ package liberr
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 )
 
@@ -28,8 +30,25 @@ func Prefix(errp *error, pkg string) {
 	*errp = fmt.Errorf("%s: %w", pkg, *errp)
 }
 
+// Bare returns the error under an *fs.PathError or *os.LinkError, and err
+// itself otherwise. Functions that write through a temporary file use it
+// so that their messages name the user's path, not the temporary one.
+// errors.Is still matches the underlying error (fs.ErrNotExist, ...).
+func Bare(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
+
 // Check reports why err's message does not start with "pkg: " exactly
-// once, or nil if it does. Tests of the library packages use it on the
+// once, or nil if it does: a second prefix, as wrapping would add it
+// (": pkg: "), is an error. Tests of the library packages use it on the
 // errors their exported functions return.
 func Check(err error, pkg string) error {
 	if err == nil {
@@ -39,7 +58,7 @@ func Check(err error, pkg string) error {
 	switch {
 	case !strings.HasPrefix(msg, p):
 		return fmt.Errorf("%q does not start with %q", msg, p)
-	case strings.Contains(msg[len(p):], p):
+	case strings.Contains(msg, ": "+p):
 		return fmt.Errorf("%q names %q more than once", msg, p)
 	}
 	return nil

@@ -3,6 +3,9 @@ package liberr
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -41,6 +44,17 @@ func TestPrefix(t *testing.T) {
 	}
 }
 
+func TestBare(t *testing.T) {
+	_, err := os.Open(filepath.Join(t.TempDir(), ".x.tmp123"))
+	bare := Bare(err)
+	if strings.Contains(bare.Error(), ".tmp") || !errors.Is(bare, fs.ErrNotExist) {
+		t.Errorf("Bare(%v) = %v", err, bare)
+	}
+	if err := errors.New("plain"); Bare(err) != err {
+		t.Errorf("Bare changed %v", err)
+	}
+}
+
 func TestCheck(t *testing.T) {
 	for _, tc := range []struct {
 		err error
@@ -51,6 +65,7 @@ func TestCheck(t *testing.T) {
 		{errors.New("bad"), false},
 		{errors.New("pkg: load: pkg: bad"), false},
 		{errors.New("pkgx: bad"), false},
+		{errors.New("pkg: load: empty pkg: bad"), true},
 	} {
 		if got := Check(tc.err, "pkg"); (got == nil) != tc.ok {
 			t.Errorf("Check(%v) = %v, want ok %v", tc.err, got, tc.ok)
