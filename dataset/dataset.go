@@ -14,26 +14,26 @@ import (
 var (
 	// ErrFormat: the file is not in the expected format (bad magic number,
 	// malformed header, unsupported element type).
-	ErrFormat = errors.New("bad format")
+	ErrFormat = errors.New("dataset: bad format")
 	// ErrTruncated: the file ends before the data its header announces.
-	ErrTruncated = errors.New("truncated file")
+	ErrTruncated = errors.New("dataset: truncated file")
 	// ErrSizeMismatch: the file holds more data than its header announces,
 	// or its size is not a whole number of records.
-	ErrSizeMismatch = errors.New("size mismatch")
+	ErrSizeMismatch = errors.New("dataset: size mismatch")
 	// ErrCountMismatch: the numbers of images and labels differ.
-	ErrCountMismatch = errors.New("image/label count mismatch")
+	ErrCountMismatch = errors.New("dataset: image/label count mismatch")
 	// ErrLabelRange: a label is negative or not below the number of classes.
-	ErrLabelRange = errors.New("label out of range")
+	ErrLabelRange = errors.New("dataset: label out of range")
 	// ErrShape: the images have an unsupported number of dimensions or an
 	// inconsistent shape.
-	ErrShape = errors.New("bad shape")
+	ErrShape = errors.New("dataset: bad shape")
 	// ErrValueRange: a pixel value is NaN or outside [0,1].
-	ErrValueRange = errors.New("pixel value outside [0,1]")
+	ErrValueRange = errors.New("dataset: pixel value outside [0,1]")
 	// ErrEmpty: the dataset holds no samples.
-	ErrEmpty = errors.New("empty dataset")
+	ErrEmpty = errors.New("dataset: empty dataset")
 	// ErrTooLarge: an image's header announces more pixels than the
 	// loader's limit allows (see [ImageFolderOptions.MaxPixels]).
-	ErrTooLarge = errors.New("image too large")
+	ErrTooLarge = errors.New("dataset: image too large")
 )
 
 // Dataset is a set of N labelled images.

@@ -31,7 +31,7 @@ const ckptMagic = "robust-checkpoint 1\n"
 
 // ErrCheckpoint is wrapped by the errors of [Trainer.LoadCheckpoint] for a
 // file that is not a valid checkpoint.
-var ErrCheckpoint = errors.New("invalid checkpoint")
+var ErrCheckpoint = errors.New("train: invalid checkpoint")
 
 type ckptHeader struct {
 	Config  Config       `json:"config"`

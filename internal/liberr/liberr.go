@@ -14,8 +14,10 @@ import (
 )
 
 // Prefix puts "pkg: " in front of *errp unless *errp is nil or already
-// starts with it, so that an exported function calling another one of its
-// package does not double the prefix. The result wraps *errp: errors.Is
+// starts with it. An exported function that calls another one of its
+// package and adds context ("load x.onnx: onnxgraph: ...") would double
+// the prefix: Prefix keeps only the leading one in the message, so the
+// package name appears exactly once. The result wraps *errp: errors.Is
 // and errors.As see through it. It is meant to be deferred by functions
 // with a named error result:
 //
@@ -24,11 +26,26 @@ import (
 //		...
 //	}
 func Prefix(errp *error, pkg string) {
-	if *errp == nil || strings.HasPrefix((*errp).Error(), pkg+": ") {
+	if *errp == nil {
 		return
 	}
-	*errp = fmt.Errorf("%s: %w", pkg, *errp)
+	p := pkg + ": "
+	msg := (*errp).Error()
+	inner := strings.ReplaceAll(msg, ": "+p, ": ")
+	if inner == msg && strings.HasPrefix(msg, p) {
+		return
+	}
+	*errp = &prefixed{msg: p + strings.TrimPrefix(inner, p), err: *errp}
 }
+
+// prefixed is an error with the package name in front, once.
+type prefixed struct {
+	msg string
+	err error
+}
+
+func (e *prefixed) Error() string { return e.msg }
+func (e *prefixed) Unwrap() error { return e.err }
 
 // Bare returns the error under an *fs.PathError or *os.LinkError, and err
 // itself otherwise. Functions that write through a temporary file use it

@@ -2,6 +2,7 @@ package liberr
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,6 +20,14 @@ func loadTwice(fail error) (err error) {
 	return load(fail)
 }
 
+func loadWrapped(fail error) (err error) {
+	defer Prefix(&err, "pkg")
+	if err := load(fail); err != nil {
+		return fmt.Errorf("open x: %w", err)
+	}
+	return nil
+}
+
 func TestPrefix(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -30,6 +39,9 @@ func TestPrefix(t *testing.T) {
 		{"nested", loadTwice(fs.ErrNotExist), "pkg: file does not exist"},
 		{"prefixed", load(errors.New("pkg: bad")), "pkg: bad"},
 		{"other package", load(errors.New("pkgx: bad")), "pkg: pkgx: bad"},
+		{"wrapped inside", loadWrapped(fs.ErrNotExist), "pkg: open x: file does not exist"},
+		{"wrapped inside, prefixed", load(fmt.Errorf("open x: %w", load(errors.New("pkg: bad")))), "pkg: open x: bad"},
+		{"not a prefix", load(errors.New("empty pkg: bad")), "pkg: empty pkg: bad"},
 	} {
 		got := ""
 		if tc.err != nil {
@@ -39,8 +51,10 @@ func TestPrefix(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
 	}
-	if err := load(fs.ErrNotExist); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("%v does not wrap fs.ErrNotExist", err)
+	for _, err := range []error{load(fs.ErrNotExist), loadWrapped(fs.ErrNotExist)} {
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%v does not wrap fs.ErrNotExist", err)
+		}
 	}
 }
 
