@@ -68,7 +68,8 @@ func (e *UnsupportedOpError) Error() string {
 //
 // Static shapes come from [InferShapes]; only the batch dimension may be
 // symbolic. Gradients leaves the model unchanged when it returns an error.
-func Gradients(m *Model, loss string, wrt []string, opts *GradOptions) ([]string, error) {
+func Gradients(m *Model, loss string, wrt []string, opts *GradOptions) (_ []string, err error) {
+	defer prefixErr(&err)
 	if opts == nil {
 		opts = &GradOptions{}
 	}

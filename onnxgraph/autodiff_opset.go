@@ -16,7 +16,8 @@ import (
 // Flatten and Reshape where the axis is not the last. Unused legacy
 // outputs (BatchNormalization's saved statistics, Dropout's mask) are
 // removed. Models already at DefaultOpset or later are left unchanged.
-func UpgradeOpset(m *Model) error {
+func UpgradeOpset(m *Model) (err error) {
+	defer prefixErr(&err)
 	from := m.Opset("")
 	if from >= DefaultOpset {
 		return nil

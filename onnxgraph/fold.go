@@ -16,7 +16,8 @@ import (
 // Constant nodes) that only the folded nodes read are removed. It returns
 // the number of nodes folded; the graph is unchanged when it returns an
 // error.
-func FoldConstants(m *Model) (int, error) {
+func FoldConstants(m *Model) (_ int, err error) {
+	defer prefixErr(&err)
 	s, err := inferShapes(m)
 	if err != nil {
 		return 0, err

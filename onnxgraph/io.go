@@ -8,16 +8,18 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/internal/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
 
 // ErrNotONNX is wrapped by decoding errors for input that is not an ONNX model.
-var ErrNotONNX = errors.New("not an ONNX model")
+var ErrNotONNX = errors.New("onnxgraph: not an ONNX model")
 
 // Load reads an ONNX model file. Tensors stored as external data are read
 // from files next to the model.
-func Load(path string) (*Model, error) {
+func Load(path string) (_ *Model, err error) {
+	defer prefixErr(&err)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
@@ -31,7 +33,8 @@ func Load(path string) (*Model, error) {
 
 // Decode parses serialized ModelProto bytes. dir is the folder that external
 // data locations are relative to; "" forbids external data.
-func Decode(data []byte, dir string) (*Model, error) {
+func Decode(data []byte, dir string) (_ *Model, err error) {
+	defer prefixErr(&err)
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrNotONNX)
 	}
@@ -49,7 +52,8 @@ func Decode(data []byte, dir string) (*Model, error) {
 }
 
 // Encode serialises the model deterministically, with all tensor data inline.
-func Encode(m *Model) ([]byte, error) {
+func Encode(m *Model) (_ []byte, err error) {
+	defer prefixErr(&err)
 	return proto.MarshalOptions{Deterministic: true}.Marshal(m.Proto())
 }
 
@@ -68,7 +72,8 @@ func Save(path string, m *Model) error { return SaveWith(path, m, SaveOptions{})
 
 // SaveWith writes the model to path atomically, optionally moving large
 // initializers to an external data file.
-func SaveWith(path string, m *Model, opts SaveOptions) error {
+func SaveWith(path string, m *Model, opts SaveOptions) (err error) {
+	defer prefixErr(&err)
 	mp := m.Proto()
 	if opts.ExternalData != "" {
 		if err := checkLocation(opts.ExternalData); err != nil {
@@ -101,7 +106,7 @@ func SaveWith(path string, m *Model, opts SaveOptions) error {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	if err := WriteFileAtomic(path, data); err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
+		return err // it names the path
 	}
 	return nil
 }
@@ -109,10 +114,11 @@ func SaveWith(path string, m *Model, opts SaveOptions) error {
 // WriteFileAtomic writes data to a temporary file next to path, syncs it and
 // renames it over path, so readers never see a partial file. The file is
 // readable by everyone (mode 0644), like a file os.WriteFile creates.
-func WriteFileAtomic(path string, data []byte) error {
+func WriteFileAtomic(path string, data []byte) (err error) {
+	defer prefixErr(&err)
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", path, liberr.Bare(err))
 	}
 	tmp := f.Name()
 	merr := f.Chmod(0o644)
@@ -121,11 +127,11 @@ func WriteFileAtomic(path string, data []byte) error {
 	cerr := f.Close()
 	if err := errors.Join(merr, werr, serr, cerr); err != nil {
 		os.Remove(tmp)
-		return err
+		return fmt.Errorf("write %s: %w", path, liberr.Bare(err))
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return err
+		return fmt.Errorf("write %s: %w", path, liberr.Bare(err))
 	}
 	return nil
 }

@@ -48,7 +48,8 @@ type LossHead struct {
 // [N, C]: it declares the labels input, computes the per-sample losses and
 // their mean (or sum) and declares both as graph outputs. The model must
 // import opset 13 or later (see [UpgradeOpset]).
-func AddLoss(m *Model, logits string, opts LossOptions) (*LossHead, error) {
+func AddLoss(m *Model, logits string, opts LossOptions) (_ *LossHead, err error) {
+	defer prefixErr(&err)
 	if m.Opset("") < 13 {
 		return nil, fmt.Errorf("add loss: model imports opset %d; upgrade it to 13 or later first", m.Opset(""))
 	}

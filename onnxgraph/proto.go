@@ -12,7 +12,8 @@ import (
 // FromProto converts a ModelProto to the IR. Tensor data stored in typed
 // fields is converted to raw little-endian bytes; external data must already
 // have been resolved (see Decode and Load).
-func FromProto(mp *onnxpb.ModelProto) (*Model, error) {
+func FromProto(mp *onnxpb.ModelProto) (_ *Model, err error) {
+	defer prefixErr(&err)
 	if mp.GetGraph() == nil {
 		return nil, fmt.Errorf("model has no graph")
 	}

@@ -17,7 +17,8 @@ import (
 // a Gemm whose inner dimensions differ, operands that do not broadcast) are
 // errors naming the node. InferShapes sorts the graph's nodes topologically
 // (see TopoSort) and changes nothing else.
-func InferShapes(m *Model) (map[string]*TensorType, error) {
+func InferShapes(m *Model) (_ map[string]*TensorType, err error) {
+	defer prefixErr(&err)
 	s, err := inferShapes(m)
 	if err != nil {
 		return nil, err

@@ -104,7 +104,8 @@ func NewInt32Tensor(name string, dims []int64, data []int32) *Tensor {
 }
 
 // Float32s returns the data of a float, double or float16 tensor as float32.
-func (t *Tensor) Float32s() ([]float32, error) {
+func (t *Tensor) Float32s() (_ []float32, err error) {
+	defer prefixErr(&err)
 	if err := t.check(); err != nil {
 		return nil, err
 	}
@@ -134,7 +135,8 @@ func (t *Tensor) Float32s() ([]float32, error) {
 }
 
 // Float64s returns the data of a floating-point tensor as float64.
-func (t *Tensor) Float64s() ([]float64, error) {
+func (t *Tensor) Float64s() (_ []float64, err error) {
+	defer prefixErr(&err)
 	if t.DataType == Double {
 		if err := t.check(); err != nil {
 			return nil, err
@@ -157,7 +159,8 @@ func (t *Tensor) Float64s() ([]float64, error) {
 }
 
 // Int64s returns the data of an integer or bool tensor as int64.
-func (t *Tensor) Int64s() ([]int64, error) {
+func (t *Tensor) Int64s() (_ []int64, err error) {
+	defer prefixErr(&err)
 	if err := t.check(); err != nil {
 		return nil, err
 	}

@@ -66,7 +66,8 @@ type TrainingGraph struct {
 // their updated running statistics, Dropout nodes are switched on, a loss
 // head is appended and the gradients of the loss with respect to every
 // parameter and the input are outputs. The model is not modified.
-func BuildTrainingGraph(m *Model, opts TrainOptions) (*TrainingGraph, error) {
+func BuildTrainingGraph(m *Model, opts TrainOptions) (_ *TrainingGraph, err error) {
+	defer prefixErr(&err)
 	work := m.Clone()
 	if err := UpgradeOpset(work); err != nil {
 		return nil, fmt.Errorf("training graph: %w", err)
@@ -178,7 +179,8 @@ func promoteToInput(g *Graph, name string) (*Tensor, error) {
 // ClassifierIO resolves the image input and the logits output of a
 // classifier: empty names mean the graph's only (non-initializer) input and
 // its only output. Errors list the candidates.
-func ClassifierIO(g *Graph, input, logits string) (string, string, error) {
+func ClassifierIO(g *Graph, input, logits string) (_, _ string, err error) {
+	defer prefixErr(&err)
 	ins := g.RealInputs()
 	if input == "" {
 		if len(ins) != 1 {
@@ -258,7 +260,8 @@ type InputGradientGraph struct {
 // summed loss with respect to the input to a frozen classifier: parameters
 // stay initializers and BatchNormalization uses its running statistics. The
 // model is not modified.
-func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (*InputGradientGraph, error) {
+func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (_ *InputGradientGraph, err error) {
+	defer prefixErr(&err)
 	work := m.Clone()
 	if err := UpgradeOpset(work); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)

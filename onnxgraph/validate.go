@@ -12,7 +12,8 @@ import (
 // (by a graph input, an initializer or an earlier node), each value produced
 // once, and no cycles. Errors name the offending node. Validate does not
 // reorder nodes; see TopoSort.
-func (m *Model) Validate() error {
+func (m *Model) Validate() (err error) {
+	defer prefixErr(&err)
 	if m.Graph == nil {
 		return fmt.Errorf("model has no graph")
 	}
@@ -108,7 +109,7 @@ func (g *Graph) validate(imported map[string]bool, outer map[string]bool) error 
 }
 
 // ErrCycle is wrapped by errors about cyclic graphs.
-var ErrCycle = errors.New("graph has a cycle")
+var ErrCycle = errors.New("onnxgraph: graph has a cycle")
 
 // topoOrder returns the nodes in an order where every node comes after the
 // producers of its inputs. It reports an undefined input or a cycle, naming
@@ -223,7 +224,8 @@ func (n *Node) subgraphReads() []string {
 // TopoSort reorders the graph's nodes so that every node follows the
 // producers of its inputs, keeping the existing order where it is already
 // valid.
-func (g *Graph) TopoSort() error {
+func (g *Graph) TopoSort() (err error) {
+	defer prefixErr(&err)
 	defined := map[string]bool{}
 	for _, in := range g.Inputs {
 		defined[in.Name] = true
