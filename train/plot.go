@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/robust-go/robust/internal/figure"
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // RunLog is what a run's JSON-lines log (what [RunOptions].Log received)
@@ -29,7 +30,8 @@ type RunLog struct {
 }
 
 // ReadLog reads a run's JSON-lines log.
-func ReadLog(r io.Reader) (*RunLog, error) {
+func ReadLog(r io.Reader) (_ *RunLog, err error) {
+	defer liberr.Prefix(&err, "train")
 	l := &RunLog{}
 	index := map[int]int{} // pass → position in l.Passes
 	sc := bufio.NewScanner(r)
@@ -97,7 +99,8 @@ func (l *RunLog) schedule() (xys plotter.XYs, ok bool) {
 // training's overfitting check, after each pass; and the learning rate
 // over the run (at the end of each pass when the log lacks the run's
 // configuration). A PNG is 768×864 pixels.
-func (l *RunLog) WriteCurves(w io.Writer, format string) error {
+func (l *RunLog) WriteCurves(w io.Writer, format string) (err error) {
+	defer liberr.Prefix(&err, "train")
 	history := l.Passes
 	if len(history) == 0 {
 		return errors.New("train: curves: no finished pass to draw")

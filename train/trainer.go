@@ -227,11 +227,12 @@ func (t *Trainer) checkData(d *dataset.Dataset, what string) error {
 }
 
 // Close releases the ONNX Runtime sessions and tensors.
-func (t *Trainer) Close() error {
+func (t *Trainer) Close() (err error) {
+	defer liberr.Prefix(&err, "train")
 	if t.eng == nil {
 		return nil
 	}
-	err := t.eng.close()
+	err = t.eng.close()
 	t.eng = nil
 	return err
 }

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/robust-go/robust/internal/liberr"
 	og "github.com/robust-go/robust/onnxgraph"
 )
 
@@ -164,7 +165,8 @@ func List() []Info {
 }
 
 // Build returns a freshly initialised model of the zoo.
-func Build(name string, opts Options) (*og.Model, error) {
+func Build(name string, opts Options) (_ *og.Model, err error) {
+	defer liberr.Prefix(&err, "zoo")
 	i := slices.IndexFunc(specs, func(s spec) bool { return s.info.Name == name })
 	if i < 0 {
 		names := make([]string, len(specs))
