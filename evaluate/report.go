@@ -150,7 +150,11 @@ func optNorm(v *float64) string {
 }
 
 func (r *Report) title() string {
-	return fmt.Sprintf("%s on %s (%d samples), %s, suite %s (%s)", r.Model, r.Data, r.Samples, normSymbol(r.Norm), r.Suite, r.Mode)
+	t := fmt.Sprintf("%s on %s (%d samples), %s, suite %s (%s)", r.Model, r.Data, r.Samples, normSymbol(r.Norm), r.Suite, r.Mode)
+	if s := r.Shard; s != nil {
+		t += fmt.Sprintf(", shard %d/%d: samples %d to %d of %d", s.Index, s.Count, s.First, s.End-1, s.Total)
+	}
+	return t
 }
 
 func normSymbol(n string) string {

@@ -161,6 +161,12 @@ type evaluation struct {
 // the evaluation is a shard.
 func (e *evaluation) finishRecords() {
 	if e.cfg.Records || e.cfg.Shard != nil {
+		// An interrupted point's outcomes are incomplete: keep the points
+		// the report has.
+		for i := range e.records {
+			r := &e.records[i]
+			r.Points = r.Points[:min(len(r.Points), len(e.report.Points))]
+		}
 		e.report.Records = e.records
 	}
 }
@@ -415,16 +421,6 @@ func (a *AttackResult) setNorms(norms []float64) {
 	}
 	mean := sum / float64(len(norms))
 	a.MeanNorm, a.MinNorm = &mean, &minN
-}
-
-func count(v []bool) int {
-	n := 0
-	for _, ok := range v {
-		if ok {
-			n++
-		}
-	}
-	return n
 }
 
 // AttackOptions configure [Attack].
