@@ -24,8 +24,8 @@ var ErrMismatch = errors.New("the reports do not belong together")
 // Merge refuses, with an error wrapping [ErrMismatch], reports that do not
 // belong together: not shard reports, partial ones, or ones that differ in
 // model, data, sample selection, norm, ε, suite and its settings, mode,
-// seed, sanity checks or number of shards, and shards that overlap or are
-// missing.
+// seed, sanity checks, number of shards or robust and ONNX Runtime
+// versions, and shards that overlap or are missing.
 func Merge(parts []*Report) (*Report, error) {
 	if len(parts) == 0 {
 		return nil, fmt.Errorf("evaluate: merge: %w: no reports", ErrMismatch)
@@ -200,6 +200,8 @@ func signature(r *Report) []field {
 		{"attacks run", strings.Join(points, "; ")},
 	}
 	return append(f,
+		field{"robust version", rp.Robust},
+		field{"ONNX Runtime version", rp.ORT},
 		field{"model SHA-256", rp.ModelSHA256},
 		field{"data specification", rp.Data + " (" + rp.Split + ")"},
 		field{"sample selection", rp.Selection},

@@ -120,6 +120,7 @@ func TestShardMerge(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		checkRecords(t, whole)
 		if len(merged.Records) != 32 || merged.Sanity == nil || len(merged.Flags) < 1 {
 			t.Fatalf("merged report lacks records, sanity or flags: %d records, %d flags", len(merged.Records), len(merged.Flags))
 		}
@@ -164,6 +165,7 @@ func TestMergeMismatch(t *testing.T) {
 		change func([]*Report) []*Report
 		says   string
 	}{
+		{"robust version", func(p []*Report) []*Report { p[1].Reproduction.Robust = "v0.9.0"; return p }, "robust version"},
 		{"model hash", func(p []*Report) []*Report { p[1].Reproduction.ModelSHA256 = "11aa"; return p }, "model SHA-256"},
 		{"data", func(p []*Report) []*Report { p[1].Reproduction.Data = "other.npz"; return p }, "data specification"},
 		{"split", func(p []*Report) []*Report { p[2].Data = "tiny/train"; return p }, "data"},
@@ -219,6 +221,41 @@ func TestParseShard(t *testing.T) {
 			if next != n {
 				t.Fatalf("n=%d count=%d: shards end at %d", n, count, next)
 			}
+		}
+	}
+}
+
+// checkRecords checks the per-sample records against the report: a sample
+// is broken at an ε when it was wrong or an attack broke it, by the first
+// such attack, with a margin ≤ 0, and robust ones keep a margin ≥ 0; the
+// records' counts are the report's.
+func checkRecords(t *testing.T, r *Report) {
+	t.Helper()
+	for pi, p := range r.Points {
+		robust := 0
+		for _, rec := range r.Records {
+			sp := rec.Points[pi]
+			by := ""
+			if !rec.correct() {
+				by = "clean"
+			}
+			for _, a := range sp.Attacks {
+				if a.Broken && by == "" {
+					by = a.Name
+				}
+			}
+			if sp.Broken != (by != "") || sp.By != by || sp.Eps != p.EpsText {
+				t.Fatalf("sample %d at ε %s: broken %v by %q, want by %q", rec.Index, p.EpsText, sp.Broken, sp.By, by)
+			}
+			if sp.Broken && sp.Margin > 0 || !sp.Broken && sp.Margin < 0 {
+				t.Errorf("sample %d at ε %s: broken %v with margin %g", rec.Index, p.EpsText, sp.Broken, sp.Margin)
+			}
+			if !sp.Broken {
+				robust++
+			}
+		}
+		if robust != p.Robust.Correct {
+			t.Errorf("ε %s: %d robust records, report says %d", p.EpsText, robust, p.Robust.Correct)
 		}
 	}
 }
