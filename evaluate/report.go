@@ -13,7 +13,7 @@ import (
 
 // Schema identifies the JSON report format; it changes when fields change
 // meaning or go away (new fields may be added within a version).
-const Schema = "robust.eval/v1"
+const Schema = "robust.eval/v2"
 
 // Report is the outcome of an evaluation.
 type Report struct {
@@ -53,6 +53,12 @@ type Report struct {
 	// MinEps is the distribution of each sample's smallest breaking ε
 	// (Config.MinEps, robust eval --min-eps).
 	MinEps *MinEps `json:"min_eps,omitempty"`
+	// Shard says which slice of the samples a shard report covers
+	// (Config.Shard); absent for a whole evaluation and a merged one.
+	Shard *ShardInfo `json:"shard,omitempty"`
+	// Records holds each sample's outcome, by index (Config.Records,
+	// robust eval --samples; always in a shard report).
+	Records []SampleRecord `json:"records,omitempty"`
 }
 
 // Point is the evaluation at one ε.
@@ -70,9 +76,11 @@ type AttackResult struct {
 	Name  string `json:"name"`
 	Label string `json:"label"`
 	// Skipped says why the attack did not run (then it broke nothing).
-	Skipped  string `json:"skipped,omitempty"`
-	Attacked int    `json:"attacked"`
-	Broken   int    `json:"broken"`
+	Skipped string `json:"skipped,omitempty"`
+	// BlackBox says the attack uses no gradients.
+	BlackBox bool `json:"black_box,omitempty"`
+	Attacked int  `json:"attacked"`
+	Broken   int  `json:"broken"`
 	// Robust is the robust accuracy after the attack (see Report.Mode).
 	Robust Accuracy `json:"robust"`
 	// MeanNorm and MinNorm are the perturbation norms of the examples that
@@ -142,7 +150,11 @@ func optNorm(v *float64) string {
 }
 
 func (r *Report) title() string {
-	return fmt.Sprintf("%s on %s (%d samples), %s, suite %s (%s)", r.Model, r.Data, r.Samples, normSymbol(r.Norm), r.Suite, r.Mode)
+	t := fmt.Sprintf("%s on %s (%d samples), %s, suite %s (%s)", r.Model, r.Data, r.Samples, normSymbol(r.Norm), r.Suite, r.Mode)
+	if s := r.Shard; s != nil {
+		t += fmt.Sprintf(", shard %d/%d: samples %d to %d of %d", s.Index, s.Count, s.First, s.End-1, s.Total)
+	}
+	return t
 }
 
 func normSymbol(n string) string {

@@ -46,6 +46,12 @@ type Config struct {
 	// Reproduction, when set, is the provenance of the model and data;
 	// the report records it with the suite's settings and the seed.
 	Reproduction *Reproduction
+	// Shard, when set, evaluates only that slice of the data (see
+	// [Shard]); the report then carries per-sample records and can be
+	// merged with the other shards' ([Merge]). Not with MinEps.
+	Shard *Shard
+	// Records adds per-sample records to the report (Report.Records).
+	Records bool
 }
 
 // Progress reports how far an evaluation is: stage Stage of Stages (the
@@ -98,6 +104,12 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 			return nil, err
 		}
 		e.report.Points = append(e.report.Points, *p)
+		if i == 0 {
+			skipped, _ := afterFlags(e.report, false)
+			for _, f := range skipped {
+				e.flag(f)
+			}
+		}
 	}
 	if cfg.MinEps {
 		if err := e.minEps(ctx); err != nil {
@@ -105,8 +117,12 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 		}
 	}
 	if !cfg.NoSanity {
-		e.sanityAfter()
+		_, after := afterFlags(e.report, true)
+		for _, f := range after {
+			e.flag(f)
+		}
 	}
+	e.finishRecords()
 	e.report.Seconds = time.Since(start).Seconds()
 	if e.report.Seconds > 0 {
 		e.report.ImagesPerSecond = float64(e.n*len(cfg.Eps)) / e.report.Seconds
@@ -118,6 +134,7 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 // clean accuracy and the complete points), with the context's error.
 func (e *evaluation) interrupted(start time.Time, err error) (*Report, error) {
 	e.report.Partial = true
+	e.finishRecords()
 	e.report.Seconds = time.Since(start).Seconds()
 	return e.report, err
 }
@@ -134,6 +151,24 @@ type evaluation struct {
 	report  *Report
 	stage   int
 	stages  int
+	// offset is the index, among the samples selected, of d's first
+	// sample (the shard's first); records holds every sample's outcome.
+	offset  int
+	records []SampleRecord
+}
+
+// finishRecords puts the records in the report if they were asked for or
+// the evaluation is a shard.
+func (e *evaluation) finishRecords() {
+	if e.cfg.Records || e.cfg.Shard != nil {
+		// An interrupted point's outcomes are incomplete: keep the points
+		// the report has.
+		for i := range e.records {
+			r := &e.records[i]
+			r.Points = r.Points[:min(len(r.Points), len(e.report.Points))]
+		}
+		e.report.Records = e.records
+	}
 }
 
 func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation, error) {
@@ -155,7 +190,33 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	if err := CheckFit(m, d); err != nil {
 		return nil, err
 	}
-	e := &evaluation{m: m, d: d, cfg: cfg, n: d.Len(), size: d.ImageSize(), classes: m.Classes()}
+	var shard *ShardInfo
+	offset := 0
+	if cfg.Shard != nil {
+		if err := cfg.Shard.Validate(); err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+		if cfg.MinEps {
+			return nil, errors.New("evaluate: the minimal-ε search cannot be sharded")
+		}
+		total := d.Len()
+		lo, hi := cfg.Shard.Range(total)
+		if lo == hi {
+			return nil, fmt.Errorf("evaluate: shard %s of %d samples is empty", cfg.Shard, total)
+		}
+		idx := make([]int, hi-lo)
+		for i := range idx {
+			idx[i] = lo + i
+		}
+		var err error
+		if d, err = d.Select(idx); err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+		offset = lo
+		shard = &ShardInfo{Index: cfg.Shard.Index, Count: cfg.Shard.Count, First: lo, End: hi, Total: total,
+			Records: cfg.Records, PriorFlags: append([]Flag{}, cfg.Flags...)}
+	}
+	e := &evaluation{m: m, d: d, cfg: cfg, n: d.Len(), size: d.ImageSize(), classes: m.Classes(), offset: offset}
 	for _, eps := range cfg.Eps {
 		if err := CheckEps(cfg.Norm, eps, e.size); err != nil {
 			return nil, err
@@ -167,7 +228,7 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	}
 	e.report = &Report{Schema: Schema, Model: cfg.Model, Data: cfg.Data, Samples: e.n,
 		Norm: cfg.Norm.String(), Suite: cfg.SuiteName, Mode: mode, Seed: cfg.Seed,
-		Flags: append([]Flag(nil), cfg.Flags...), RandomSuite: slices.ContainsFunc(cfg.Attacks, attacks.UsesEoT)}
+		Flags: append([]Flag(nil), cfg.Flags...), RandomSuite: slices.ContainsFunc(cfg.Attacks, attacks.UsesEoT), Shard: shard}
 	if cfg.Reproduction != nil {
 		r := *cfg.Reproduction
 		r.Norm, r.Mode, r.Seed = cfg.Norm.String(), mode, cfg.Seed
@@ -251,34 +312,46 @@ func (e *evaluation) cleanPass(ctx context.Context) error {
 		e.progress("clean", hi, e.n)
 	}
 	count := 0
+	e.records = make([]SampleRecord, e.n)
 	for i := range e.n {
-		e.correct[i] = attacks.Predict(e.logits[i*e.classes:(i+1)*e.classes]) == int(e.d.Y[i])
+		z := e.logits[i*e.classes : (i+1)*e.classes]
+		pred := attacks.Predict(z)
+		e.correct[i] = pred == int(e.d.Y[i])
 		if e.correct[i] {
 			count++
 		}
+		e.records[i] = SampleRecord{Index: e.offset + i, Label: e.d.Y[i], Clean: pred, CleanMargin: margin(z, e.d.Y[i]),
+			Points: make([]SamplePoint, 0, len(e.cfg.Eps))}
 	}
 	e.report.Clean = NewAccuracy(count, e.n)
 	e.stage++
 	return nil
 }
 
-// point runs the suite at one ε.
+// point runs the suite at one ε. Each sample is attacked with its own
+// random source (see sampleRng), its outcome recorded, and the point is
+// computed from the records, as [Merge] computes it.
 func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, error) {
-	p := &Point{Eps: float64(eps.Value), EpsText: eps.Text}
 	start := time.Now()
+	for i := range e.records {
+		r := &e.records[i]
+		r.Points = append(r.Points[:index], SamplePoint{Eps: eps.Text, Broken: !e.correct[i], Margin: r.CleanMargin, Attacks: []SampleAttack{}})
+		if !e.correct[i] {
+			r.Points[index].By = "clean"
+		}
+	}
+	tpl := Point{Eps: float64(eps.Value), EpsText: eps.Text}
 	robust := append([]bool{}, e.correct...)
+	seconds := make([]float64, len(e.cfg.Attacks))
 	for ai, a := range e.cfg.Attacks {
-		ar := AttackResult{Name: a.Name(), Label: a.String()}
+		ar := AttackResult{Name: a.Name(), Label: a.String(), BlackBox: attacks.IsBlackBox(a)}
 		if reason := e.unsupported(a); reason != "" {
 			ar.Skipped = reason
-			if index == 0 {
-				e.flag(info("skipped", "%s was skipped: %s", a.Name(), reason))
-			}
-			ar.Robust = NewAccuracy(count(robust), e.n)
-			p.Attacks = append(p.Attacks, ar)
+			tpl.Attacks = append(tpl.Attacks, ar)
 			e.stage++
 			continue
 		}
+		tpl.Attacks = append(tpl.Attacks, ar)
 		pool := robust
 		if e.cfg.Independent {
 			pool = e.correct
@@ -289,38 +362,40 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 				idx = append(idx, i)
 			}
 		}
-		rng := rand.New(rand.NewPCG(e.cfg.Seed, uint64(index)<<32|uint64(ai)))
 		out, err := Attack(ctx, e.m, a, attacks.ThreatModel{Norm: e.cfg.Norm, Eps: eps.Value}, e.d, idx, AttackOptions{
-			BatchSize: e.cfg.BatchSize, Rng: rng, DiscardAdv: true,
-			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", a.Name(), eps.Text), done, total) },
+			BatchSize: e.cfg.BatchSize, DiscardAdv: true,
+			SampleRng: func(k int) *rand.Rand { return sampleRng(e.cfg.Seed, e.offset+idx[k], index, ai) },
+			Progress:  func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", a.Name(), eps.Text), done, total) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("ε %s: %w", eps.Text, err)
 		}
 		e.stage++
-		ar.Attacked, ar.Queries, ar.Rejected, ar.Seconds = len(idx), out.Queries, out.Rejected, out.Seconds
-		if out.Seconds > 0 {
-			ar.ImagesPerSecond = float64(len(idx)) / out.Seconds
-		}
-		var norms []float64
+		seconds[ai] = out.Seconds
 		for k, i := range idx {
-			if out.Success[k] {
-				ar.Broken++
+			sp := &e.records[i].Points[index]
+			sp.Attacks = append(sp.Attacks, SampleAttack{Name: a.Name(), Broken: out.Success[k], Margin: out.Margins[k],
+				Norm: out.Norms[k], Queries: out.SampleQueries[k], Rejected: out.SampleRejected[k]})
+			switch {
+			case sp.Broken:
+			case out.Success[k]:
+				sp.Broken, sp.By, sp.Margin = true, a.Name(), out.Margins[k]
 				robust[i] = false
-				norms = append(norms, out.Norms[k])
+			case len(sp.Attacks) == 1 || out.Margins[k] < sp.Margin:
+				sp.Margin = out.Margins[k]
 			}
 		}
-		ar.setNorms(norms)
-		if e.cfg.Independent {
-			ar.Robust = NewAccuracy(count(e.correct)-ar.Broken, e.n)
-		} else {
-			ar.Robust = NewAccuracy(count(robust), e.n)
-		}
-		p.Attacks = append(p.Attacks, ar)
 	}
-	p.Robust = NewAccuracy(count(robust), e.n)
+	p := aggregatePoint(tpl, e.records, index, e.cfg.Independent)
+	for ai := range p.Attacks {
+		ar := &p.Attacks[ai]
+		ar.Seconds = seconds[ai]
+		if ar.Seconds > 0 {
+			ar.ImagesPerSecond = float64(ar.Attacked) / ar.Seconds
+		}
+	}
 	p.Seconds = time.Since(start).Seconds()
-	return p, nil
+	return &p, nil
 }
 
 // unsupported returns why an attack cannot run on this model and norm.
@@ -348,20 +423,17 @@ func (a *AttackResult) setNorms(norms []float64) {
 	a.MeanNorm, a.MinNorm = &mean, &minN
 }
 
-func count(v []bool) int {
-	n := 0
-	for _, ok := range v {
-		if ok {
-			n++
-		}
-	}
-	return n
-}
-
 // AttackOptions configure [Attack].
 type AttackOptions struct {
 	BatchSize int // default 128
 	Rng       *rand.Rand
+	// SampleRng, when set, gives the k-th sample of idx its own random
+	// source: each sample is then attacked by its own call of the attack's
+	// Run (the attacks draw one stream for a whole batch), so that its
+	// outcome does not depend on the other samples of its batch. The
+	// batch size then bounds only the loading and verification batches.
+	// Rng is not used.
+	SampleRng func(k int) *rand.Rand
 	// Progress, when set, is called after each batch with the samples
 	// done and the total.
 	Progress func(done, total int)
@@ -383,11 +455,17 @@ type Outcome struct {
 	Success []bool
 	// Norms holds each example's perturbation norm.
 	Norms []float64
-	// Pred holds the model's prediction on each example.
+	// Pred holds the model's prediction on each example, Margins its
+	// margin (label logit minus the largest other).
 	Pred     []int
+	Margins  []float64
 	Queries  int
 	Rejected int // claimed successes that failed verification
-	Seconds  float64
+	// SampleQueries and SampleRejected split Queries and Rejected by
+	// sample (AttackOptions.SampleRng only).
+	SampleQueries  []int
+	SampleRejected []int
+	Seconds        float64
 }
 
 // Attack runs one attack over the samples idx of a data set in batches and
@@ -399,7 +477,10 @@ func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.Th
 		bs = 128
 	}
 	size, classes := d.ImageSize(), m.Classes()
-	out := &Outcome{Success: make([]bool, len(idx)), Norms: make([]float64, len(idx)), Pred: make([]int, len(idx))}
+	out := &Outcome{Success: make([]bool, len(idx)), Norms: make([]float64, len(idx)), Pred: make([]int, len(idx)), Margins: make([]float64, len(idx))}
+	if opts.SampleRng != nil {
+		out.SampleQueries, out.SampleRejected = make([]int, len(idx)), make([]int, len(idx))
+	}
 	if !opts.DiscardAdv {
 		out.Adv = make([]float32, len(idx)*size)
 	}
@@ -416,7 +497,13 @@ func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.Th
 		for _, i := range idx[lo:hi] {
 			y = append(y, d.Y[i])
 		}
-		res, err := a.Run(ctx, m, x, y, t, opts.Rng)
+		var res *attacks.Result
+		var err error
+		if opts.SampleRng != nil {
+			res, err = attackEach(ctx, m, a, t, x, y, size, lo, opts.SampleRng, out)
+		} else {
+			res, err = a.Run(ctx, m, x, y, t, opts.Rng)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", a.Name(), err)
 		}
@@ -433,10 +520,14 @@ func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.Th
 				copy(out.Adv[j*size:], adv)
 			}
 			out.Pred[j] = attacks.Predict(z)
+			out.Margins[j] = margin(z, y[k])
 			out.Norms[j] = t.Norm.Distance(adv, clean)
 			verified := t.Contains(clean, adv) && attacks.Fooled(z, y[k], -1)
 			if res.Success[k] && !verified {
 				out.Rejected++
+				if out.SampleRejected != nil {
+					out.SampleRejected[j]++
+				}
 			}
 			out.Success[j] = res.Success[k] && verified
 		}
@@ -446,4 +537,25 @@ func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.Th
 	}
 	out.Seconds = time.Since(start).Seconds()
 	return out, nil
+}
+
+// attackEach runs a on each sample of the batch x (labels y) with the
+// sample's own random source (the batch starts at sample lo of the list),
+// recording each sample's queries and rejections in out, and returns the
+// batch's result.
+func attackEach(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.ThreatModel, x []float32, y []int64, size, lo int, rng func(int) *rand.Rand, out *Outcome) (*attacks.Result, error) {
+	res := &attacks.Result{Adv: make([]float32, len(x)), Success: make([]bool, len(y))}
+	for k := range y {
+		r, err := a.Run(ctx, m, x[k*size:(k+1)*size], y[k:k+1], t, rng(lo+k))
+		if err != nil {
+			return nil, err
+		}
+		copy(res.Adv[k*size:], r.Adv)
+		res.Success[k] = r.Success[0]
+		res.Queries += r.Queries
+		res.Rejected += r.Rejected
+		out.SampleQueries[lo+k] = r.Queries
+		out.SampleRejected[lo+k] = r.Rejected
+	}
+	return res, nil
 }

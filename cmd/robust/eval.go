@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/dataset"
@@ -125,7 +127,11 @@ type EvalCmd struct {
 	NoSanity    bool   `name:"no-sanity" help:"Skip the sanity checks (gradients, determinism, large-ε probe)."`
 	Progress    bool   `default:"true" negatable:"" help:"Show a progress bar on stderr."`
 
-	JSON      string `name:"json" type:"path" placeholder:"FILE" help:"Write the report as JSON (schema robust.eval/v1)."`
+	Shard   string `placeholder:"I/N" help:"Evaluate only the I-th (from 0) of N disjoint, contiguous slices of the selected samples; each sample is attacked as in a whole run. Merge the shards' --json reports with robust merge."`
+	Shards  int    `placeholder:"N" help:"Evaluate one of N shards, the index taken from the environment: JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm job array, counted from SLURM_ARRAY_TASK_MIN)."`
+	Samples bool   `help:"Add per-sample records to the JSON report: index, label, clean prediction and, per ε and attack, whether it broke the sample and the final margin."`
+
+	JSON      string `name:"json" type:"path" placeholder:"FILE" help:"Write the report as JSON (schema robust.eval/v2)."`
 	Markdown  string `type:"path" placeholder:"FILE" help:"Write the report as Markdown; appended to when FILE is $GITHUB_STEP_SUMMARY, replaced otherwise."`
 	JUnit     string `name:"junit" type:"path" placeholder:"FILE" help:"Write the gates as JUnit XML, one test case per gate named robust.gate.METRIC@EPS."`
 	Curve     string `type:"path" placeholder:"FILE.png|FILE.svg" help:"Draw robust accuracy against ε (PNG, SVG or PDF by the extension)."`
@@ -141,7 +147,68 @@ func (c *EvalCmd) Validate() error {
 	if c.Steps < 0 || c.Restarts < 0 || c.Queries < 0 {
 		return errors.New("--steps, --restarts and --queries must not be negative (0: the attack's default)")
 	}
+	if c.Shards < 0 {
+		return fmt.Errorf("--shards %d: want at least 1", c.Shards)
+	}
 	return nil
+}
+
+// shard returns the shard --shard or --shards with the environment select,
+// or nil.
+func (c *EvalCmd) shard() (*evaluate.Shard, error) {
+	switch {
+	case c.Shard != "" && c.Shards != 0:
+		return nil, errors.New("--shard and --shards: give one (--shards takes the index from the environment)")
+	case c.Shard != "":
+		s, err := evaluate.ParseShard(c.Shard)
+		if err != nil {
+			return nil, fmt.Errorf("--shard: %w", err)
+		}
+		return &s, nil
+	case c.Shards == 0:
+		return nil, nil
+	}
+	envInt := func(name string, def int) (int, error) {
+		v, ok := os.LookupEnv(name)
+		if !ok || v == "" {
+			return def, nil
+		}
+		i, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, fmt.Errorf("--shards: %s=%q is not a number", name, v)
+		}
+		return i, nil
+	}
+	s := evaluate.Shard{Count: c.Shards}
+	if _, ok := os.LookupEnv("JOB_COMPLETION_INDEX"); ok {
+		i, err := envInt("JOB_COMPLETION_INDEX", 0)
+		if err != nil {
+			return nil, err
+		}
+		s.Index = i
+	} else if _, ok := os.LookupEnv("SLURM_ARRAY_TASK_ID"); ok {
+		// Slurm numbers the tasks of --array=MIN-MAX[:STEP] from MIN.
+		id, err1 := envInt("SLURM_ARRAY_TASK_ID", 0)
+		lo, err2 := envInt("SLURM_ARRAY_TASK_MIN", 0)
+		step, err3 := envInt("SLURM_ARRAY_TASK_STEP", 1)
+		count, err4 := envInt("SLURM_ARRAY_TASK_COUNT", c.Shards)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			return nil, err
+		}
+		if count != c.Shards {
+			return nil, fmt.Errorf("--shards %d: the Slurm array has %d tasks (SLURM_ARRAY_TASK_COUNT)", c.Shards, count)
+		}
+		if step < 1 || (id-lo)%step != 0 {
+			return nil, fmt.Errorf("--shards: SLURM_ARRAY_TASK_ID %d is not MIN %d plus a multiple of the step %d", id, lo, step)
+		}
+		s.Index = (id - lo) / step
+	} else {
+		return nil, errors.New("--shards: neither JOB_COMPLETION_INDEX nor SLURM_ARRAY_TASK_ID is set; give the shard with --shard I/N")
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("--shards: %w", err)
+	}
+	return &s, nil
 }
 
 // Run checks every flag, gate and output path, evaluates the model,
@@ -226,7 +293,18 @@ func (c *EvalCmd) plan() (evaluate.Config, []evaluate.Gate, error) {
 	}
 	cfg := evaluate.Config{
 		Eps: eps, Norm: norm, Attacks: suite, SuiteName: c.Suite, BatchSize: c.Batch, Seed: c.Seed,
-		Independent: c.Independent, NoSanity: c.NoSanity, Model: c.Model, MinEps: c.MinEps,
+		Independent: c.Independent, NoSanity: c.NoSanity, Model: c.Model, MinEps: c.MinEps, Records: c.Samples,
+	}
+	if cfg.Shard, err = c.shard(); err != nil {
+		return cfg, nil, usageError{err}
+	}
+	if cfg.Shard != nil {
+		if c.MinEps {
+			return cfg, nil, usageError{errors.New("--min-eps cannot be sharded (--shard, --shards)")}
+		}
+		if c.JSON == "" {
+			return cfg, nil, usageError{errors.New("--shard, --shards: write the shard's report with --json FILE, for robust merge")}
+		}
 	}
 	gates, err := c.gates()
 	if err != nil {
@@ -240,16 +318,21 @@ func (c *EvalCmd) plan() (evaluate.Config, []evaluate.Gate, error) {
 
 // gates reads --fail-under and --policy.
 func (c *EvalCmd) gates() ([]evaluate.Gate, error) {
+	return readGates(c.FailUnder, c.Policy)
+}
+
+// readGates reads the gates of --fail-under and --policy.
+func readGates(failUnder, policy string) ([]evaluate.Gate, error) {
 	var gates []evaluate.Gate
-	if c.FailUnder != "" {
-		gs, err := evaluate.ParseGates(c.FailUnder)
+	if failUnder != "" {
+		gs, err := evaluate.ParseGates(failUnder)
 		if err != nil {
 			return nil, fmt.Errorf("--fail-under: %w", err)
 		}
 		gates = append(gates, gs...)
 	}
-	if c.Policy != "" {
-		gs, err := evaluate.LoadPolicy(c.Policy)
+	if policy != "" {
+		gs, err := evaluate.LoadPolicy(policy)
 		if err != nil {
 			return nil, fmt.Errorf("--policy: %w", err)
 		}

@@ -91,7 +91,7 @@ func TestEvalFiles(t *testing.T) {
 			t.Errorf("JSON report lacks %q", key)
 		}
 	}
-	if report["schema"] != "robust.eval/v1" {
+	if report["schema"] != "robust.eval/v2" {
 		t.Errorf("schema %v", report["schema"])
 	}
 	points := report["points"].([]any)

@@ -19,7 +19,7 @@ type InfoCmd struct {
 	Diff  string `type:"existingfile" placeholder:"BASE.onnx" help:"Compare MODEL with BASE.onnx instead: structure, initializer values and metadata (robust info --diff original.onnx hardened.onnx)."`
 }
 
-// JSON schemas of robust info and robust zoo list; like robust.eval/v1
+// JSON schemas of robust info and robust zoo list; like robust.eval/v2
 // they change when fields change meaning or go away.
 const (
 	infoSchema = "robust.info/v1"

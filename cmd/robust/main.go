@@ -5,6 +5,7 @@
 //	robust zoo list                        built-in architectures
 //	robust train --model small-cnn ...     free / PGD / fast / natural training
 //	robust eval model.onnx --eps 4/255     robust accuracy under an attack suite
+//	robust merge part-*.json --json all.json  merge the reports of a sharded eval
 //	robust attack model.onnx --out adv.npz adversarial examples and a picture grid
 //	robust harden model.onnx --out h.onnx  free adversarial fine-tuning of any ONNX classifier
 //	robust plot runs/free                  training curves from a run's log
@@ -121,6 +122,7 @@ type CLI struct {
 	Eval    EvalCmd    `cmd:"" help:"Measure a model's robust accuracy under an attack suite; CI gates, reports, curves."`
 	Attack  AttackCmd  `cmd:"" help:"Write adversarial examples (.npz) and a PNG grid of clean vs adversarial images."`
 	Harden  HardenCmd  `cmd:"" help:"Fine-tune an existing ONNX classifier with free adversarial training; write a drop-in replacement."`
+	Merge   MergeCmd   `cmd:"" help:"Merge the JSON reports of a sharded evaluation (robust eval --shard I/N) into one report; gates and exit codes as robust eval."`
 	Plot    PlotCmd    `cmd:"" help:"Draw a training run's curves (loss, accuracy, held-out clean and PGD accuracy, learning rate) from its log."`
 }
 
@@ -153,18 +155,9 @@ func newCLI(stdout, stderr io.Writer) *CLI {
 
 // execute parses args, runs the command and returns the exit code.
 func (cli *CLI) execute(args []string) int {
-	stdout, stderr := cli.stdout, cli.stderr
+	stderr := cli.stderr
 	exitCode := -1
-	parser, err := kong.New(cli,
-		kong.Name("robust"),
-		kong.Description("Adversarial robustness for ONNX models: free adversarial training, attack suites, CI gates."),
-		kong.UsageOnError(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.ValueFormatter(helpWithDefault),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { exitCode = code }),
-		kong.Vars{"version": versionLine()},
-	)
+	parser, err := cli.parser(&exitCode)
 	if err != nil {
 		fmt.Fprintf(stderr, "robust: %v\n", err)
 		return exitUsage
@@ -197,6 +190,23 @@ func (cli *CLI) execute(args []string) int {
 		return exitUsage
 	}
 	return exitOK
+}
+
+// parser returns the command line parser of the command tree; kong's exit
+// code goes to exitCode. extra options come after robust's own (tests
+// replace the file mappers with them).
+func (cli *CLI) parser(exitCode *int, extra ...kong.Option) (*kong.Kong, error) {
+	opts := append([]kong.Option{
+		kong.Name("robust"),
+		kong.Description("Adversarial robustness for ONNX models: free adversarial training, attack suites, CI gates."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.ValueFormatter(helpWithDefault),
+		kong.Writers(cli.stdout, cli.stderr),
+		kong.Exit(func(code int) { *exitCode = code }),
+		kong.Vars{"version": versionLine()},
+	}, extra...)
+	return kong.New(cli, opts...)
 }
 
 func slogLevel(s string) slog.Level {
