@@ -101,6 +101,15 @@ func (a APGD) WithEffort(e Effort) Attack {
 
 // Run attacks a batch.
 func (a APGD) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, rng, nil)
+}
+
+// RunRows is Run with a random source per sample ([RowSeeded]).
+func (a APGD) RunRows(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rngs []*rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, nil, rngs)
+}
+
+func (a APGD) run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand, rows []*rand.Rand) (*Result, error) {
 	if a.Steps < 0 || a.EoT < 0 {
 		return nil, fmt.Errorf("apgd: negative number of steps %d or EoT samples %d", a.Steps, a.EoT)
 	}
@@ -108,7 +117,7 @@ func (a APGD) Run(ctx context.Context, m Model, x []float32, y []int64, t Threat
 		return nil, err
 	}
 	p, err := newProblem(ctx, "apgd", m, x, y, t, settings{loss: a.Loss, restarts: a.Restarts, targets: a.Targets,
-		noEarlyStop: a.NoEarlyStop, eot: a.EoT, largeEps: a.LargeEps}, rng)
+		noEarlyStop: a.NoEarlyStop, eot: a.EoT, largeEps: a.LargeEps, rows: rows}, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +180,7 @@ func (p *problem) apgdRestarts(steps int) error {
 			continue
 		}
 		for k := range r.len() {
-			randomStart(row(adv, k, p.d), p.clean(r, k), p.threat(r.idx[k]), p.rng)
+			randomStart(row(adv, k, p.d), p.clean(r, k), p.threat(r.idx[k]), p.rand(r.idx[k]))
 		}
 		if _, err := p.apgdRun(r, adv, steps, false); err != nil {
 			return err
@@ -194,9 +203,9 @@ func (p *problem) apgdLargeEps(r *rows, adv []float32, steps int) error {
 	}{{3, first}, {2, first}, {1, steps - 2*first}}
 	p.scale = stages[0].scale
 	for k := range r.len() {
-		pt, x := row(adv, k, p.d), p.clean(r, k)
+		pt, x, g := row(adv, k, p.d), p.clean(r, k), p.rand(r.idx[k])
 		for j := range pt {
-			pt[j] = x[j] + float32(p.rng.NormFloat64())
+			pt[j] = x[j] + float32(g.NormFloat64())
 		}
 		project(pt, x, p.stepThreat(r.idx[k]))
 	}

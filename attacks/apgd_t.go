@@ -70,13 +70,22 @@ func (a APGDTargeted) WithEffort(e Effort) Attack {
 
 // Run attacks a batch.
 func (a APGDTargeted) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, rng, nil)
+}
+
+// RunRows is Run with a random source per sample ([RowSeeded]).
+func (a APGDTargeted) RunRows(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rngs []*rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, nil, rngs)
+}
+
+func (a APGDTargeted) run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand, rows []*rand.Rand) (*Result, error) {
 	if a.Steps < 0 || a.TargetClasses < 0 {
 		return nil, fmt.Errorf("apgd-t: negative steps %d or target classes %d", a.Steps, a.TargetClasses)
 	}
 	if err := a.supportsNorm(t.Norm); err != nil {
 		return nil, err
 	}
-	p, err := newProblem(ctx, "apgd-t", m, x, y, t, settings{loss: DLR, restarts: a.Restarts, largeEps: a.LargeEps}, rng)
+	p, err := newProblem(ctx, "apgd-t", m, x, y, t, settings{loss: DLR, restarts: a.Restarts, largeEps: a.LargeEps, rows: rows}, rng)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,16 @@ type Attack interface {
 	Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error)
 }
 
+// RowSeeded is implemented by the attacks of this package: RunRows is Run
+// with one random source per sample, rngs[k] for sample k, instead of one
+// for the batch. Every random draw (random starts, Square's windows and
+// signs, FAB's restarts) is for one sample, so a sample then gets the same
+// attack whatever batch it is in, which sharded evaluations need.
+type RowSeeded interface {
+	Attack
+	RunRows(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rngs []*rand.Rand) (*Result, error)
+}
+
 // Effort overrides the effort settings of an attack; zero fields keep the
 // attack's own.
 type Effort struct {
@@ -83,12 +93,14 @@ type Result struct {
 	// classified as their target (targeted) at Adv.
 	Success []bool
 	// Queries counts the model evaluations (forward or forward-backward
-	// passes) summed over samples.
-	Queries int
+	// passes) summed over samples; SampleQueries splits it by sample.
+	Queries       int
+	SampleQueries []int
 	// Rejected counts the candidate adversarial examples that failed the
 	// threat-model check and were not counted; it is 0 unless an attack is
-	// wrong.
-	Rejected int
+	// wrong. SampleRejected splits it by sample.
+	Rejected       int
+	SampleRejected []int
 }
 
 // supportNorms returns an ErrUnsupported error unless norm is one of ok.

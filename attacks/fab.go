@@ -122,7 +122,16 @@ func (a FAB) check() error {
 // Run attacks a batch: a sample breaks when FAB finds an adversarial image
 // within ε of it.
 func (a FAB) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error) {
-	f, err := a.start(ctx, m, x, y, t, rng)
+	return a.run(ctx, m, x, y, t, rng, nil)
+}
+
+// RunRows is Run with a random source per sample ([RowSeeded]).
+func (a FAB) RunRows(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rngs []*rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, nil, rngs)
+}
+
+func (a FAB) run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand, rows []*rand.Rand) (*Result, error) {
+	f, err := a.start(ctx, m, x, y, t, rng, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +157,7 @@ type Minimal struct {
 // adversarial perturbation found per sample in the threat model's norm; ε
 // only scales the random starts of restarts.
 func (a FAB) Minimize(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Minimal, error) {
-	f, err := a.start(ctx, m, x, y, t, rng)
+	f, err := a.start(ctx, m, x, y, t, rng, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -171,14 +180,14 @@ type fab struct {
 	delta1, delta0, zero []float32 // scratch, d values (zero stays all zeros)
 }
 
-func (a FAB) start(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*fab, error) {
+func (a FAB) start(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand, rows []*rand.Rand) (*fab, error) {
 	if err := a.check(); err != nil {
 		return nil, err
 	}
 	if err := a.Supports(t.Norm, 2); err != nil {
 		return nil, err
 	}
-	p, err := newProblem(ctx, a.Name(), m, x, y, t, settings{restarts: a.Restarts}, rng)
+	p, err := newProblem(ctx, a.Name(), m, x, y, t, settings{restarts: a.Restarts, rows: rows}, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +270,7 @@ func (f *fab) run(random, stop bool) error {
 		x1 := row(s.x1, k, p.d)
 		copy(x1, p.clean(r, k))
 		if random {
-			f.randomStart(x1, p.clean(r, k))
+			f.randomStart(x1, p.clean(r, k), p.rand(r.idx[k]))
 		}
 	}
 	for range f.a.steps() {
@@ -308,13 +317,13 @@ func (f *fab) run(random, stop bool) error {
 
 // randomStart sets x1 to a random point at distance ε/2 from x0 (in the
 // norm; clipped to [0,1]), as AutoAttack's FAB restarts do.
-func (f *fab) randomStart(x1, x0 []float32) {
+func (f *fab) randomStart(x1, x0 []float32, g *rand.Rand) {
 	p := f.p
 	for j := range x1 {
 		if p.t.Norm == Linf {
-			x1[j] = 2*p.rng.Float32() - 1
+			x1[j] = 2*g.Float32() - 1
 		} else {
-			x1[j] = float32(p.rng.NormFloat64())
+			x1[j] = float32(g.NormFloat64())
 		}
 	}
 	norm := p.t.Norm.Distance(x1, make([]float32, len(x1)))

@@ -55,13 +55,22 @@ func (a FGSM) WithEffort(e Effort) Attack {
 
 // Run attacks a batch.
 func (a FGSM) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, rng, nil)
+}
+
+// RunRows is Run with a random source per sample ([RowSeeded]).
+func (a FGSM) RunRows(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rngs []*rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, nil, rngs)
+}
+
+func (a FGSM) run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand, rows []*rand.Rand) (*Result, error) {
 	if err := checkRatio("fgsm", a.StepRatio); err != nil {
 		return nil, err
 	}
 	if err := supportNorms("fgsm", t.Norm, Linf, L2); err != nil {
 		return nil, err
 	}
-	p, err := newProblem(ctx, "fgsm", m, x, y, t, settings{loss: a.Loss, restarts: a.Restarts, targets: a.Targets}, rng)
+	p, err := newProblem(ctx, "fgsm", m, x, y, t, settings{loss: a.Loss, restarts: a.Restarts, targets: a.Targets, rows: rows}, rng)
 	if err != nil {
 		return nil, err
 	}

@@ -92,6 +92,15 @@ func (a PGD) WithEffort(e Effort) Attack {
 
 // Run attacks a batch.
 func (a PGD) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, rng, nil)
+}
+
+// RunRows is Run with a random source per sample ([RowSeeded]).
+func (a PGD) RunRows(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rngs []*rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, nil, rngs)
+}
+
+func (a PGD) run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand, rows []*rand.Rand) (*Result, error) {
 	if a.Steps < 0 {
 		return nil, fmt.Errorf("pgd: negative number of steps %d", a.Steps)
 	}
@@ -101,7 +110,7 @@ func (a PGD) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatM
 	if err := supportNorms("pgd", t.Norm, Linf, L2); err != nil {
 		return nil, err
 	}
-	p, err := newProblem(ctx, "pgd", m, x, y, t, settings{loss: a.Loss, restarts: a.Restarts, targets: a.Targets, noEarlyStop: a.NoEarlyStop}, rng)
+	p, err := newProblem(ctx, "pgd", m, x, y, t, settings{loss: a.Loss, restarts: a.Restarts, targets: a.Targets, noEarlyStop: a.NoEarlyStop, rows: rows}, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +134,7 @@ func (p *problem) projectedGradient(steps int, alpha float32, randomFirst bool) 
 		track(r, &adv, p.d)
 		if randomFirst || run > 0 {
 			for k := range r.len() {
-				randomStart(row(adv, k, p.d), p.clean(r, k), p.t, p.rng)
+				randomStart(row(adv, k, p.d), p.clean(r, k), p.t, p.rand(r.idx[k]))
 			}
 		}
 		if err := p.iterate(r, &adv, w, steps, func(k int, pt, g []float32) {

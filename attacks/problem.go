@@ -22,6 +22,9 @@ type settings struct {
 	eot int
 	// largeEps runs L1 APGD at 3ε, 2ε, then ε (AutoAttack's use_largereps).
 	largeEps bool
+	// rows, when set, holds each sample's own random source ([RowSeeded]);
+	// otherwise every draw comes from the rng given to Run.
+	rows []*rand.Rand
 }
 
 // problem is one attack on a batch: the inputs, the result being built and
@@ -40,6 +43,7 @@ type problem struct {
 	s       settings
 	obj     objective
 	rng     *rand.Rand
+	rows    []*rand.Rand // settings.rows
 	n, d, c int
 
 	res  *Result
@@ -53,6 +57,16 @@ type problem struct {
 	targetBuf   []int64 // Grad's targets for the active rows
 }
 
+// rand returns the random source of sample i of the batch: its own with
+// [RowSeeded.RunRows], the batch's otherwise. Every random draw of an
+// attack is for one sample and goes through it.
+func (p *problem) rand(i int) *rand.Rand {
+	if p.rows != nil {
+		return p.rows[i]
+	}
+	return p.rng
+}
+
 // newProblem checks an attack's arguments and starts its result. A nil rng
 // means a fixed seed.
 func newProblem(ctx context.Context, name string, m Model, x []float32, y []int64, t ThreatModel, s settings, rng *rand.Rand) (*problem, error) {
@@ -60,7 +74,10 @@ func newProblem(ctx context.Context, name string, m Model, x []float32, y []int6
 		return nil, fmt.Errorf("%s: nil model", name)
 	}
 	sh := m.Shape()
-	p := &problem{ctx: ctx, name: name, m: m, x: x, y: y, t: t, s: s, rng: rng,
+	if s.rows != nil && len(s.rows) != len(y) {
+		return nil, fmt.Errorf("%s: %d random sources for %d samples", name, len(s.rows), len(y))
+	}
+	p := &problem{ctx: ctx, name: name, m: m, x: x, y: y, t: t, s: s, rng: rng, rows: s.rows,
 		n: len(y), d: sh[0] * sh[1] * sh[2], c: m.Classes()}
 	if p.rng == nil {
 		p.rng = rand.New(rand.NewPCG(0, 0))
@@ -72,7 +89,8 @@ func newProblem(ctx context.Context, name string, m Model, x []float32, y []int6
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	p.obj, p.lossTargets = objectiveOf(s.loss, s.targets != nil), s.targets
-	p.res = &Result{Adv: slices.Clone(x), Success: make([]bool, p.n)}
+	p.res = &Result{Adv: slices.Clone(x), Success: make([]bool, p.n),
+		SampleQueries: make([]int, p.n), SampleRejected: make([]int, p.n)}
 	p.best = make([]float32, p.n)
 	for i := range p.best {
 		p.best[i] = float32(math.Inf(-1))
@@ -208,7 +226,7 @@ func (p *problem) grad(r *rows, adv, logits, losses, grad []float32) error {
 	if err := p.m.Grad(in, out); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
-	p.res.Queries += r.len()
+	p.count(r)
 	if p.s.eot <= 1 {
 		return nil
 	}
@@ -221,7 +239,7 @@ func (p *problem) grad(r *rows, adv, logits, losses, grad []float32) error {
 		if err := p.m.Grad(in, out); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
-		p.res.Queries += r.len()
+		p.count(r)
 		for j, v := range grad[:size] {
 			p.sum[j] += v
 		}
@@ -241,8 +259,16 @@ func (p *problem) logits(r *rows, adv, logits []float32) error {
 	if err := p.m.Logits(adv, k, logits); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
-	p.res.Queries += k
+	p.count(r)
 	return nil
+}
+
+// count adds one model evaluation of each active row to the queries.
+func (p *problem) count(r *rows) {
+	p.res.Queries += r.len()
+	for _, i := range r.idx {
+		p.res.SampleQueries[i]++
+	}
 }
 
 // observe records the active rows' points adv, with their logits: a point
@@ -265,6 +291,7 @@ func (p *problem) observe(r *rows, adv, logits []float32, keep []bool) int {
 		if (fooled || margin > p.best[i]) && !p.threat(i).Contains(p.x[i*p.d:(i+1)*p.d], pt) {
 			if p.scale <= 1 { // a larger-ε stage's points may lie outside
 				p.res.Rejected++
+				p.res.SampleRejected[i]++
 			}
 			fooled = false
 		} else if fooled || margin > p.best[i] {

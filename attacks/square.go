@@ -73,13 +73,22 @@ func (a Square) WithEffort(e Effort) Attack {
 
 // Run attacks a batch.
 func (a Square) Run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, rng, nil)
+}
+
+// RunRows is Run with a random source per sample ([RowSeeded]).
+func (a Square) RunRows(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rngs []*rand.Rand) (*Result, error) {
+	return a.run(ctx, m, x, y, t, nil, rngs)
+}
+
+func (a Square) run(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand, rows []*rand.Rand) (*Result, error) {
 	if a.Queries < 0 {
 		return nil, fmt.Errorf("square: negative query budget %d", a.Queries)
 	}
 	if err := a.Supports(t.Norm, 2); err != nil {
 		return nil, err
 	}
-	p, err := newProblem(ctx, "square", m, x, y, t, settings{restarts: a.Restarts, targets: a.Targets}, rng)
+	p, err := newProblem(ctx, "square", m, x, y, t, settings{restarts: a.Restarts, targets: a.Targets, rows: rows}, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -118,14 +127,14 @@ func (p *problem) squareRun(r *rows, adv []float32, queries int) error {
 
 	// L∞: vertical stripes, one random sign per channel and column.
 	for k := range n {
-		pt, x := row(s.best, k, p.d), p.clean(r, k)
+		pt, x, g := row(s.best, k, p.d), p.clean(r, k), p.rand(r.idx[k])
 		if p.t.Norm == L2 {
-			p.squareInitL2(pt, x, c, h, w)
+			p.squareInitL2(g, pt, x, c, h, w)
 			continue
 		}
 		for ch := range c {
 			for col := range w {
-				sign := p.randSign()
+				sign := randSign(g)
 				for i := range h {
 					j := (ch*h+i)*w + col
 					pt[j] = x[j] + sign*eps
@@ -149,11 +158,12 @@ func (p *problem) squareRun(r *rows, adv []float32, queries int) error {
 			size = min(max(size, 3)|1, h, w)
 		}
 		for k := range r.len() {
+			g := p.rand(r.idx[k])
 			if p.t.Norm == L2 {
-				p.squareCandidateL2(row(s.cand, k, p.d), row(s.best, k, p.d), p.clean(r, k), c, h, w, size)
+				p.squareCandidateL2(g, row(s.cand, k, p.d), row(s.best, k, p.d), p.clean(r, k), c, h, w, size)
 				continue
 			}
-			p.squareCandidate(row(s.cand, k, p.d), row(s.best, k, p.d), p.clean(r, k), c, h, w, size)
+			p.squareCandidate(g, row(s.cand, k, p.d), row(s.best, k, p.d), p.clean(r, k), c, h, w, size)
 		}
 		if err := p.logits(r, s.cand, s.logits); err != nil {
 			return err
@@ -206,14 +216,14 @@ func squareSize(it, queries, c, h, w int) int {
 // squareCandidate sets cand to best with a random size×size window moved
 // to x ± ε, one random sign per channel. The sign is redrawn while the
 // window would not change.
-func (p *problem) squareCandidate(cand, best, x []float32, c, h, w, size int) {
+func (p *problem) squareCandidate(g *rand.Rand, cand, best, x []float32, c, h, w, size int) {
 	copy(cand, best)
-	top, left := p.rng.IntN(h-size+1), p.rng.IntN(w-size+1)
+	top, left := g.IntN(h-size+1), g.IntN(w-size+1)
 	eps := p.t.Eps
 	for range 10 {
 		changed := false
 		for ch := range c {
-			sign := p.randSign()
+			sign := randSign(g)
 			for i := top; i < top+size; i++ {
 				for j := left; j < left+size; j++ {
 					k := (ch*h+i)*w + j
@@ -230,8 +240,8 @@ func (p *problem) squareCandidate(cand, best, x []float32, c, h, w, size int) {
 }
 
 // randSign returns −1 or +1 with equal probability.
-func (p *problem) randSign() float32 {
-	if p.rng.IntN(2) == 0 {
+func randSign(g *rand.Rand) float32 {
+	if g.IntN(2) == 0 {
 		return -1
 	}
 	return 1
@@ -257,7 +267,7 @@ func etaRectangle(x, y int) []float64 {
 
 // pseudoGaussian returns an s×s square whose halves are opposite
 // etaRectangles, normalised, transposed with probability ½.
-func (p *problem) pseudoGaussian(s int) []float64 {
+func pseudoGaussian(g *rand.Rand, s int) []float64 {
 	out := make([]float64, s*s)
 	top, bottom := etaRectangle(s/2, s), etaRectangle(s-s/2, s)
 	copy(out, top)
@@ -265,7 +275,7 @@ func (p *problem) pseudoGaussian(s int) []float64 {
 		out[len(top)+i] = -v
 	}
 	normalize(out)
-	if p.rng.IntN(2) == 0 {
+	if g.IntN(2) == 0 {
 		t := make([]float64, s*s)
 		for i := range s {
 			for j := range s {
@@ -292,7 +302,7 @@ func normalize(v []float64) {
 
 // squareInitL2 sets pt to x plus a grid of pseudo-Gaussian squares of side
 // h/5, a random sign per square and channel, scaled to norm ε and clipped.
-func (p *problem) squareInitL2(pt, x []float32, c, h, w int) {
+func (p *problem) squareInitL2(g *rand.Rand, pt, x []float32, c, h, w int) {
 	delta := make([]float64, len(pt))
 	s := max(h/5, 1)
 	start := (h - s*5) / 2
@@ -301,9 +311,9 @@ func (p *problem) squareInitL2(pt, x []float32, c, h, w int) {
 	}
 	for vh := start; vh+s <= h; vh += s {
 		for vw := start; vw+s <= w; vw += s {
-			sq := p.pseudoGaussian(s)
+			sq := pseudoGaussian(g, s)
 			for ch := range c {
-				sign := float64(p.randSign())
+				sign := float64(randSign(g))
 				for i := range s {
 					for j := range s {
 						delta[(ch*h+vh+i)*w+vw+j] += sign * sq[i*s+j]
@@ -327,7 +337,7 @@ func (p *problem) setL2(pt, x []float32, delta []float64) {
 // random size×size window (per channel) redrawn as a pseudo-Gaussian
 // square plus the window's old direction, and a second random window
 // emptied into it, as in the paper's L2 attack.
-func (p *problem) squareCandidateL2(cand, best, x []float32, c, h, w, size int) {
+func (p *problem) squareCandidateL2(g *rand.Rand, cand, best, x []float32, c, h, w, size int) {
 	d := len(best)
 	delta := make([]float64, d)
 	var total float64 // ‖best − x‖²
@@ -335,8 +345,8 @@ func (p *problem) squareCandidateL2(cand, best, x []float32, c, h, w, size int) 
 		delta[j] = float64(best[j]) - float64(x[j])
 		total += delta[j] * delta[j]
 	}
-	h1, w1 := p.rng.IntN(h-size+1), p.rng.IntN(w-size+1)
-	h2, w2 := p.rng.IntN(h-size+1), p.rng.IntN(w-size+1)
+	h1, w1 := g.IntN(h-size+1), g.IntN(w-size+1)
+	h2, w2 := g.IntN(h-size+1), g.IntN(w-size+1)
 	in := func(vh, vw, i, j int) bool { return i >= vh && i < vh+size && j >= vw && j < vw+size }
 	var windows float64 // ‖δ‖² over both windows
 	for ch := range c {
@@ -350,7 +360,7 @@ func (p *problem) squareCandidateL2(cand, best, x []float32, c, h, w, size int) 
 		}
 	}
 	budget := math.Sqrt(max(float64(p.t.Eps)*float64(p.t.Eps)-total, 0)/float64(c) + windows)
-	sq := p.pseudoGaussian(size)
+	sq := pseudoGaussian(g, size)
 	fresh := make([]float64, size*size)
 	for ch := range c {
 		var old float64
@@ -361,7 +371,7 @@ func (p *problem) squareCandidateL2(cand, best, x []float32, c, h, w, size int) 
 			}
 		}
 		old = math.Sqrt(old) + 1e-12
-		sign := float64(p.randSign())
+		sign := float64(randSign(g))
 		for i := range size {
 			for j := range size {
 				fresh[i*size+j] = sign*sq[i*size+j] + delta[(ch*h+h1+i)*w+w1+j]/old

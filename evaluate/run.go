@@ -539,11 +539,26 @@ func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.Th
 	return out, nil
 }
 
-// attackEach runs a on each sample of the batch x (labels y) with the
-// sample's own random source (the batch starts at sample lo of the list),
-// recording each sample's queries and rejections in out, and returns the
-// batch's result.
+// attackEach runs a on the batch x (labels y) with each sample's own
+// random source (the batch starts at sample lo of the list), recording
+// each sample's queries and rejections in out, and returns the batch's
+// result. The attacks of package attacks take one source per sample
+// ([attacks.RowSeeded]) and keep the batch; any other attack runs on one
+// sample at a time.
 func attackEach(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.ThreatModel, x []float32, y []int64, size, lo int, rng func(int) *rand.Rand, out *Outcome) (*attacks.Result, error) {
+	if rs, ok := a.(attacks.RowSeeded); ok && len(y) > 1 {
+		rngs := make([]*rand.Rand, len(y))
+		for k := range rngs {
+			rngs[k] = rng(lo + k)
+		}
+		res, err := rs.RunRows(ctx, m, x, y, t, rngs)
+		if err != nil {
+			return nil, err
+		}
+		copy(out.SampleQueries[lo:], res.SampleQueries)
+		copy(out.SampleRejected[lo:], res.SampleRejected)
+		return res, nil
+	}
 	res := &attacks.Result{Adv: make([]float32, len(x)), Success: make([]bool, len(y))}
 	for k := range y {
 		r, err := a.Run(ctx, m, x[k*size:(k+1)*size], y[k:k+1], t, rng(lo+k))
