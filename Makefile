@@ -5,7 +5,7 @@ BIN := bin/robust
 FUZZTIME ?= 20s
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build setup ort deps test test-short fuzz bench demo lint clean
+.PHONY: all build setup ort deps test test-short fuzz bench bench-archs demo lint clean
 
 all: build
 
@@ -38,6 +38,15 @@ fuzz:
 # in the same benchmark when /usr/bin/python3 has torch).
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+# Evaluation speed on real architectures (internal/archbench): PGD-10 on
+# torchvision ResNet-18/50, MobileNetV2, EfficientNet-B0 at 64 and 224 px,
+# batch 64, 2 threads, against the same attack in PyTorch 1.13 in the same
+# run; prints img/s, torch-img/s and ratio-vs-torch per case. ARCHS picks
+# cases by -bench regex, e.g. ARCHS='Archs/resnet18-64$$'.
+ARCHS ?= Archs
+bench-archs: setup
+	ROBUST_BENCH_ARCHS=1 $(GO) test ./internal/archbench -run '^$$' -bench '$(ARCHS)' -benchtime 1x -timeout 0
 
 # The main job: train small-cnn on the real Fashion-MNIST with free
 # adversarial training and naturally for the same budget, evaluate both.
