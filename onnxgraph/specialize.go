@@ -202,7 +202,9 @@ func bypassNoOps(m *Model) int {
 		case "Identity":
 			noop = true
 		case "Dropout":
-			noop = (len(n.Outputs) < 2 || n.Outputs[1] == "" || len(consumers[n.Outputs[1]]) == 0 && g.Output(n.Outputs[1]) == nil) &&
+			// Before opset 7, Dropout's is_test attribute defaulted to
+			// training.
+			noop = m.Opset("") >= 7 && (len(n.Outputs) < 2 || n.Outputs[1] == "" || len(consumers[n.Outputs[1]]) == 0 && g.Output(n.Outputs[1]) == nil) &&
 				!dropoutTraining(n, inits)
 		case "Cast":
 			t := typeOf(in)

@@ -65,7 +65,10 @@ func TestSpecializeFrozen(t *testing.T) {
 	cases := []struct {
 		name  string
 		build func() *og.Model
-		want  og.SpecializeStats
+		want  og.SpecializeStats // on the input-gradient graph
+		// forwardFolds is the number of BatchNormalizations folded in the
+		// classifier itself.
+		forwardFolds int
 	}{
 		{
 			name: "conv-bn-relu",
@@ -75,7 +78,8 @@ func TestSpecializeFrozen(t *testing.T) {
 				h = n.bn("bn2", n.conv("c2", h, 8, 8, 3, og.ConvOpts{Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}}, false), 8)
 				return n.head(n.b.Relu(h), 8)
 			},
-			want: og.SpecializeStats{FoldedBatchNorms: 2, Bypassed: 1},
+			want:         og.SpecializeStats{FoldedBatchNorms: 2, Bypassed: 1},
+			forwardFolds: 2,
 		},
 		{
 			name: "depthwise-bn",
@@ -85,7 +89,8 @@ func TestSpecializeFrozen(t *testing.T) {
 				h = n.bn("bn2", n.conv("dw", h, 6, 6, 3, og.ConvOpts{Pads: []int64{1, 1, 1, 1}, Group: 6}, true), 6)
 				return n.head(n.b.Relu(h), 6)
 			},
-			want: og.SpecializeStats{FoldedBatchNorms: 2},
+			want:         og.SpecializeStats{FoldedBatchNorms: 2},
+			forwardFolds: 2,
 		},
 		{
 			// The Conv's output is also read by the residual Add: folding
@@ -110,8 +115,10 @@ func TestSpecializeFrozen(t *testing.T) {
 				return n.head(n.b.Reshape(h, n.b.ConstInt64(0, 4, 8, 8)), 4)
 			},
 			// The BatchNormalization then reads the Conv, whose output the
-			// Reshape's gradient also reads (its Shape): no folding.
-			want: og.SpecializeStats{Bypassed: 4},
+			// Reshape's gradient also reads (its Shape): no folding there,
+			// but folding in the classifier, before the gradient exists.
+			want:         og.SpecializeStats{Bypassed: 4},
+			forwardFolds: 1,
 		},
 	}
 	env := testenv.ORT(t)
@@ -143,11 +150,32 @@ func TestSpecializeFrozen(t *testing.T) {
 			if again := og.SpecializeFrozen(spec.Clone()); again != (og.SpecializeStats{}) {
 				t.Errorf("second pass rewrote %+v", again)
 			}
+			// Specialising the classifier before building its gradient
+			// (no BatchNormalization gradient, backward convolutions on the
+			// folded weights) and the result again.
+			frozen := m.Clone()
+			if st := og.SpecializeFrozen(frozen); st.FoldedBatchNorms != c.forwardFolds {
+				t.Errorf("classifier: %d BatchNormalizations folded, want %d", st.FoldedBatchNorms, c.forwardFolds)
+			}
+			first, err := og.BuildInputGradientGraph(frozen, og.AttackOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			og.SpecializeFrozen(first.Model)
+			if c.forwardFolds > 0 && len(first.Model.Graph.Nodes) >= len(spec.Graph.Nodes) {
+				t.Errorf("specialised before the gradient: %d nodes, after: %d", len(first.Model.Graph.Nodes), len(spec.Graph.Nodes))
+			}
 			want := runInputGradient(t, env, ig, ig.Model)
-			have := runInputGradient(t, env, ig, spec)
-			for i, name := range []string{"logits", "per-sample loss", "input gradient"} {
-				if err := closeF32(have[i], want[i], 1e-5); err != nil {
-					t.Errorf("%s: %v", name, err)
+			for _, v := range []struct {
+				name string
+				ig   *og.InputGradientGraph
+				m    *og.Model
+			}{{"after", ig, spec}, {"before", first, first.Model}} {
+				have := runInputGradient(t, env, v.ig, v.m)
+				for i, name := range []string{"logits", "per-sample loss", "input gradient"} {
+					if err := closeF32(have[i], want[i], 1e-5); err != nil {
+						t.Errorf("specialised %s the gradient: %s: %v", v.name, name, err)
+					}
 				}
 			}
 		})
