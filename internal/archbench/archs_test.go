@@ -31,7 +31,8 @@ import (
 //	make bench-archs ARCHS='Archs/(resnet18|mobilenet_v2)-64$'
 //	ROBUST_BENCH_ARCHS=1 go test ./internal/archbench -run '^$' -bench 'Archs/resnet18-64$' -benchtime 1x -timeout 0
 //
-// (-benchtime Nx repeats each case N times and averages.) Cases are
+// (-benchtime Nx repeats each case N times and averages; on a loaded
+// machine add ROBUST_BENCH_PASSIVE=1, see passive.) Cases are
 // ARCH-SIZE for ARCH in resnet18, mobilenet_v2, resnet50, efficientnet_b0,
 // resnet18-bn (BatchNormalization kept unfused in the export) and SIZE in
 // 64, 224; 224×224 ResNet-50 takes minutes per case on 2 cores.
@@ -253,8 +254,12 @@ func torchPGD(tb testing.TB, a arch, size int) (ips float64, ok bool) {
 	if !haveTorch() {
 		return 0, false
 	}
-	out, err := exec.Command(python, script(tb), "pgd", "--arch", a.name, "--size", strconv.Itoa(size),
-		"--batch", strconv.Itoa(batch), "--steps", strconv.Itoa(pgdSteps), "--threads", strconv.Itoa(threads)).Output()
+	cmd := exec.Command(python, script(tb), "pgd", "--arch", a.name, "--size", strconv.Itoa(size),
+		"--batch", strconv.Itoa(batch), "--steps", strconv.Itoa(pgdSteps), "--threads", strconv.Itoa(threads))
+	if passive() {
+		cmd.Env = append(os.Environ(), "OMP_WAIT_POLICY=passive")
+	}
+	out, err := cmd.Output()
 	if err != nil {
 		tb.Logf("PyTorch reference failed: %v", err)
 		return 0, false
@@ -267,6 +272,22 @@ func torchPGD(tb testing.TB, a arch, size int) (ips float64, ok bool) {
 		return 0, false
 	}
 	return r.ImagesPerSecond, true
+}
+
+// passive reports whether ROBUST_BENCH_PASSIVE asks both runtimes not to
+// busy-wait: OMP_WAIT_POLICY=passive for PyTorch, [ort.SpinOff] for ONNX
+// Runtime. On a machine shared with other work, spinning threads of
+// either library lose most of their time to the other processes (PyTorch
+// measured 6× slower with its default OpenMP spinning at load average 6 on
+// 2 cores), which makes ratios meaningless; on a quiet machine leave it
+// unset and both libraries keep their defaults.
+func passive() bool { return os.Getenv("ROBUST_BENCH_PASSIVE") != "" }
+
+func spinning() ort.Spinning {
+	if passive() {
+		return ort.SpinOff
+	}
+	return ort.SpinDefault
 }
 
 // BenchmarkArchs is the suite described at the top of this file. One
@@ -323,7 +344,7 @@ func BenchmarkArchs(b *testing.B) {
 // after a one-step warm-up, and counts it in the benchmark's time.
 func timePGD(b *testing.B, env *ort.Env, ig *onnxgraph.InputGradientGraph, size int, x []float32, y []int64, adv []float32, logStats bool) float64 {
 	b.Helper()
-	gs := newGradSession(b, env, ig, size, ort.SessionOptions{})
+	gs := newGradSession(b, env, ig, size, ort.SessionOptions{Spinning: spinning()})
 	defer func() {
 		if err := gs.close(); err != nil {
 			b.Error(err)
