@@ -125,10 +125,7 @@ func TestSpecializeFrozen(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m := c.build()
-			ig, err := og.BuildInputGradientGraph(m, og.AttackOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ig := plainInputGradient(t, m)
 			spec := ig.Model.Clone()
 			st := og.SpecializeFrozen(spec)
 			got := st
@@ -198,6 +195,26 @@ func TestSpecializeFrozenKeepsTrainingBatchNorm(t *testing.T) {
 }
 
 func sameValueName(a, b *og.ValueInfo) bool { return a.Name == b.Name }
+
+// plainInputGradient builds the input-gradient graph of a classifier from
+// AddLoss and Gradients, as BuildInputGradientGraph does but without any
+// specialisation, whether or not BuildInputGradientGraph calls
+// SpecializeFrozen.
+func plainInputGradient(t *testing.T, m *og.Model) *og.InputGradientGraph {
+	t.Helper()
+	work := m.Clone()
+	input, logits := work.Graph.Inputs[0].Name, work.Graph.Outputs[0].Name
+	head, err := og.AddLoss(work, logits, og.LossOptions{Sum: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grads, err := og.Gradients(work, head.Loss, []string{input}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &og.InputGradientGraph{Model: work, Input: input, Labels: head.Labels, Logits: logits,
+		Loss: head.Loss, PerSample: head.PerSample, InputGrad: grads[0]}
+}
 
 // runInputGradient runs m, an input-gradient graph with ig's interface, on
 // a fixed batch of two and returns logits, per-sample losses and the input
