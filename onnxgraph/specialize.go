@@ -14,6 +14,9 @@ type SpecializeStats struct {
 	// Identity, inference-mode Dropout, Cast to the type the value already
 	// has, and Reshape to the shape the value already has.
 	Bypassed int
+	// ClipMasks is the number of Clip gradients Where(min ≤ x ≤ max, dy, 0)
+	// rewritten as dy·Cast(x = Clip(x)).
+	ClipMasks int
 	// DeadNodes and DeadInitializers count what was left unused.
 	DeadNodes, DeadInitializers int
 }
@@ -33,6 +36,14 @@ type SpecializeStats struct {
 //   - Identity, Dropout without training mode and with an unused mask, Cast
 //     to the element type the value has, and Reshape to the shape the
 //     value has (known dimensions, 0 or one -1) are bypassed: their readers read the input instead.
+//   - The gradient of a Clip with constant bounds (ReLU6 in MobileNets),
+//     Where(And(x ≥ min, x ≤ max), dy, 0), becomes dy·Cast(Equal(x, y))
+//     with y = Clip(x): x lies within the bounds exactly when clipping
+//     leaves it unchanged, so the mask is the same, in one comparison
+//     instead of three, and the multiply is much faster than Where on
+//     ONNX Runtime's CPU provider (the ReLU gradient's form). The values are
+//     the same except where dy is ±Inf or NaN outside the bounds (NaN
+//     instead of 0) and for the sign of zero.
 //   - Nodes whose outputs nobody reads and initializers nobody reads are
 //     removed.
 //
@@ -49,6 +60,7 @@ func SpecializeFrozen(m *Model) SpecializeStats {
 	st.Bypassed = bypassNoOps(m)
 	st.DeadNodes, st.DeadInitializers = removeDead(g) // bypassed nodes no longer count as readers
 	st.FoldedBatchNorms = foldBatchNorms(g)
+	st.ClipMasks = clipMasks(g)
 	nodes, inits := removeDead(g)
 	st.DeadNodes += nodes
 	st.DeadInitializers += inits
@@ -297,4 +309,126 @@ func hasSubgraphs(g *Graph) bool {
 		}
 	}
 	return false
+}
+
+// clipMasks rewrites Clip gradients Where(inside, dy, 0), with inside the
+// conjunction of x ≥ min and x ≤ max over the Clip's bounds, as
+// dy·Cast(Equal(x, Clip(x))).
+func clipMasks(g *Graph) int {
+	producers := g.Producers()
+	clips := map[string][]*Node{} // Clip nodes by input
+	for _, n := range g.Nodes {
+		if n.OpType == "Clip" && n.Domain == "" && len(n.Outputs) == 1 && len(n.Inputs) > 0 {
+			clips[n.Inputs[0]] = append(clips[n.Inputs[0]], n)
+		}
+	}
+	if len(clips) == 0 {
+		return 0
+	}
+	b := Extend(g, 0) // only for fresh names
+	out := make([]*Node, 0, len(g.Nodes))
+	rewritten := 0
+	for _, n := range g.Nodes {
+		clip, elem := clipOfMask(g, n, producers, clips)
+		if clip == nil {
+			out = append(out, n)
+			continue
+		}
+		x, dy := clip.Inputs[0], n.Inputs[1]
+		eq := &Node{Name: b.Fresh(n.Name + "_inside"), OpType: "Equal", Inputs: []string{x, clip.Outputs[0]},
+			Outputs: []string{b.Fresh(n.Outputs[0] + "_inside")}}
+		cast := &Node{Name: b.Fresh(n.Name + "_mask"), OpType: "Cast", Inputs: eq.Outputs,
+			Outputs: []string{b.Fresh(n.Outputs[0] + "_mask")}, Attrs: []*Attribute{IntAttr("to", int64(elem))}}
+		mul := &Node{Name: b.Fresh(n.Name + "_masked"), OpType: "Mul", Inputs: []string{dy, cast.Outputs[0]},
+			Outputs: []string{n.Outputs[0]}}
+		out = append(out, eq, cast, mul)
+		rewritten++
+	}
+	g.Nodes = out
+	return rewritten
+}
+
+// clipOfMask returns the Clip whose gradient mask the Where node n applies,
+// and the element type, or nil.
+func clipOfMask(g *Graph, n *Node, producers map[string]*Node, clips map[string][]*Node) (*Node, DataType) {
+	if n.OpType != "Where" || n.Domain != "" || len(n.Inputs) != 3 || len(n.Outputs) != 1 {
+		return nil, 0
+	}
+	if z := constTensor(g, producers, n.Inputs[2]); z == nil || z.NumElements() != 1 || !isZero(z) {
+		return nil, 0
+	}
+	// Collect the comparisons of the mask: x ≥ lo, x ≤ hi, or both under And.
+	cmps := []*Node{producers[n.Inputs[0]]}
+	if a := cmps[0]; a != nil && a.OpType == "And" && a.Domain == "" && len(a.Inputs) == 2 {
+		cmps = []*Node{producers[a.Inputs[0]], producers[a.Inputs[1]]}
+	}
+	var x, lo, hi string
+	for _, c := range cmps {
+		if c == nil || c.Domain != "" || len(c.Inputs) != 2 || x != "" && c.Inputs[0] != x {
+			return nil, 0
+		}
+		x = c.Inputs[0]
+		switch {
+		case c.OpType == "GreaterOrEqual" && lo == "":
+			lo = c.Inputs[1]
+		case c.OpType == "LessOrEqual" && hi == "":
+			hi = c.Inputs[1]
+		default:
+			return nil, 0
+		}
+	}
+	for _, clip := range clips[x] {
+		if clip.Input(1) != lo || clip.Input(2) != hi {
+			continue
+		}
+		var elem DataType
+		var bounds [2]float64
+		for i, name := range []string{lo, hi} {
+			if name == "" {
+				continue
+			}
+			t := constTensor(g, producers, name)
+			if t == nil || t.NumElements() != 1 || t.DataType != Float && t.DataType != Double {
+				return nil, 0
+			}
+			v, err := t.Float64s()
+			if err != nil {
+				return nil, 0
+			}
+			elem, bounds[i] = t.DataType, v[0]
+		}
+		if lo != "" && hi != "" && !(bounds[0] <= bounds[1]) {
+			return nil, 0 // min > max: Clip's result is not "x when inside"
+		}
+		return clip, elem
+	}
+	return nil, 0
+}
+
+// constTensor returns the value of name when it is a constant: an
+// initializer that no graph input overrides, or a Constant node's tensor.
+func constTensor(g *Graph, producers map[string]*Node, name string) *Tensor {
+	if name == "" || g.Input(name) != nil {
+		return nil
+	}
+	if t := g.Initializer(name); t != nil {
+		return t
+	}
+	if p := producers[name]; p != nil && p.OpType == "Constant" && p.Domain == "" {
+		if a := p.Attr("value"); a != nil && a.Type == AttrTensor {
+			return a.Tensor
+		}
+		if a := p.Attr("value_float"); a != nil && a.Type == AttrFloat {
+			return NewFloatTensor(name, []int64{}, []float32{a.Float})
+		}
+	}
+	return nil
+}
+
+func isZero(t *Tensor) bool {
+	if t.DataType != Float && t.DataType != Double {
+		return false
+	}
+	v, err := t.Float64s()
+	return err == nil && len(v) == 1 && v[0] == 0
 }

@@ -152,6 +152,7 @@ func inputGradient(tb testing.TB, m *onnxgraph.Model, specialize bool) (*onnxgra
 		after := onnxgraph.SpecializeFrozen(ig.Model)
 		st.FoldedBatchNorms += after.FoldedBatchNorms
 		st.Bypassed += after.Bypassed
+		st.ClipMasks += after.ClipMasks
 		st.DeadNodes += after.DeadNodes
 		st.DeadInitializers += after.DeadInitializers
 	}
@@ -313,7 +314,7 @@ func BenchmarkArchs(b *testing.B) {
 				x, y := images(size)
 				adv := make([]float32, len(x))
 				ig, st := inputGradient(b, m, true)
-				rewrites := st.FoldedBatchNorms + st.Bypassed
+				rewrites := st.FoldedBatchNorms + st.Bypassed + st.ClipMasks
 				var robustSec, torchSec, plainSec float64
 				for i := range b.N {
 					robustSec += timePGD(b, env, ig, size, x, y, adv, i == 0)
