@@ -28,7 +28,7 @@ import (
 // reports images/s of both and the time ratio robust/PyTorch:
 //
 //	make bench-archs                                  # every case
-//	make bench-archs ARCHS='Archs/(resnet18|mobilenet_v2)-64$'
+//	make bench-archs ARCHS='Archs/(resnet18|mobilenet_v2)-64'      # a subset (no $ in make)
 //	ROBUST_BENCH_ARCHS=1 go test ./internal/archbench -run '^$' -bench 'Archs/resnet18-64$' -benchtime 1x -timeout 0
 //
 // (-benchtime Nx repeats each case N times and averages; on a loaded
