@@ -5,7 +5,7 @@ BIN := bin/robust
 FUZZTIME ?= 20s
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build setup ort deps test test-short fuzz bench bench-archs demo lint clean
+.PHONY: all build setup ort ort-gpu deps test test-short fuzz bench bench-archs bench-data demo lint clean check-torch
 
 all: build
 
@@ -21,6 +21,11 @@ deps:
 
 ort:
 	scripts/setup-ort.sh >/dev/null
+
+# Adds ONNX Runtime's CUDA provider libraries beside the CPU library (from
+# NuGet; not exercised by CI). docs/data-and-gpu.md.
+ort-gpu:
+	scripts/setup-ort.sh --gpu >/dev/null
 
 # The test suite. ROBUST_REQUIRE_* turn "library or data missing" skips into
 # failures, so a green run means everything really ran.
@@ -48,6 +53,12 @@ ARCHS ?= Archs
 bench-archs: setup
 	ROBUST_BENCH_ARCHS=1 $(GO) test ./internal/archbench -run '^$$' -bench '$(ARCHS)' -benchtime 1x -timeout 0
 
+# The streaming loader and a whole evaluation on 20,000 generated 256×256
+# JPEGs (written once under $$TMPDIR): images/s and peak RSS. Minutes.
+bench-data: setup
+	ROBUST_BENCH_IMAGES=20000 $(GO) test -run '^$$' -bench 'ImageFolderLoader' -benchtime 1x ./dataset
+	ROBUST_BENCH_IMAGES=20000 $(GO) test -run '^$$' -bench 'EvalImageFolder' -benchtime 1x ./cmd/robust
+
 # The main job: train small-cnn on the real Fashion-MNIST with free
 # adversarial training and naturally for the same budget, evaluate both.
 demo: setup build
@@ -60,3 +71,9 @@ lint:
 
 clean:
 	rm -rf bin runs demo-out
+
+# Cross-checks robust's input and parameter gradients with PyTorch autograd on
+# torchvision's classifiers (needs Debian's python3-torch and python3-torchvision;
+# about an hour on 2 cores for every architecture: CHECK_TORCH_ARGS="--only resnet18,vit_b_16").
+check-torch:
+	scripts/check_torch.py $(CHECK_TORCH_ARGS)

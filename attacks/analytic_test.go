@@ -5,8 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/robust-go/robust/onnxgraph"
 )
 
 // The analytic model: a linear classifier on 1×2×3 images whose logit
@@ -53,45 +51,44 @@ func corner(x, u []float32, n Norm, eps, sign float32) []float32 {
 	return out
 }
 
-type attackFunc func(context.Context, Model, []float32, []int64, Budget, *rand.Rand) (*Result, error)
-
 // TestClosedForm checks that the attacks find the closed-form optimum on
 // the sample they cannot break and break the weak one.
 func TestClosedForm(t *testing.T) {
 	m, x, y := binaryModel(t)
 	const eps = 0.1
+	linf, l2 := ThreatModel{Norm: Linf, Eps: eps}, ThreatModel{Norm: L2, Eps: eps}
 	cases := []struct {
 		name   string
-		attack attackFunc
-		b      Budget
+		attack Attack
+		t      ThreatModel
 		tol    float32 // 0: exact
 	}{
-		{"fgsm-linf", FGSM, Budget{Norm: Linf, Eps: eps}, 0},
-		{"fgsm-l2", FGSM, Budget{Norm: L2, Eps: eps}, 1e-6},
-		{"pgd-linf-random-start", PGD, Budget{Norm: Linf, Eps: eps, Steps: 10, StepSize: eps / 4, RandomStart: true}, 0},
-		{"pgd-linf-cw-restarts", PGD, Budget{Norm: Linf, Eps: eps, Steps: 10, StepSize: eps / 4, Restarts: 3, Loss: onnxgraph.CWMargin}, 0},
-		{"pgd-l2", PGD, Budget{Norm: L2, Eps: eps, Steps: 5, StepSize: eps / 2}, 1e-6},
-		{"pgd-l2-cw", PGD, Budget{Norm: L2, Eps: eps, Steps: 5, StepSize: eps / 2, Loss: onnxgraph.CWMargin}, 1e-6},
-		{"apgd-ce-linf", APGD, Budget{Norm: Linf, Eps: eps, Steps: 10}, 0},
-		{"apgd-ce-l2", APGD, Budget{Norm: L2, Eps: eps, Steps: 100}, 1e-6},
-		{"square-linf", Square, Budget{Norm: Linf, Eps: eps, Steps: 300}, 0},
+		{"fgsm-linf", FGSM{}, linf, 0},
+		{"fgsm-l2", FGSM{}, l2, 1e-6},
+		{"pgd-linf-random-start", PGD{Steps: 10, StepRatio: 0.25, RandomStart: true}, linf, 0},
+		{"pgd-linf-cw-restarts", PGD{Steps: 10, StepRatio: 0.25, Restarts: 3, Loss: CWMargin}, linf, 0},
+		{"pgd-l2", PGD{Steps: 5, StepRatio: 0.5}, l2, 1e-6},
+		{"pgd-l2-cw", PGD{Steps: 5, StepRatio: 0.5, Loss: CWMargin}, l2, 1e-6},
+		{"apgd-ce-linf", APGD{Steps: 10}, linf, 0},
+		{"apgd-ce-l2", APGD{Steps: 100}, l2, 1e-6},
+		{"square-linf", Square{Queries: 300}, linf, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res, err := c.attack(context.Background(), m, x, y, c.b, rand.New(rand.NewPCG(1, 2)))
+			res, err := c.attack.Run(context.Background(), m, x, y, c.t, rand.New(rand.NewPCG(1, 2)))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Success[0] || !res.Success[1] {
 				t.Fatalf("success %v, want [false true]", res.Success)
 			}
-			want := corner(robustX, anaU, c.b.Norm, eps, 1)
+			want := corner(robustX, anaU, c.t.Norm, eps, 1)
 			for i, v := range res.Adv[:6] {
 				if d := math.Abs(float64(v - want[i])); d > float64(c.tol) {
 					t.Errorf("adv[%d] = %v, want %v (|Δ| = %g)", i, v, want[i], d)
 				}
 			}
-			if !WithinBudget(x[6:], res.Adv[6:], c.b.Norm, eps) {
+			if !c.t.Contains(x[6:], res.Adv[6:]) {
 				t.Errorf("broken sample's example %v is outside the ball", res.Adv[6:])
 			}
 			if res.Rejected != 0 {
@@ -120,20 +117,20 @@ func TestClosedFormMulticlass(t *testing.T) {
 	toClass2 := []int64{2, 2}
 	cases := []struct {
 		name   string
-		attack attackFunc
-		b      Budget
+		attack Attack
 	}{
-		{"apgd-dlr", APGD, Budget{Norm: Linf, Eps: eps, Steps: 10, Loss: DLR}},
-		{"pgd-dlr", PGD, Budget{Norm: Linf, Eps: eps, Steps: 10, StepSize: eps / 4, Loss: DLR}},
-		{"pgd-targeted-ce", PGD, Budget{Norm: Linf, Eps: eps, Steps: 10, StepSize: eps / 4, Targets: toClass2}},
-		{"pgd-targeted-cw", PGD, Budget{Norm: Linf, Eps: eps, Steps: 10, StepSize: eps / 4, Loss: onnxgraph.CWMargin, Targets: toClass2}},
-		{"fgsm-targeted-ce", FGSM, Budget{Norm: Linf, Eps: eps, Targets: toClass2}},
-		{"apgd-targeted-dlr", APGD, Budget{Norm: Linf, Eps: eps, Steps: 10, Loss: DLR, Targets: toClass2}},
-		{"square-targeted", Square, Budget{Norm: Linf, Eps: eps, Steps: 300, Targets: toClass2}},
+		{"apgd-dlr", APGD{Steps: 10, Loss: DLR}},
+		{"apgd-t", APGDTargeted{Steps: 10, TargetClasses: 1}},
+		{"pgd-dlr", PGD{Steps: 10, StepRatio: 0.25, Loss: DLR}},
+		{"pgd-targeted-ce", PGD{Steps: 10, StepRatio: 0.25, Targets: toClass2}},
+		{"pgd-targeted-cw", PGD{Steps: 10, StepRatio: 0.25, Loss: CWMargin, Targets: toClass2}},
+		{"fgsm-targeted-ce", FGSM{Targets: toClass2}},
+		{"apgd-targeted-dlr", APGD{Steps: 10, Loss: DLR, Targets: toClass2}},
+		{"square-targeted", Square{Queries: 300, Targets: toClass2}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res, err := c.attack(context.Background(), m, x, y, c.b, rand.New(rand.NewPCG(3, 4)))
+			res, err := c.attack.Run(context.Background(), m, x, y, ThreatModel{Norm: Linf, Eps: eps}, rand.New(rand.NewPCG(3, 4)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,60 +16,72 @@ import (
 // or a silent result.
 func TestBadInput(t *testing.T) {
 	m, x, y := binaryModel(t)
-	ok := Budget{Norm: Linf, Eps: 0.1, Steps: 2}
+	ok := ThreatModel{Norm: Linf, Eps: 0.1}
+	pgd := PGD{Steps: 2}
 	cases := []struct {
 		name    string
-		attack  attackFunc
+		attack  Attack
 		x       []float32
 		y       []int64
-		b       Budget
+		t       ThreatModel
 		wantErr string
 	}{
-		{"empty", PGD, nil, nil, ok, "empty batch"},
-		{"short x", PGD, x[:7], y, ok, "input values"},
-		{"label range", PGD, x, []int64{0, 2}, ok, "label 2 of sample 1 is outside the model's 2 classes"},
-		{"negative label", FGSM, x, []int64{-1, 0}, ok, "label -1"},
-		{"pixel range", PGD, append([]float32{1.5}, x[1:]...), y, ok, "not in [0,1]"},
-		{"nan pixel", PGD, append([]float32{float32(math.NaN())}, x[1:]...), y, ok, "not in [0,1]"},
-		{"eps zero", PGD, x, y, Budget{Norm: Linf, Steps: 2}, "out of range (0, 1]"},
-		{"eps too big", PGD, x, y, Budget{Norm: Linf, Eps: 1.5, Steps: 2}, "out of range"},
-		{"eps nan", PGD, x, y, Budget{Norm: L2, Eps: float32(math.NaN()), Steps: 2}, "out of range"},
-		{"l2 eps too big", PGD, x, y, Budget{Norm: L2, Eps: 3, Steps: 2}, "L2 norm"},
-		{"no steps", PGD, x, y, Budget{Norm: Linf, Eps: 0.1}, "at least one step"},
-		{"negative steps", APGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: -1}, "negative number of steps"},
-		{"bad norm", PGD, x, y, Budget{Norm: 7, Eps: 0.1, Steps: 2}, "unknown norm"},
-		{"bad step size", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, StepSize: -1}, "step size"},
-		{"targets length", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, Targets: []int64{1}}, "1 targets for 2 samples"},
-		{"target is label", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, Targets: []int64{1, 0}}, "is its true label"},
-		{"target range", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, Targets: []int64{1, 5}}, "target 5"},
-		{"dlr two classes", APGD, x, y, Budget{Norm: Linf, Eps: 0.1, Loss: DLR}, "at least 3 classes"},
-		{"dlr-t untargeted", APGD, x, y, Budget{Norm: Linf, Eps: 0.1, Loss: DLRTargeted}, "needs targets"},
-		{"unknown loss", PGD, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 2, Loss: 42}, "unknown loss"},
-		{"square l2", Square, x, y, Budget{Norm: L2, Eps: 0.1}, "only the L∞ norm"},
+		{"empty", pgd, nil, nil, ok, "empty batch"},
+		{"short x", pgd, x[:7], y, ok, "input values"},
+		{"label range", pgd, x, []int64{0, 2}, ok, "label 2 of sample 1 is outside the model's 2 classes"},
+		{"negative label", FGSM{}, x, []int64{-1, 0}, ok, "label -1"},
+		{"pixel range", pgd, append([]float32{1.5}, x[1:]...), y, ok, "not in [0,1]"},
+		{"nan pixel", pgd, append([]float32{float32(math.NaN())}, x[1:]...), y, ok, "not in [0,1]"},
+		{"eps zero", pgd, x, y, ThreatModel{Norm: Linf}, "out of range (0, 1]"},
+		{"eps too big", pgd, x, y, ThreatModel{Norm: Linf, Eps: 1.5}, "out of range"},
+		{"eps nan", pgd, x, y, ThreatModel{Norm: L2, Eps: float32(math.NaN())}, "out of range"},
+		{"l2 eps too big", pgd, x, y, ThreatModel{Norm: L2, Eps: 3}, "L2 norm"},
+		{"l1 eps too big", FAB{}, x, y, ThreatModel{Norm: L1, Eps: 7}, "L1 norm"},
+		{"negative steps", APGD{Steps: -1}, x, y, ok, "negative number of steps"},
+		{"bad norm", FAB{}, x, y, ThreatModel{Norm: 7, Eps: 0.1}, "supports the L∞, L2 and L1 norms only"},
+		{"bad step ratio", PGD{Steps: 2, StepRatio: -1}, x, y, ok, "step ratio"},
+		{"targets length", PGD{Steps: 2, Targets: []int64{1}}, x, y, ok, "1 targets for 2 samples"},
+		{"target is label", PGD{Steps: 2, Targets: []int64{1, 0}}, x, y, ok, "is its true label"},
+		{"target range", PGD{Steps: 2, Targets: []int64{1, 5}}, x, y, ok, "target 5"},
+		{"dlr two classes", APGD{Loss: DLR}, x, y, ok, "at least 3 classes"},
+		{"dlr-t untargeted", APGD{Loss: DLRTargeted}, x, y, ok, "needs targets"},
+		{"unknown loss", PGD{Steps: 2, Loss: 42}, x, y, ok, "unknown loss"},
+		{"square l1", Square{}, x, y, ThreatModel{Norm: L1, Eps: 0.1}, "supports the L∞ and L2 norms only"},
+		{"pgd l1", pgd, x, y, ThreatModel{Norm: L1, Eps: 0.1}, "supports the L∞ and L2 norms only"},
+		{"apgd-t four classes", APGDTargeted{}, x, y, ok, "classes"},
+		{"fab beta", FAB{Beta: 1}, x, y, ok, "out of range"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res, err := c.attack(context.Background(), m, c.x, c.y, c.b, nil)
+			res, err := c.attack.Run(context.Background(), m, c.x, c.y, c.t, nil)
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("got %v, %v; want an error containing %q", res, err, c.wantErr)
 			}
 		})
 	}
 	t.Run("nil model", func(t *testing.T) {
-		if _, err := PGD(context.Background(), nil, x, y, ok, nil); err == nil {
+		if _, err := pgd.Run(context.Background(), nil, x, y, ok, nil); err == nil {
 			t.Fatal("no error")
 		}
 	})
 	t.Run("canceled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := PGD(ctx, m, x, y, ok, nil); !errors.Is(err, context.Canceled) {
+		if _, err := pgd.Run(ctx, m, x, y, ok, nil); !errors.Is(err, context.Canceled) {
 			t.Fatalf("got %v, want context.Canceled", err)
 		}
 	})
-	t.Run("apgd-t four classes", func(t *testing.T) {
-		if _, err := APGDTargeted(context.Background(), m, x, y, ok, 3, nil); err == nil || !strings.Contains(err.Error(), "classes") {
+	t.Run("unsupported", func(t *testing.T) {
+		err := Square{}.Supports(L1, 10)
+		var ue *UnsupportedError
+		if !errors.Is(err, ErrUnsupported) || !errors.As(err, &ue) || ue.Attack != "square" {
 			t.Fatalf("got %v", err)
+		}
+		if err := (APGDTargeted{}).Supports(Linf, 3); !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("apgd-t on 3 classes: got %v", err)
+		}
+		if err := (FAB{}).Supports(L1, 2); err != nil {
+			t.Fatalf("fab l1: %v", err)
 		}
 	})
 }
@@ -112,7 +124,7 @@ func TestNewONNXModelErrors(t *testing.T) {
 		if err := m.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := PGD(context.Background(), m, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 1}, nil); err == nil || !strings.Contains(err.Error(), "closed") {
+		if _, err := (PGD{Steps: 1}).Run(context.Background(), m, x, y, ThreatModel{Norm: Linf, Eps: 0.1}, nil); !errors.Is(err, ErrClosed) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -132,7 +144,7 @@ func TestBatchSizes(t *testing.T) {
 	logits, losses, grad := make([]float32, 2*n), make([]float32, n), make([]float32, 6*n)
 	var ref []float32
 	for k := n; k >= 1; k-- {
-		if err := m.Grad(xs, ys, k, onnxgraph.CrossEntropy, logits, losses, grad); err != nil {
+		if err := m.Grad(GradInput{X: xs, N: k, Loss: CE, Labels: ys}, GradOutput{Logits: logits, Losses: losses, Grad: grad}); err != nil {
 			t.Fatal(err)
 		}
 		if ref == nil {
@@ -144,7 +156,7 @@ func TestBatchSizes(t *testing.T) {
 			}
 		}
 	}
-	if got := len(m.grads[onnxgraph.CrossEntropy].cache); got > maxCachedSizes {
+	if got := len(m.grads[CE].cache); got > maxCachedSizes {
 		t.Errorf("%d cached sizes", got)
 	}
 }
@@ -173,18 +185,19 @@ func TestProjectAndBudget(t *testing.T) {
 	}
 	for i, c := range cases {
 		got := append([]float32{}, c.in...)
-		project(got, x, c.norm, c.eps)
+		tm := ThreatModel{Norm: c.norm, Eps: c.eps}
+		project(got, x, tm)
 		for j := range got {
 			if math.Abs(float64(got[j]-c.want[j])) > 1e-6 {
 				t.Errorf("case %d: project = %v, want %v", i, got, c.want)
 				break
 			}
 		}
-		if !WithinBudget(x, got, c.norm, c.eps) {
+		if !tm.Contains(x, got) {
 			t.Errorf("case %d: projected point %v outside the budget", i, got)
 		}
 	}
-	if WithinBudget(x, x[:2], Linf, 1) {
+	if (ThreatModel{Norm: Linf, Eps: 1}).Contains(x, x[:2]) {
 		t.Error("length mismatch accepted")
 	}
 }
@@ -216,21 +229,21 @@ func TestMarginAndPredict(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	for s, want := range map[string]Norm{"linf": Linf, "Linf": Linf, "inf": Linf, "l2": L2, "L2": L2} {
+	for s, want := range map[string]Norm{"linf": Linf, "Linf": Linf, "inf": Linf, "l2": L2, "L2": L2, "l1": L1, "L1": L1} {
 		if got, err := ParseNorm(s); err != nil || got != want {
 			t.Errorf("ParseNorm(%q) = %v, %v", s, got, err)
 		}
 	}
-	if _, err := ParseNorm("l1"); err == nil {
-		t.Error("ParseNorm(l1) accepted")
+	if _, err := ParseNorm("l3"); !errors.Is(err, ErrUnknownNorm) {
+		t.Errorf("ParseNorm(l3): %v", err)
 	}
-	for _, s := range []string{"ce", "cw", "dlr", "dlr-t"} {
+	for _, s := range []string{"ce", "cw", "dlr", "dlr-t", "diff"} {
 		k, err := ParseLoss(s)
-		if err != nil || LossName(k) != s {
+		if err != nil || k.String() != s {
 			t.Errorf("ParseLoss(%q) = %v, %v", s, k, err)
 		}
 	}
-	if _, err := ParseLoss("mse"); err == nil {
-		t.Error("ParseLoss(mse) accepted")
+	if _, err := ParseLoss("mse"); !errors.Is(err, ErrUnknownLoss) {
+		t.Errorf("ParseLoss(mse): %v", err)
 	}
 }

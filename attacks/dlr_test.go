@@ -7,10 +7,11 @@ import (
 	"testing"
 )
 
-// TestDLRGradient compares the DLR graphs' losses and input gradients
-// with the closed form for a linear model z = Wx + b, where
+// TestLossGradients compares the DLR, targeted DLR and logit-difference
+// graphs' losses and input gradients with the closed form for a linear
+// model z = Wx + b, where
 // ∂(num/den)/∂x = (∂num·den − num·∂den)/den² with ∂z_j = W_j.
-func TestDLRGradient(t *testing.T) {
+func TestLossGradients(t *testing.T) {
 	const classes, n = 5, 4
 	rng := rand.New(rand.NewPCG(7, 7))
 	d := anaShape[0] * anaShape[1] * anaShape[2]
@@ -34,14 +35,14 @@ func TestDLRGradient(t *testing.T) {
 	if err := m.Logits(x, n, logits); err != nil {
 		t.Fatal(err)
 	}
-	for _, targeted := range []bool{false, true} {
-		kind, labels := DLR, y
-		if targeted {
-			kind, labels = DLRTargeted, append(append([]int64{}, y...), targets...)
+	for _, kind := range []Loss{DLR, DLRTargeted, LogitDiff} {
+		in := GradInput{X: x, N: n, Loss: kind, Labels: y}
+		if kind.Targeted() {
+			in.Targets = targets
 		}
-		t.Run(LossName(kind), func(t *testing.T) {
+		t.Run(kind.String(), func(t *testing.T) {
 			gotZ, gotL, gotG := make([]float32, n*classes), make([]float32, n), make([]float32, n*d)
-			if err := m.Grad(x, labels, n, kind, gotZ, gotL, gotG); err != nil {
+			if err := m.Grad(in, GradOutput{Logits: gotZ, Losses: gotL, Grad: gotG}); err != nil {
 				t.Fatal(err)
 			}
 			for s := range n {
@@ -54,7 +55,12 @@ func TestDLRGradient(t *testing.T) {
 						dst[i] += f * float64(w[c][i])
 					}
 				}
-				if targeted {
+				switch kind {
+				case LogitDiff:
+					num, den = float64(z[targets[s]]-z[y[s]]), 1
+					add(dNum, targets[s], 1)
+					add(dNum, y[s], -1)
+				case DLRTargeted:
 					tc := targets[s]
 					num = float64(z[tc] - z[y[s]])
 					add(dNum, tc, 1)
@@ -63,7 +69,7 @@ func TestDLRGradient(t *testing.T) {
 					add(dDen, rank[0], 1)
 					add(dDen, rank[2], -0.5)
 					add(dDen, rank[3], -0.5)
-				} else {
+				default:
 					other := rank[0]
 					if other == y[s] {
 						other = rank[1]
@@ -94,7 +100,8 @@ func TestDLRGradient(t *testing.T) {
 // its runner-up class and leaves the robust one within the ball.
 func TestAPGDTargeted(t *testing.T) {
 	m, x, y := fourClassModel(t)
-	res, err := APGDTargeted(context.Background(), m, x, y, Budget{Norm: Linf, Eps: 0.1, Steps: 10}, 3, nil)
+	tm := ThreatModel{Norm: Linf, Eps: 0.1}
+	res, err := APGDTargeted{Steps: 10, TargetClasses: 3}.Run(context.Background(), m, x, y, tm, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +109,7 @@ func TestAPGDTargeted(t *testing.T) {
 		t.Fatalf("success %v, want [false true]", res.Success)
 	}
 	for i := range 2 {
-		if !WithinBudget(x[i*6:(i+1)*6], res.Adv[i*6:(i+1)*6], Linf, 0.1) {
+		if !tm.Contains(x[i*6:(i+1)*6], res.Adv[i*6:(i+1)*6]) {
 			t.Errorf("sample %d outside the ball", i)
 		}
 	}

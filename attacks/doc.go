@@ -1,33 +1,40 @@
 // Package attacks crafts adversarial examples against image classifiers.
 //
-// Every attack is a function of a [Model], a batch of clean images x (NCHW
-// float32 in [0,1]), their labels y, a [Budget] and a random source, and
-// returns a [Result]: the adversarial images, which of them fool the model
-// and how many model evaluations it took. Attacks follow the conventions of
-// AutoAttack and RobustBench:
+// An attack is a value of a settings struct ([FGSM], [PGD], [APGD] with
+// L1-APGD and EoT, [APGDTargeted], [FAB] and FAB-T, [Square]) that
+// implements [Attack]: a name, a
+// description and Run(ctx, model, x, y, threat, rng), where x holds clean
+// images (NCHW float32 in [0,1]), y their labels and threat the
+// [ThreatModel] (norm and ε) given at call time, as in Foolbox 3. Zero
+// settings mean the published defaults. Run returns a [Result]: the
+// adversarial images, which of them fool the model and how many model
+// evaluations it took. Attacks follow the conventions of AutoAttack and
+// RobustBench:
 //
-//   - the threat model is an L∞ or L2 ball of radius Budget.Eps around each
+//   - the threat model is an L∞, L2 or L1 ball of radius ε around each
 //     clean image, intersected with the box [0,1];
-//   - attacks are untargeted (any wrong class counts) unless Budget.Targets
-//     names a target class per sample;
+//   - attacks are untargeted (any wrong class counts) unless their Targets
+//     setting names a target class per sample;
 //   - each sample stops as soon as it is misclassified (per-sample early
 //     stop), and the batch shrinks to the samples still standing, so
 //     attacking a non-robust model is cheap;
 //   - restarts keep the per-sample worst case: a sample counts as broken if
 //     any restart breaks it;
-//   - every adversarial example is checked against its ε-ball and [0,1]
-//     before it is counted as a success ([WithinBudget]).
+//   - every adversarial example is checked against its ball and [0,1]
+//     before it is counted as a success ([ThreatModel.Contains]).
 //
-// The attacks are, one per file: [FGSM] (fast gradient sign / fast gradient
-// method), [PGD] (projected gradient descent with random start and
-// restarts, cross-entropy, CW-margin or DLR loss), [APGD] (the step-size-free
-// Auto-PGD of Croce & Hein 2020, with the CE or DLR loss) and [Square] (the
-// score-based black-box Square attack of Andriushchenko et al. 2020, which
-// needs no gradients and so exposes gradient masking).
+// Minimum-norm search: [FAB.Minimize] returns each sample's smallest
+// adversarial perturbation found, and [EpsSearch] refines it by bisection
+// with APGD ([APGD.RunEach] takes a radius per sample).
 //
+// The package owns the attack losses ([Loss]: cross-entropy, CW margin,
+// DLR, targeted DLR and the logit difference: names, targets, class
+// requirements); onnxgraph only provides the loss-head hooks that build
+// their graphs (onnxgraph.HeadFunc). [Model] is what attacks need of a classifier: logits, and the
+// logits, losses and input gradient of a loss ([Model.Grad]).
 // [ONNXModel] adapts an ONNX classifier: it runs the model itself for
 // logits and, built on demand, an input-gradient graph per loss
-// (onnxgraph.BuildInputGradientGraph, or this package's DLR graph), with
-// pre-allocated zero-copy ONNX Runtime tensors cached per batch size so that
-// an attack step allocates nothing.
+// (onnxgraph.BuildInputGradientGraph), with pre-allocated zero-copy ONNX
+// Runtime tensors cached per batch size so that an attack step allocates
+// nothing.
 package attacks

@@ -6,7 +6,6 @@ import (
 	"math"
 
 	"github.com/robust-go/robust/attacks"
-	"github.com/robust-go/robust/onnxgraph"
 )
 
 // logistic is a two-class model on 1×1×4 images written in Go: logits
@@ -31,13 +30,25 @@ func (l logistic) Logits(x []float32, n int, out []float32) error {
 	return nil
 }
 
-// Grad implements the cross-entropy loss only.
-func (l logistic) Grad(x []float32, y []int64, n int, loss onnxgraph.LossKind, logits, losses, grad []float32) error {
-	if loss != onnxgraph.CrossEntropy {
-		return fmt.Errorf("loss %v not implemented", loss)
-	}
+// Grad implements the cross-entropy loss and the logit difference z_t −
+// z_y (which FAB follows).
+func (l logistic) Grad(in attacks.GradInput, out attacks.GradOutput) error {
+	x, y, n, logits, losses, grad := in.X, in.Labels, in.N, out.Logits, out.Losses, out.Grad
 	if err := l.Logits(x, n, logits); err != nil {
 		return err
+	}
+	if in.Loss == attacks.LogitDiff {
+		for i := range n {
+			sign := float32(in.Targets[i] - y[i]) // z_t − z_y = ±z1, or 0
+			losses[i] = sign * logits[2*i+1]
+			for j, w := range l.w {
+				grad[i*4+j] = sign * w
+			}
+		}
+		return nil
+	}
+	if in.Loss != attacks.CE {
+		return fmt.Errorf("loss %v not implemented", in.Loss)
 	}
 	for i := range n {
 		p1 := 1 / (1 + math.Exp(-float64(logits[2*i+1]))) // softmax probability of class 1
@@ -56,10 +67,10 @@ func (l logistic) Grad(x []float32, y []int64, n int, loss onnxgraph.LossKind, l
 
 func ExamplePGD() {
 	model := logistic{w: []float32{1, -2, 0.5, 0}, b: -0.2}
-	x := []float32{0.2, 0.3, 0.4, 0.5} // class 0: w·x + b = −0.6
+	x := []float32{0.2, 0.3, 0.4, 0.5} // class 0: w·x + b = −0.4
 	y := []int64{0}
-	budget := attacks.Budget{Norm: attacks.Linf, Eps: 0.1, Steps: 10, StepSize: 0.025}
-	res, err := attacks.PGD(context.Background(), model, x, y, budget, nil)
+	pgd := attacks.PGD{Steps: 10, StepRatio: 0.25}
+	res, err := pgd.Run(context.Background(), model, x, y, attacks.ThreatModel{Norm: attacks.Linf, Eps: 0.1}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -72,7 +83,7 @@ func ExamplePGD() {
 func ExampleFGSM() {
 	model := logistic{w: []float32{1, -2, 0.5, 0}, b: 0.2}
 	x := []float32{0.2, 0.3, 0.4, 0.5} // class 0, margin −0.2
-	res, err := attacks.FGSM(context.Background(), model, x, []int64{0}, attacks.Budget{Norm: attacks.Linf, Eps: 0.1}, nil)
+	res, err := attacks.FGSM{}.Run(context.Background(), model, x, []int64{0}, attacks.ThreatModel{Norm: attacks.Linf, Eps: 0.1}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -83,13 +94,30 @@ func ExampleFGSM() {
 	// Output: [true] 1 true
 }
 
-func ExampleWithinBudget() {
+func ExampleThreatModel_Contains() {
 	x := []float32{0.5, 0.5}
-	fmt.Println(attacks.WithinBudget(x, []float32{0.6, 0.4}, attacks.Linf, 0.1))
-	fmt.Println(attacks.WithinBudget(x, []float32{0.6, 0.4}, attacks.L2, 0.1))
-	fmt.Println(attacks.WithinBudget(x, []float32{1.05, 0.5}, attacks.Linf, 1))
+	fmt.Println(attacks.ThreatModel{Norm: attacks.Linf, Eps: 0.1}.Contains(x, []float32{0.6, 0.4}))
+	fmt.Println(attacks.ThreatModel{Norm: attacks.L2, Eps: 0.1}.Contains(x, []float32{0.6, 0.4}))
+	fmt.Println(attacks.ThreatModel{Norm: attacks.L1, Eps: 0.2}.Contains(x, []float32{0.6, 0.4}))
+	fmt.Println(attacks.ThreatModel{Norm: attacks.Linf, Eps: 1}.Contains(x, []float32{1.05, 0.5}))
 	// Output:
 	// true
 	// false
+	// true
 	// false
+}
+
+func ExampleFAB_Minimize() {
+	model := logistic{w: []float32{1, -2, 0.5, 0}, b: -0.2}
+	x := []float32{0.2, 0.3, 0.4, 0.5} // class 0: w·x + b = −0.4
+	threat := attacks.ThreatModel{Norm: attacks.Linf, Eps: 0.1}
+	found, err := attacks.FAB{}.Minimize(context.Background(), model, x, []int64{0}, threat, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The closest point of the boundary w·x + b = 0 is at L∞ distance
+	// |w·x + b| / ‖w‖₁ = 0.4 / 3.5.
+	fmt.Printf("minimal L∞ perturbation %.4f (exact %.4f)\n", found.Dist[0], 0.4/3.5)
+	// Output: minimal L∞ perturbation 0.1149 (exact 0.1143)
 }

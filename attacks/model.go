@@ -21,10 +21,30 @@ type Model interface {
 	Shape() [3]int
 	// Logits writes the logits of the n samples of x into out (len n*Classes()).
 	Logits(x []float32, n int, out []float32) error
-	// Grad writes logits, per-sample losses and the gradient of the summed
-	// loss w.r.t. x. y holds n labels, except for [DLRTargeted], where it
-	// holds the n true labels followed by the n target labels.
-	Grad(x []float32, y []int64, n int, loss onnxgraph.LossKind, logits, losses, grad []float32) error
+	// Grad evaluates a loss at a batch: it writes the logits, the
+	// per-sample losses and the gradient of the summed loss with respect
+	// to the input (each sample's own gradient).
+	Grad(in GradInput, out GradOutput) error
+}
+
+// GradInput is the batch and loss of a [Model.Grad] call.
+type GradInput struct {
+	// X holds the N samples (NCHW float32).
+	X []float32
+	N int
+	// Loss is the loss to differentiate.
+	Loss Loss
+	// Labels holds the N labels the loss compares with.
+	Labels []int64
+	// Targets holds the N target classes of a targeted loss
+	// ([Loss.Targeted]); nil otherwise.
+	Targets []int64
+}
+
+// GradOutput holds the buffers [Model.Grad] fills: Logits N×classes
+// values, Losses N, Grad as many as the input.
+type GradOutput struct {
+	Logits, Losses, Grad []float32
 }
 
 // ModelOptions configure [NewONNXModel].
@@ -56,7 +76,7 @@ type ONNXModel struct {
 
 	mu    sync.Mutex
 	fwd   *runner
-	grads map[onnxgraph.LossKind]*runner
+	grads map[Loss]*runner
 }
 
 // NewONNXModel prepares a classifier for attacks. The model must take one
@@ -67,7 +87,7 @@ func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXMod
 	if env == nil || m == nil || m.Graph == nil {
 		return nil, errors.New("attacks: new model: nil environment or model")
 	}
-	om := &ONNXModel{env: env, model: m, opts: opts, grads: map[onnxgraph.LossKind]*runner{}}
+	om := &ONNXModel{env: env, model: m, opts: opts, grads: map[Loss]*runner{}}
 	if err := om.resolveIO(); err != nil {
 		return nil, fmt.Errorf("attacks: new model: %w", err)
 	}
@@ -163,43 +183,51 @@ func (om *ONNXModel) Logits(x []float32, n int, out []float32) error {
 	om.mu.Lock()
 	defer om.mu.Unlock()
 	if om.fwd == nil {
-		return errors.New("attacks: logits: model is closed")
+		return fmt.Errorf("attacks: logits: %w", ErrClosed)
 	}
-	if err := om.fwd.run(x, nil, n, out, nil, nil); err != nil {
+	if err := om.fwd.run(x, nil, nil, n, out, nil, nil); err != nil {
 		return fmt.Errorf("attacks: logits: %w", err)
 	}
 	return nil
 }
 
 // Grad writes the logits, per-sample losses and input gradient of the
-// summed loss for the n samples of x.
-func (om *ONNXModel) Grad(x []float32, y []int64, n int, loss onnxgraph.LossKind, logits, losses, grad []float32) error {
-	if err := om.checkArgs(x, n, logits, grad); err != nil {
+// summed loss for the batch.
+func (om *ONNXModel) Grad(in GradInput, out GradOutput) error {
+	n := in.N
+	if err := om.checkArgs(in.X, n, out.Logits, out.Grad); err != nil {
 		return fmt.Errorf("attacks: gradient: %w", err)
 	}
-	labels := n
-	if loss == DLRTargeted {
-		labels = 2 * n
+	if out.Grad == nil {
+		return errors.New("attacks: gradient: no gradient buffer")
 	}
-	if len(y) < labels || len(losses) < n {
-		return fmt.Errorf("attacks: gradient: %d labels and %d losses for %d samples", len(y), len(losses), n)
+	if !in.Loss.valid() {
+		return fmt.Errorf("attacks: gradient: %w %v", ErrUnknownLoss, in.Loss)
 	}
-	for _, l := range y[:labels] {
-		if l < 0 || l >= int64(om.classes) {
-			return fmt.Errorf("attacks: gradient: label %d outside the model's %d classes", l, om.classes)
+	if len(in.Labels) < n || len(out.Losses) < n {
+		return fmt.Errorf("attacks: gradient: %d labels and %d losses for %d samples", len(in.Labels), len(out.Losses), n)
+	}
+	if targeted := in.Loss.Targeted(); targeted != (in.Targets != nil) || (targeted && len(in.Targets) < n) {
+		return fmt.Errorf("attacks: gradient: %d targets for %d samples and the %s loss", len(in.Targets), n, in.Loss)
+	}
+	for _, ls := range [][]int64{in.Labels[:n], in.Targets} {
+		for _, l := range ls[:min(len(ls), n)] {
+			if l < 0 || l >= int64(om.classes) {
+				return fmt.Errorf("attacks: gradient: class %d outside the model's %d classes", l, om.classes)
+			}
 		}
 	}
 	om.mu.Lock()
 	defer om.mu.Unlock()
 	if om.fwd == nil {
-		return errors.New("attacks: gradient: model is closed")
+		return fmt.Errorf("attacks: gradient: %w", ErrClosed)
 	}
-	r, err := om.gradRunner(loss)
+	r, err := om.gradRunner(in.Loss)
 	if err != nil {
 		return fmt.Errorf("attacks: gradient: %w", err)
 	}
-	if err := r.run(x, y[:labels], n, logits, losses, grad); err != nil {
-		return fmt.Errorf("attacks: gradient (%s loss): %w", LossName(loss), err)
+	if err := r.run(in.X, in.Labels, in.Targets, n, out.Logits, out.Losses, out.Grad); err != nil {
+		return fmt.Errorf("attacks: gradient (%s loss): %w", in.Loss, err)
 	}
 	return nil
 }
@@ -221,12 +249,13 @@ func (om *ONNXModel) checkArgs(x []float32, n int, logits, grad []float32) error
 
 // gradRunner returns the input-gradient session of a loss, building it on
 // first use; om.mu must be held.
-func (om *ONNXModel) gradRunner(loss onnxgraph.LossKind) (*runner, error) {
+func (om *ONNXModel) gradRunner(loss Loss) (*runner, error) {
 	if r := om.grads[loss]; r != nil {
 		return r, nil
 	}
-	ig, err := onnxgraph.BuildInputGradientGraph(om.model, onnxgraph.AttackOptions{
-		Input: om.input, Logits: om.logits, Loss: onnxgraph.LossOptions{Kind: loss}, MaxPool: om.opts.MaxPool,
+	ig, err := onnxgraph.BuildInputGradientGraph(om.model, onnxgraph.InputGradientOptions{
+		Input: om.input, Logits: om.logits, MaxPool: om.opts.MaxPool,
+		Loss: onnxgraph.LossOptions{Head: losses[loss].head, Targeted: loss.Targeted(), MinClasses: loss.MinClasses()},
 	})
 	if err != nil {
 		return nil, err
@@ -243,7 +272,7 @@ func (om *ONNXModel) gradRunner(loss onnxgraph.LossKind) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := newRunner(s, om, true, loss == DLRTargeted)
+	r := newRunner(s, om, true, loss.Targeted())
 	om.grads[loss] = r
 	return r, nil
 }
@@ -371,16 +400,16 @@ func (r *runner) allocate(size int) (t *tensors, err error) {
 }
 
 // run copies n samples in, runs the session and copies the results out.
-func (r *runner) run(x []float32, y []int64, n int, logits, losses, grad []float32) error {
+func (r *runner) run(x []float32, labels, targets []int64, n int, logits, losses, grad []float32) error {
 	t, err := r.tensorsFor(n)
 	if err != nil {
 		return err
 	}
 	copy(t.x.Data(), x[:n*r.d])
 	if r.grad {
-		copy(t.labels.Data(), y[:n])
+		copy(t.labels.Data(), labels[:n])
 		if r.targeted {
-			copy(t.targets.Data(), y[n:2*n])
+			copy(t.targets.Data(), targets[:n])
 		}
 	}
 	if err := r.s.Run(t.ins, t.outs); err != nil {

@@ -5,51 +5,18 @@ import (
 	"math/rand/v2"
 )
 
-// Distance returns the norm of a − b.
-func (n Norm) Distance(a, b []float32) float64 {
-	var s float64
-	for i, v := range a {
-		d := math.Abs(float64(v) - float64(b[i]))
-		if n == L2 {
-			s += d * d
-		} else {
-			s = max(s, d)
-		}
-	}
-	if n == L2 {
-		return math.Sqrt(s)
-	}
-	return s
-}
-
-// tolerance is the slack of the budget check, for the float32 rounding of
-// x + δ: a few units in the last place of values in [0,1].
-func tolerance(n Norm, eps float32, d int) float64 {
-	if n == L2 {
-		return 1e-5*float64(eps) + 2e-7*math.Sqrt(float64(d))
-	}
-	return 1e-6
-}
-
-// WithinBudget reports whether adv lies in [0,1] and within eps of x in
-// the norm n (up to float32 rounding).
-func WithinBudget(x, adv []float32, n Norm, eps float32) bool {
-	if len(x) != len(adv) {
-		return false
-	}
-	for _, v := range adv {
-		if !(v >= 0 && v <= 1) {
-			return false
-		}
-	}
-	return n.Distance(adv, x) <= float64(eps)+tolerance(n, eps, len(x))
-}
-
 // project moves adv, an image near the clean image x, to the closest point
 // (L∞) or the radial projection (L2) of the ε-ball around x, then clips it
 // to [0,1]. Clipping only shrinks each coordinate's change, so the result
-// stays in the ball.
-func project(adv, x []float32, n Norm, eps float32) {
+// stays in the ball. For L1 it is the Euclidean projection onto the ball
+// intersected with the box.
+func project(adv, x []float32, t ThreatModel) {
+	n, eps := t.Norm, t.Eps
+	if n == L1 {
+		var q l1Projection
+		q.project(adv, x, eps)
+		return
+	}
 	if n == L2 {
 		var s float64
 		for i, v := range adv {
@@ -79,8 +46,17 @@ func clip01(v []float32) {
 }
 
 // randomStart sets adv to a uniformly random point of the ε-ball around x,
-// clipped to [0,1].
-func randomStart(adv, x []float32, n Norm, eps float32, rng *rand.Rand) {
+// clipped to [0,1]; for L1, as AutoAttack does, to the projection of x
+// plus standard Gaussian noise onto the ball and the box.
+func randomStart(adv, x []float32, t ThreatModel, rng *rand.Rand) {
+	n, eps := t.Norm, t.Eps
+	if n == L1 {
+		for i := range adv {
+			adv[i] = x[i] + float32(rng.NormFloat64())
+		}
+		project(adv, x, t)
+		return
+	}
 	if n == L2 {
 		// A Gaussian direction and a radius ε·u^(1/d) give the uniform
 		// distribution on the ball.
@@ -101,7 +77,7 @@ func randomStart(adv, x []float32, n Norm, eps float32, rng *rand.Rand) {
 	for i := range adv {
 		adv[i] = x[i] + eps*(2*rng.Float32()-1)
 	}
-	project(adv, x, n, eps)
+	project(adv, x, t)
 }
 
 // ascend moves adv by a step of length alpha in the steepest-ascent

@@ -9,36 +9,58 @@ import (
 	"slices"
 )
 
+// settings are the options every attack shares, resolved from its own
+// settings struct.
+type settings struct {
+	loss     Loss
+	restarts int
+	// targets holds a target class per sample for a targeted attack; nil
+	// makes it untargeted.
+	targets     []int64
+	noEarlyStop bool
+	// eot averages each gradient over that many evaluations (0, 1: one).
+	eot int
+	// largeEps runs L1 APGD at 3ε, 2ε, then ε (AutoAttack's use_largereps).
+	largeEps bool
+}
+
 // problem is one attack on a batch: the inputs, the result being built and
 // the bookkeeping every attack shares.
 type problem struct {
-	ctx     context.Context
-	name    string
-	m       Model
-	x       []float32
-	y       []int64
-	b       Budget
+	ctx  context.Context
+	name string
+	m    Model
+	x    []float32
+	y    []int64
+	t    ThreatModel
+	eps  []float32 // per-sample radii (APGD.RunEach); nil: t.Eps for all
+	// scale multiplies the radius the steps use (APGD's larger-ε stages);
+	// success is still judged within the true radius. 0 means 1.
+	scale   float32
+	s       settings
 	obj     objective
 	rng     *rand.Rand
 	n, d, c int
 
 	res  *Result
 	best []float32 // highest margin seen per sample (the worst case)
+	sum  []float32 // EoT: the running sum of gradients
 
-	// lossTargets are the target classes of a targeted loss: Budget.Targets,
-	// or APGDTargeted's targets for an untargeted goal.
+	// lossTargets are the target classes of a targeted loss: the attack's
+	// targets, or the classes APGD-T and FAB-T pick for an untargeted goal.
 	lossTargets []int64
 	labelBuf    []int64 // Grad's labels for the active rows
+	targetBuf   []int64 // Grad's targets for the active rows
 }
 
 // newProblem checks an attack's arguments and starts its result. A nil rng
 // means a fixed seed.
-func newProblem(ctx context.Context, name string, m Model, x []float32, y []int64, b Budget, rng *rand.Rand) (*problem, error) {
+func newProblem(ctx context.Context, name string, m Model, x []float32, y []int64, t ThreatModel, s settings, rng *rand.Rand) (*problem, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%s: nil model", name)
 	}
 	sh := m.Shape()
-	p := &problem{ctx: ctx, name: name, m: m, x: x, y: y, b: b, rng: rng,
+	p := &problem{ctx: ctx, name: name, m: m, x: x, y: y, t: t, s: s, rng: rng,
 		n: len(y), d: sh[0] * sh[1] * sh[2], c: m.Classes()}
 	if p.rng == nil {
 		p.rng = rand.New(rand.NewPCG(0, 0))
@@ -49,7 +71,7 @@ func newProblem(ctx context.Context, name string, m Model, x []float32, y []int6
 	if err := p.check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	p.obj, p.lossTargets = p.b.lossKind(), b.Targets
+	p.obj, p.lossTargets = objectiveOf(s.loss, s.targets != nil), s.targets
 	p.res = &Result{Adv: slices.Clone(x), Success: make([]bool, p.n)}
 	p.best = make([]float32, p.n)
 	for i := range p.best {
@@ -77,11 +99,58 @@ func (p *problem) check() error {
 			return fmt.Errorf("input value %v of sample %d is not in [0,1]", v, i/p.d)
 		}
 	}
-	return p.b.validate(p.n, p.d, p.c, p.y)
+	if err := p.t.Validate(p.d); err != nil {
+		return err
+	}
+	if p.s.restarts < 0 {
+		return fmt.Errorf("negative number of restarts %d", p.s.restarts)
+	}
+	if !p.s.loss.valid() {
+		return fmt.Errorf("%w %v", ErrUnknownLoss, p.s.loss)
+	}
+	if p.s.loss.Targeted() && p.s.targets == nil {
+		return fmt.Errorf("the %s loss needs targets", p.s.loss)
+	}
+	if p.s.targets != nil {
+		if len(p.s.targets) != p.n {
+			return fmt.Errorf("%d targets for %d samples", len(p.s.targets), p.n)
+		}
+		for i, t := range p.s.targets {
+			if t < 0 || t >= int64(p.c) {
+				return fmt.Errorf("target %d of sample %d is outside the model's %d classes", t, i, p.c)
+			}
+			if t == p.y[i] {
+				return fmt.Errorf("target %d of sample %d is its true label", t, i)
+			}
+		}
+	}
+	obj := objectiveOf(p.s.loss, p.s.targets != nil)
+	if need := obj.loss.MinClasses(); p.c < need {
+		return fmt.Errorf("the %s loss needs at least %d classes; the model has %d", obj.loss, need, p.c)
+	}
+	return nil
+}
+
+// threat returns the threat model of sample i.
+func (p *problem) threat(i int) ThreatModel {
+	if p.eps != nil {
+		return ThreatModel{Norm: p.t.Norm, Eps: p.eps[i]}
+	}
+	return p.t
+}
+
+// stepThreat returns the threat model the steps of sample i use: its own,
+// scaled during APGD's larger-ε stages.
+func (p *problem) stepThreat(i int) ThreatModel {
+	t := p.threat(i)
+	if p.scale > 0 {
+		t.Eps *= p.scale
+	}
+	return t
 }
 
 // restarts returns the number of runs.
-func (p *problem) restarts() int { return max(p.b.Restarts, 1) }
+func (p *problem) restarts() int { return max(p.s.restarts, 1) }
 
 // remaining returns the samples not yet broken, with a fresh copy of their
 // clean images in adv (rows of d values).
@@ -104,26 +173,30 @@ func (p *problem) clean(r *rows, k int) []float32 { return row(p.x, r.idx[k], p.
 
 // target returns the target class of sample i, or -1 when untargeted.
 func (p *problem) target(i int) int64 {
-	if p.b.Targets == nil {
+	if p.s.targets == nil {
 		return -1
 	}
-	return p.b.Targets[i]
+	return p.s.targets[i]
 }
 
-// labels returns Grad's labels for the active rows.
-func (p *problem) labels(r *rows) []int64 {
-	p.labelBuf = p.labelBuf[:0]
-	if p.obj.labels != targetLabels {
-		for _, i := range r.idx {
+// gradInput returns Grad's input for the active rows at the points adv.
+func (p *problem) gradInput(r *rows, adv []float32) GradInput {
+	p.labelBuf, p.targetBuf = p.labelBuf[:0], p.targetBuf[:0]
+	for _, i := range r.idx {
+		if p.obj.onTargets {
+			p.labelBuf = append(p.labelBuf, p.lossTargets[i])
+		} else {
 			p.labelBuf = append(p.labelBuf, p.y[i])
 		}
-	}
-	if p.obj.labels != trueLabels {
-		for _, i := range r.idx {
-			p.labelBuf = append(p.labelBuf, p.lossTargets[i])
+		if p.obj.loss.Targeted() {
+			p.targetBuf = append(p.targetBuf, p.lossTargets[i])
 		}
 	}
-	return p.labelBuf
+	in := GradInput{X: adv, N: r.len(), Loss: p.obj.loss, Labels: p.labelBuf}
+	if p.obj.loss.Targeted() {
+		in.Targets = p.targetBuf
+	}
+	return in
 }
 
 // grad evaluates the objective's loss and gradient at the active rows.
@@ -131,11 +204,31 @@ func (p *problem) grad(r *rows, adv, logits, losses, grad []float32) error {
 	if err := p.ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
-	k := r.len()
-	if err := p.m.Grad(adv, p.labels(r), k, p.obj.kind, logits, losses, grad); err != nil {
+	in, out := p.gradInput(r, adv), GradOutput{Logits: logits, Losses: losses, Grad: grad}
+	if err := p.m.Grad(in, out); err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
-	p.res.Queries += k
+	p.res.Queries += r.len()
+	if p.s.eot <= 1 {
+		return nil
+	}
+	// Expectation over transformation: average the gradients of several
+	// evaluations of a randomised model; the logits and losses are the
+	// last evaluation's, as in AutoAttack.
+	size := r.len() * p.d
+	p.sum = append(p.sum[:0], grad[:size]...)
+	for range p.s.eot - 1 {
+		if err := p.m.Grad(in, out); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		p.res.Queries += r.len()
+		for j, v := range grad[:size] {
+			p.sum[j] += v
+		}
+	}
+	for j, v := range p.sum {
+		grad[j] = v / float32(p.s.eot)
+	}
 	return nil
 }
 
@@ -153,14 +246,14 @@ func (p *problem) logits(r *rows, adv, logits []float32) error {
 }
 
 // observe records the active rows' points adv, with their logits: a point
-// that fools the model (and passes the budget check) breaks its sample,
-// otherwise a point of higher margin becomes the sample's worst case. It
-// fills keep with the rows to keep attacking (the unbroken ones, or all
-// with Budget.NoEarlyStop) and returns their number.
+// that fools the model (and passes the threat-model check) breaks its
+// sample, otherwise a point of higher margin becomes the sample's worst
+// case. It fills keep with the rows to keep attacking (the unbroken ones,
+// or all without early stop) and returns their number.
 func (p *problem) observe(r *rows, adv, logits []float32, keep []bool) int {
 	kept := 0
 	for k, i := range r.idx {
-		if p.res.Success[i] { // broken earlier in this run (NoEarlyStop)
+		if p.res.Success[i] { // broken earlier in this run (no early stop)
 			keep[k] = true
 			kept++
 			continue
@@ -169,15 +262,17 @@ func (p *problem) observe(r *rows, adv, logits []float32, keep []bool) int {
 		pt := row(adv, k, p.d)
 		fooled := Fooled(z, p.y[i], p.target(i))
 		margin := Margin(z, p.y[i], p.target(i))
-		if (fooled || margin > p.best[i]) && !WithinBudget(p.x[i*p.d:(i+1)*p.d], pt, p.b.Norm, p.b.Eps) {
-			p.res.Rejected++
+		if (fooled || margin > p.best[i]) && !p.threat(i).Contains(p.x[i*p.d:(i+1)*p.d], pt) {
+			if p.scale <= 1 { // a larger-ε stage's points may lie outside
+				p.res.Rejected++
+			}
 			fooled = false
 		} else if fooled || margin > p.best[i] {
 			copy(row(p.res.Adv, i, p.d), pt)
 			p.best[i] = margin
 		}
 		p.res.Success[i] = fooled
-		keep[k] = !fooled || p.b.NoEarlyStop
+		keep[k] = !fooled || p.s.noEarlyStop
 		if keep[k] {
 			kept++
 		}

@@ -147,8 +147,8 @@ func LoadCIFARFiles(cifar100 bool, paths ...string) (*Dataset, error) {
 	}
 	d := &Dataset{
 		Name: "cifar10", C: 3, H: 32, W: 32, NumClasses: numClasses,
-		X: make([]float32, total*cifarImageBytes),
-		Y: make([]int64, total),
+		Pix: make([]uint8, total*cifarImageBytes),
+		Y:   make([]int64, total),
 	}
 	if cifar100 {
 		d.Name = "cifar100"
@@ -157,7 +157,7 @@ func LoadCIFARFiles(cifar100 bool, paths ...string) (*Dataset, error) {
 	var wg sync.WaitGroup
 	start := 0
 	for i, p := range paths {
-		x := d.X[start*cifarImageBytes : (start+counts[i])*cifarImageBytes]
+		x := d.Pix[start*cifarImageBytes : (start+counts[i])*cifarImageBytes]
 		y := d.Y[start : start+counts[i]]
 		start += counts[i]
 		wg.Go(func() {
@@ -174,7 +174,7 @@ func LoadCIFARFiles(cifar100 bool, paths ...string) (*Dataset, error) {
 }
 
 // readCIFARFile decodes one batch file into x and y, sized for it.
-func readCIFARFile(path string, labelBytes, numClasses int, x []float32, y []int64) error {
+func readCIFARFile(path string, labelBytes, numClasses int, x []uint8, y []int64) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -193,7 +193,7 @@ func readCIFARFile(path string, labelBytes, numClasses int, x []float32, y []int
 			return fmt.Errorf("%w: label %d of record %d is not in [0,%d)", ErrLabelRange, l, i, numClasses)
 		}
 		y[i] = int64(l)
-		bytesToUnit(x[i*cifarImageBytes:(i+1)*cifarImageBytes], r[labelBytes:])
+		copy(x[i*cifarImageBytes:(i+1)*cifarImageBytes], r[labelBytes:])
 	}
 	return nil
 }

@@ -49,7 +49,10 @@ func TestFashionMNISTReal(t *testing.T) {
 		if err := d.Validate(); err != nil {
 			t.Error(err)
 		}
-		lo, hi := slices.Min(d.X), slices.Max(d.X)
+		if d.X != nil || len(d.Pix) != d.Len()*28*28 {
+			t.Errorf("storage: %d floats, %d bytes; want 8-bit storage", len(d.X), len(d.Pix))
+		}
+		lo, hi := slices.Min(d.Image(0)), slices.Max(d.Image(0))
 		if lo != 0 || hi != 1 {
 			t.Errorf("pixel range [%v, %v], want [0, 1]", lo, hi)
 		}

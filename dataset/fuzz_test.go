@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
@@ -70,4 +71,38 @@ func FuzzParseNPYHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		parseNPYHeader(h)
 	})
+}
+
+// FuzzImageFile feeds arbitrary bytes to the streamed image loader, as an
+// image file and as a tar shard: an error or an image, never a panic, and
+// never more than the pixel limit decoded.
+func FuzzImageFile(f *testing.F) {
+	var img bytes.Buffer
+	writePNGTo(f, &img)
+	f.Add(img.Bytes())
+	f.Add(pngHeader(1<<16, 1<<16))
+	f.Add([]byte("\xff\xd8\xff\xdb\x00\x43\x00"))
+	f.Add([]byte("RIFF\x00\x00\x00\x00WEBPVP8 "))
+	f.Add([]byte("BM\x00\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00\x00"))
+	f.Add([]byte("II*\x00\x08\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "x.png")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s := &stream{items: []streamItem{{path: p}}, resize: 8, crop: 8, workers: 1, maxPixels: 1 << 20}
+		dst := make([]uint8, 3*8*8)
+		_ = s.load(dst, []int{0}, nil)
+		_ = s.load(dst, []int{0}, []sampleAug{{resizedCrop: true, flip: true, seed: [2]uint64{1, 2}}})
+		_, _ = LoadTarShards(p, 0, ImageFolderOptions{Crop: 8, MaxPixels: 1 << 20, SkipBad: true})
+	})
+}
+
+// writePNGTo encodes a small opaque image.
+func writePNGTo(tb testing.TB, w *bytes.Buffer) {
+	tb.Helper()
+	if err := png.Encode(w, patternRGBA(5, 4, func(x, y, c int) uint8 { return uint8(x*50 + y*9 + c) })); err != nil {
+		tb.Fatal(err)
+	}
 }

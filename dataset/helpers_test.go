@@ -151,3 +151,13 @@ func indexDataset(n, c, h, w int) *Dataset {
 	}
 	return d
 }
+
+// imageOf returns sample i of d (any storage) as floats.
+func imageOf(t testing.TB, d *Dataset, i int) []float32 {
+	t.Helper()
+	x := make([]float32, d.ImageSize())
+	if err := d.Gather(x, []int{i}); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}

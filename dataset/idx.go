@@ -105,7 +105,8 @@ func dimString(dims []int) string {
 // LoadIDX loads images and labels from a pair of idx files (MNIST format,
 // each optionally gzip-compressed, detected by content): imagesPath holds
 // magic 0x00000803 and dimensions N, H, W of unsigned bytes, labelsPath magic
-// 0x00000801 and N unsigned bytes. Images become C=1, values b/255.
+// 0x00000801 and N unsigned bytes. Images become C=1, held as bytes (8-bit
+// storage, [Dataset.Pix]) and read as values b/255.
 // NumClasses is one more than the largest label. Name is the name of the
 // images file's directory, Partition "train" or "test" when the file name starts
 // with "train" or "t10k".
@@ -143,8 +144,8 @@ func LoadIDX(imagesPath, labelsPath string) (*Dataset, error) {
 		Name:      filepath.Base(filepath.Dir(imagesPath)),
 		Partition: splitFromName(filepath.Base(imagesPath)),
 		C:         1, H: h, W: w,
-		X: unitFromBytes(img),
-		Y: make([]int64, n),
+		Pix: img,
+		Y:   make([]int64, n),
 	}
 	for i, l := range lbl {
 		d.Y[i] = int64(l)

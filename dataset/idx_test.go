@@ -37,9 +37,13 @@ func TestLoadIDXRoundTrip(t *testing.T) {
 			if d.Name != "mine" || d.Partition != "train" {
 				t.Errorf("name %q partition %q, want mine, train", d.Name, d.Partition)
 			}
+			all, err := d.Floats(nil, 0, d.Len())
+			if err != nil {
+				t.Fatal(err)
+			}
 			for i, b := range pix {
-				if d.X[i] != float32(b)/255 {
-					t.Fatalf("X[%d] = %v, want %v", i, d.X[i], float32(b)/255)
+				if x := all[i]; x != float32(b)/255 {
+					t.Fatalf("pixel %d = %v, want %v", i, x, float32(b)/255)
 				}
 			}
 			maxL := 0

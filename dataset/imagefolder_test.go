@@ -2,11 +2,14 @@ package dataset
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -45,7 +48,7 @@ func TestLoadImageFolderExact(t *testing.T) {
 		if d.Y[i] != wantY[i] {
 			t.Errorf("Y[%d] = %d, want %d", i, d.Y[i], wantY[i])
 		}
-		img := d.Image(i)
+		img := imageOf(t, d, i)
 		for ch := range 3 {
 			for y := range 8 {
 				for x := range 8 {
@@ -64,7 +67,7 @@ func TestLoadImageFolderExact(t *testing.T) {
 	}
 
 	d, err = LoadImageFolder(dir, ImageFolderOptions{Resize: 8, Crop: 8, MaxPerClass: 1})
-	if err != nil || d.Len() != 2 || d.Y[1] != 1 || d.Image(1)[1] != float32(pat(1)(1, 0, 0))/255 {
+	if err != nil || d.Len() != 2 || d.Y[1] != 1 || imageOf(t, d, 1)[1] != float32(pat(1)(1, 0, 0))/255 {
 		t.Errorf("MaxPerClass: %v %v", d, err)
 	}
 }
@@ -77,16 +80,23 @@ func TestResizeGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := golden.Data.([]uint8)
-	dst := make([]float32, 3*5*5)
-	var rs resizer
-	if err := loadImage("testdata/resize_src.png", 6, 5, dst, &rs); err != nil {
+	dst := make([]uint8, 3*5*5)
+	s := &stream{resize: 6, crop: 5, maxPixels: DefaultMaxPixels}
+	if err := new(decoder).preprocess(streamItem{path: "testdata/resize_src.png"}, s, dst, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, v := range dst {
-		if d := math.Abs(float64(v)*255 - float64(want[i])); d > 1 { // PIL rounds each pass to uint8
-			t.Errorf("value %d (c%d y%d x%d) = %.2f, PIL %d", i, i/25, i/5%5, i%5, v*255, want[i])
+		if d := math.Abs(float64(v) - float64(want[i])); d > 1 { // rounding differs by one step at most
+			t.Errorf("value %d (c%d y%d x%d) = %d, PIL %d", i, i/25, i/5%5, i%5, v, want[i])
 		}
 	}
+}
+
+// transformed runs the evaluation transform on img.
+func transformed(img image.Image, resize, crop int) []uint8 {
+	dst := make([]uint8, 3*crop*crop)
+	new(decoder).transform(img, resize, crop, dst, nil)
+	return dst
 }
 
 func TestResizeCrop(t *testing.T) {
@@ -94,14 +104,11 @@ func TestResizeCrop(t *testing.T) {
 	// 4 → 2 halves the width to 4; crop 2 keeps columns 1 and 2, whose
 	// antialiased triangle weights over x = 2j-1…2j+2 are 1/8, 3/8, 3/8, 1/8.
 	img := patternRGBA(8, 4, func(x, y, ch int) uint8 { return uint8(10 * x) })
-	var rs resizer
-	rs.src = toPlanarRGB(img, nil)
-	dst := make([]float32, 3*2*2)
-	rs.resizeCrop(dst, 8, 4, 2, 2)
+	dst := transformed(img, 2, 2)
 	for ch := range 3 {
 		for y := range 2 {
 			for x, want := range []float64{25, 45} {
-				if got := float64(dst[(ch*2+y)*2+x]) * 255; math.Abs(got-want) > 1e-3 {
+				if got := float64(dst[(ch*2+y)*2+x]); math.Abs(got-want) > 0.5 {
 					t.Errorf("(%d,%d,%d) = %v, want %v", ch, y, x, got, want)
 				}
 			}
@@ -111,13 +118,11 @@ func TestResizeCrop(t *testing.T) {
 	// Non-square, no scaling: the center crop of a 10×6 image at size 6
 	// is columns 2…7.
 	img = patternRGBA(10, 6, func(x, y, ch int) uint8 { return uint8(x*20 + y + ch) })
-	rs.src = toPlanarRGB(img, rs.src)
-	dst = make([]float32, 3*6*6)
-	rs.resizeCrop(dst, 10, 6, 6, 6)
+	dst = transformed(img, 6, 6)
 	for ch := range 3 {
 		for y := range 6 {
 			for x := range 6 {
-				if got, want := dst[(ch*6+y)*6+x], float32((x+2)*20+y+ch)/255; got != want {
+				if got, want := dst[(ch*6+y)*6+x], uint8((x+2)*20+y+ch); got != want {
 					t.Fatalf("crop (%d,%d,%d) = %v, want %v", ch, y, x, got, want)
 				}
 			}
@@ -127,15 +132,13 @@ func TestResizeCrop(t *testing.T) {
 	// A crop larger than the resized image is zero-padded; a constant
 	// image stays constant under resizing.
 	img = patternRGBA(5, 3, func(x, y, ch int) uint8 { return 200 })
-	rs.src = toPlanarRGB(img, rs.src)
-	dst = make([]float32, 3*4*4)
-	rs.resizeCrop(dst, 5, 3, 2, 4) // resized to 3×2, crop 4
+	dst = transformed(img, 2, 4) // resized to 3×2, crop 4
 	zeros, full := 0, 0
 	for _, v := range dst {
-		switch {
-		case v == 0:
+		switch v {
+		case 0:
 			zeros++
-		case math.Abs(float64(v)-200.0/255) < 1e-6:
+		case 200:
 			full++
 		default:
 			t.Fatalf("unexpected value %v", v)
@@ -143,6 +146,11 @@ func TestResizeCrop(t *testing.T) {
 	}
 	if full != 3*3*2 || zeros != 3*16-full {
 		t.Errorf("%d zeros, %d image pixels", zeros, full)
+	}
+	// torchvision pads (4-3)//2 = 0 columns on the left and (4-2)//2 = 1
+	// row on top.
+	if dst[0] != 0 || dst[4] != 200 || dst[4+3] != 0 {
+		t.Errorf("padding misplaced: row 0 %v, row 1 %v", dst[:4], dst[4:8])
 	}
 }
 
@@ -182,13 +190,13 @@ func TestLoadImageFolderJPEG(t *testing.T) {
 	if err := d.Validate(); err != nil {
 		t.Error(err)
 	}
-	grayImg := d.Image(3) // other: c.JPG, gray.jpg, red.png
+	grayImg := imageOf(t, d, 3) // other: c.JPG, gray.jpg, red.png
 	for _, v := range grayImg {
 		if math.Abs(float64(v)-128.0/255) > 2.0/255 {
 			t.Fatalf("gray JPEG pixel %v", v*255)
 		}
 	}
-	red := d.Image(4)
+	red := imageOf(t, d, 4)
 	if red[0] != 1 || red[256] != 0 || red[512] != 0 {
 		t.Errorf("transparent red PNG: r=%v g=%v b=%v (alpha is dropped)", red[0], red[256], red[512])
 	}
@@ -198,7 +206,7 @@ func TestLoadImageFolderJPEG(t *testing.T) {
 	// where the linear pattern 3x + 2y (at pixel centres) is:
 	sx, sy := 13.5*40/26, 10.5*30/20
 	want := (3*(sx-0.5) + 2*(sy-0.5)) / 255
-	if v := float64(d.Image(0)[8*16+8]); math.Abs(v-want) > 2.0/255 {
+	if v := float64(imageOf(t, d, 0)[8*16+8]); math.Abs(v-want) > 2.0/255 {
 		t.Errorf("jpeg pixel %v, want about %v", v*255, want*255)
 	}
 }
@@ -216,21 +224,13 @@ func TestLoadImageFolderErrors(t *testing.T) {
 		_, err := LoadImageFolder(dir, ImageFolderOptions{})
 		wantErr(t, err, ErrEmpty, dir, "no class subdirectories")
 	})
-	t.Run("corrupt image", func(t *testing.T) {
+	t.Run("not an image", func(t *testing.T) {
 		dir := t.TempDir()
 		for i := range 20 {
 			writePNG(t, filepath.Join(dir, "a", string(rune('a'+i))+".png"), patternRGBA(4, 4, func(x, y, c int) uint8 { return 1 }))
 		}
 		bad := writeFile(t, filepath.Join(dir, "a", "k.jpg"), []byte("this is not a jpeg"))
 		_, err := LoadImageFolder(dir, ImageFolderOptions{Crop: 4})
-		wantErr(t, err, ErrFormat, "load "+bad)
-		// A PNG truncated midway.
-		var b bytes.Buffer
-		writePNG(t, filepath.Join(dir, "a", "k.jpg"), patternRGBA(4, 4, func(x, y, c int) uint8 { return 1 }))
-		raw, _ := os.ReadFile(bad)
-		b.Write(raw[:len(raw)/2])
-		writeFile(t, bad, b.Bytes())
-		_, err = LoadImageFolder(dir, ImageFolderOptions{Crop: 4})
 		wantErr(t, err, ErrFormat, "load "+bad)
 	})
 	t.Run("missing dir", func(t *testing.T) {
@@ -239,6 +239,104 @@ func TestLoadImageFolderErrors(t *testing.T) {
 	})
 }
 
+// pngHeader returns the start of a PNG file whose header announces a w×h
+// RGB image, and no image data: a decompression bomb's header.
+func pngHeader(w, h uint32) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := binary.BigEndian.AppendUint32(nil, w)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
+	ihdr = append(ihdr, 8, 2, 0, 0, 0) // 8-bit RGB
+	chunk := append([]byte("IHDR"), ihdr...)
+	b.Write(binary.BigEndian.AppendUint32(nil, uint32(len(ihdr))))
+	b.Write(chunk)
+	b.Write(binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(chunk)))
+	return b.Bytes()
+}
+
+// TestImageFolderHostile checks bombs, truncated and corrupt files: refused
+// from the header or failing the batch that needs them, named, counted and
+// listed with SkipBad, never a panic.
+func TestImageFolderHostile(t *testing.T) {
+	good := func(t *testing.T, dir string) {
+		for i := range 6 {
+			writePNG(t, filepath.Join(dir, "c"+string(rune('0'+i%2)), string(rune('a'+i))+".png"),
+				patternRGBA(12, 10, func(x, y, c int) uint8 { return uint8(x + y + i) }))
+		}
+	}
+	var full bytes.Buffer
+	if err := jpeg.Encode(&full, patternRGBA(64, 48, func(x, y, c int) uint8 { return uint8(x * y) }), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		opts   ImageFolderOptions
+		target error // from LoadImageFolder without SkipBad; nil: from the batch
+	}{
+		{"bomb", pngHeader(100_000, 100_000), ImageFolderOptions{}, ErrTooLarge},
+		{"bomb under a lowered limit", full.Bytes(), ImageFolderOptions{MaxPixels: 64*48 - 1}, ErrTooLarge},
+		{"garbage", []byte("GIF89a but not really"), ImageFolderOptions{}, ErrFormat},
+		{"empty file", nil, ImageFolderOptions{}, ErrFormat},
+		{"truncated JPEG", full.Bytes()[:full.Len()/2], ImageFolderOptions{}, nil},
+		{"header only", pngHeader(8, 8), ImageFolderOptions{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			good(t, dir)
+			bad := writeFile(t, filepath.Join(dir, "c1", "bad.jpg"), tc.data)
+			tc.opts.Crop = 8
+			d, err := LoadImageFolder(dir, tc.opts)
+			if tc.target != nil {
+				wantErr(t, err, tc.target, "load "+bad)
+			} else {
+				if err != nil {
+					t.Fatalf("listing: %v", err)
+				}
+				_, err = d.Floats(nil, 0, d.Len())
+				if err == nil || !strings.Contains(err.Error(), bad) {
+					t.Errorf("reading all: %v, want an error naming %s", err, bad)
+				}
+				it, err := NewIterator(d, IteratorOptions{BatchSize: 4})
+				if err != nil {
+					t.Fatal(err)
+				}
+				x, y := make([]float32, 4*d.ImageSize()), make([]int64, 4)
+				for range 2 {
+					if _, ok := it.NextInto(x, y); !ok {
+						break
+					}
+				}
+				if it.Err() == nil || !strings.Contains(it.Err().Error(), bad) {
+					t.Errorf("iterator: %v, want an error naming %s", it.Err(), bad)
+				}
+			}
+
+			tc.opts.SkipBad = true
+			d, err = LoadImageFolder(dir, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Len() != 6 || len(d.Skipped) != 1 || d.Skipped[0].Path != bad || d.Skipped[0].Err == "" {
+				t.Fatalf("SkipBad: %d samples, skipped %+v", d.Len(), d.Skipped)
+			}
+			if _, err := d.Floats(nil, 0, d.Len()); err != nil {
+				t.Errorf("SkipBad: %v", err)
+			}
+		})
+	}
+
+	// A raised limit reads the image that a lowered one refused.
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "c", "big.jpg"), full.Bytes())
+	d, err := LoadImageFolder(dir, ImageFolderOptions{Crop: 8, MaxPixels: 64 * 48})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Floats(nil, 0, 1); err != nil {
+		t.Error(err)
+	}
+}
 func TestImageFolderOptionsDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		opts         ImageFolderOptions

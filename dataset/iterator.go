@@ -19,6 +19,10 @@ type IteratorOptions struct {
 	DropLast bool
 	// Augment is applied to every sample as it is copied into a batch.
 	Augment Augment
+	// Prefetch is the number of batches a streamed data set's iterator
+	// decodes ahead of the one being consumed, within an epoch; 0 means 2.
+	// Memory for images grows as BatchSize·(1+Prefetch)·C·H·W bytes.
+	Prefetch int
 }
 
 // IteratorState is the position of an [Iterator], to be stored in training
@@ -66,6 +70,21 @@ type Iterator struct {
 	permEpoch int     // -1: perm not computed
 	shufRng   rand.PCG
 	augRng    rand.PCG
+
+	sample []float32 // one converted image (8-bit storage with augmentation)
+	err    error     // the error that stopped a streamed batch
+
+	ahead []*pending // streamed batches being decoded, in order
+	free  [][]uint8  // decoded-batch buffers to reuse
+}
+
+// pending is a streamed batch whose images are being decoded.
+type pending struct {
+	epoch, batch int
+	idx          []int
+	pix          []uint8
+	done         chan struct{}
+	err          error
 }
 
 // NewIterator returns an iterator over d, positioned at epoch 0, batch 0.
@@ -75,6 +94,20 @@ func NewIterator(d *Dataset, opts IteratorOptions) (*Iterator, error) {
 	}
 	if opts.Augment.Pad < 0 {
 		return nil, fmt.Errorf("dataset: iterator: negative augmentation padding %d", opts.Augment.Pad)
+	}
+	if rc := opts.Augment.ResizedCrop; rc != 0 {
+		if !d.Streamed() {
+			return nil, fmt.Errorf("dataset: iterator: random-resized-crop needs images read from files (an image folder), not %s", d.Name)
+		}
+		if rc != d.H || rc != d.W {
+			return nil, fmt.Errorf("dataset: iterator: random-resized-crop:%d does not match the %d×%d images of %s (set the crop size to %d)", rc, d.H, d.W, d.Name, rc)
+		}
+	}
+	if opts.Prefetch < 0 {
+		return nil, fmt.Errorf("dataset: iterator: negative prefetch depth %d", opts.Prefetch)
+	}
+	if opts.Prefetch == 0 {
+		opts.Prefetch = 2
 	}
 	n := d.Len()
 	if n == 0 {
@@ -141,8 +174,14 @@ func (it *Iterator) Seek(epoch, batch int) error {
 		return fmt.Errorf("dataset: iterator: position (epoch %d, batch %d) out of range (%d batches per epoch)", epoch, batch, it.nb)
 	}
 	it.epoch, it.batch = epoch, batch
+	it.ahead, it.err = nil, nil // batches being decoded finish unseen
 	return nil
 }
+
+// Err returns the error that stopped the last call to NextInto or Next, or
+// nil. Only streamed data sets fail (a file that cannot be read; the error
+// names it); the iterator then stays at the batch that failed.
+func (it *Iterator) Err() error { return it.err }
 
 // nextSize returns the size of the next batch, 0 at the end of the epoch.
 func (it *Iterator) nextSize() int {
@@ -161,8 +200,10 @@ func (it *Iterator) endEpoch() {
 // NextInto copies the next batch into x (NCHW) and y, which must hold at
 // least BatchSize·ImageSize() and BatchSize values, and returns its size n:
 // the batch is x[:n·ImageSize()], y[:n]. At the end of an epoch it returns
-// (0, false) and moves to the next epoch. It does not allocate. It panics if
-// x or y is too short.
+// (0, false) and moves to the next epoch. For in-memory data it does not
+// allocate. It panics if x or y is too short. For a streamed data set it
+// also returns (0, false) when an image cannot be read: check
+// [Iterator.Err].
 func (it *Iterator) NextInto(x []float32, y []int64) (n int, ok bool) {
 	n = it.nextSize()
 	if n == 0 {
@@ -174,7 +215,10 @@ func (it *Iterator) NextInto(x []float32, y []int64) (n int, ok bool) {
 		panic(fmt.Sprintf("dataset: Iterator.NextInto: buffers of %d values and %d labels, need %d and %d",
 			len(x), len(y), n*sz, n))
 	}
-	it.fill(x[:n*sz], y[:n])
+	if err := it.fill(x[:n*sz], y[:n]); err != nil {
+		it.err = err
+		return 0, false
+	}
 	return n, true
 }
 
@@ -189,16 +233,20 @@ func (it *Iterator) Next() (b Batch, ok bool) {
 	}
 	x := make([]float32, n*it.d.ImageSize())
 	y := make([]int64, n)
-	it.fill(x, y)
+	if err := it.fill(x, y); err != nil {
+		it.err = err
+		return Batch{}, false
+	}
 	return NewBatch(x, y, it.d.C, it.d.H, it.d.W), true
 }
 
-// fill gathers the current batch (len(y) samples) and advances.
-func (it *Iterator) fill(x []float32, y []int64) {
-	d := it.d
-	sz := d.ImageSize()
-	start := it.batch * it.opts.BatchSize
-	if it.opts.Shuffle && it.permEpoch != it.epoch {
+// sampleIndex returns the dataset index of position pos of the current
+// epoch's order.
+func (it *Iterator) sampleIndex(pos int) int {
+	if !it.opts.Shuffle {
+		return pos
+	}
+	if it.permEpoch != it.epoch {
 		for i := range it.perm {
 			it.perm[i] = int32(i)
 		}
@@ -206,41 +254,137 @@ func (it *Iterator) fill(x []float32, y []int64) {
 		shuffle(it.perm, &it.shufRng)
 		it.permEpoch = it.epoch
 	}
-	aug := it.opts.Augment
-	augment := aug.Enabled()
-	if augment {
-		reseed(&it.augRng, it.opts.Seed, augmentStream, it.epoch, it.batch)
-	}
-	for i := range y {
-		idx := start + i
-		if it.opts.Shuffle {
-			idx = int(it.perm[idx])
-		}
-		src := d.X[idx*sz : (idx+1)*sz]
-		dst := x[i*sz : (i+1)*sz]
-		if augment {
-			aug.Apply(dst, src, d.C, d.H, d.W, &it.augRng)
-		} else {
-			copy(dst, src)
-		}
-		y[i] = d.Y[idx]
-	}
-	it.batch++
+	return int(it.perm[pos])
 }
 
-// Augment describes CIFAR-style training augmentation.
+// fill gathers the current batch (len(y) samples) and advances.
+func (it *Iterator) fill(x []float32, y []int64) error {
+	d := it.d
+	sz := d.ImageSize()
+	aug := it.opts.Augment
+	if d.Streamed() {
+		if err := it.fillStream(x, y); err != nil {
+			return err
+		}
+		// Streamed images are flipped (and resize-cropped) as they are
+		// decoded; only zero-padded cropping remains.
+		aug.Flip, aug.ResizedCrop = false, 0
+	} else {
+		start := it.batch * it.opts.BatchSize
+		for i := range y {
+			idx := it.sampleIndex(start + i)
+			dst := x[i*sz : (i+1)*sz]
+			if d.X != nil {
+				copy(dst, d.X[idx*sz:(idx+1)*sz])
+			} else {
+				bytesToUnit(dst, d.Pix[idx*sz:(idx+1)*sz])
+			}
+			y[i] = d.Y[idx]
+		}
+	}
+	if aug.Enabled() {
+		reseed(&it.augRng, it.opts.Seed, augmentStream, it.epoch, it.batch)
+		if it.sample == nil {
+			it.sample = make([]float32, sz)
+		}
+		for i := range y {
+			dst := x[i*sz : (i+1)*sz]
+			copy(it.sample, dst)
+			aug.Apply(dst, it.sample, d.C, d.H, d.W, &it.augRng)
+		}
+	}
+	it.batch++
+	return nil
+}
+
+// fillStream decodes the current batch of a streamed data set into x and
+// y, using the batch decoded ahead when there is one, and starts decoding
+// the next ones.
+func (it *Iterator) fillStream(x []float32, y []int64) error {
+	var p *pending
+	if len(it.ahead) > 0 && it.ahead[0].epoch == it.epoch && it.ahead[0].batch == it.batch {
+		p, it.ahead = it.ahead[0], it.ahead[1:]
+	} else {
+		it.ahead = nil
+		p = it.start(it.batch, nil)
+	}
+	for b := it.batch + 1 + len(it.ahead); len(it.ahead) < it.opts.Prefetch && b < it.nb; b++ {
+		prev := p
+		if len(it.ahead) > 0 {
+			prev = it.ahead[len(it.ahead)-1]
+		}
+		it.ahead = append(it.ahead, it.start(b, prev))
+	}
+	<-p.done
+	if p.err != nil {
+		it.ahead = nil
+		return p.err
+	}
+	bytesToUnit(x, p.pix[:len(x)])
+	for i, idx := range p.idx {
+		y[i] = it.d.Y[idx]
+	}
+	it.free = append(it.free, p.pix)
+	return nil
+}
+
+// start begins decoding batch b of the current epoch on a new goroutine,
+// after prev (when not nil) is done: batches are decoded one after the
+// other, each on the data set's pool of workers.
+func (it *Iterator) start(b int, prev *pending) *pending {
+	d, bs := it.d, it.opts.BatchSize
+	n := min(bs, d.Len()-b*bs)
+	p := &pending{epoch: it.epoch, batch: b, idx: make([]int, n), done: make(chan struct{})}
+	for i := range p.idx {
+		p.idx[i] = it.sampleIndex(b*bs + i)
+	}
+	if k := len(it.free); k > 0 {
+		p.pix, it.free = it.free[k-1], it.free[:k-1]
+	}
+	if need := n * d.ImageSize(); cap(p.pix) < need {
+		p.pix = make([]uint8, bs*d.ImageSize())
+	}
+	p.pix = p.pix[:n*d.ImageSize()]
+	var augs []sampleAug
+	if a := it.opts.Augment; a.ResizedCrop > 0 || a.Flip {
+		augs = make([]sampleAug, n)
+		for i := range augs {
+			s0, s1 := seeds(it.opts.Seed, sampleStream, it.epoch, b*bs+i)
+			augs[i] = sampleAug{resizedCrop: a.ResizedCrop > 0, flip: a.Flip, seed: [2]uint64{s0, s1}}
+		}
+	}
+	go func() {
+		defer close(p.done)
+		if prev != nil {
+			<-prev.done
+		}
+		p.err = d.stream.load(p.pix, p.idx, augs)
+	}()
+	return p
+}
+
+// Augment describes training augmentation: CIFAR-style (zero-padded random
+// crop, flip) for any data, ImageNet-style (random resized crop, flip) for
+// streamed image folders.
 type Augment struct {
 	// Pad > 0 enables random cropping: the image is padded with Pad zero
 	// pixels on every side and a window of the original size is cut at a
 	// uniformly random offset (e.g. 4 for CIFAR, 2 in free adversarial
 	// training's reference code).
-	Pad int
+	Pad int `json:"pad"`
 	// Flip mirrors the image horizontally with probability 1/2.
-	Flip bool
+	Flip bool `json:"flip"`
+	// ResizedCrop > 0 applies torchvision's RandomResizedCrop(ResizedCrop)
+	// to each image as it is decoded, instead of the data set's resize and
+	// center crop: a window of 8–100 % of the image's area with aspect ratio
+	// in [3/4, 4/3] is resized to ResizedCrop×ResizedCrop (bilinear,
+	// antialiased). Streamed image folders only; ResizedCrop must equal
+	// their crop size.
+	ResizedCrop int `json:"resized_crop,omitempty"`
 }
 
 // Enabled reports whether a changes images at all.
-func (a Augment) Enabled() bool { return a.Pad > 0 || a.Flip }
+func (a Augment) Enabled() bool { return a.Pad > 0 || a.Flip || a.ResizedCrop > 0 }
 
 // Apply writes an augmented copy of the c×h×w image src into dst, drawing
 // the crop offset and the flip from rng. dst and src must not overlap; both

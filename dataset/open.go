@@ -9,19 +9,22 @@ import (
 
 // Options holds loader settings for [Open].
 type Options struct {
-	// ImageFolder configures "imagefolder:" specs.
+	// ImageFolder configures "imagefolder:" and "tar:" specs.
 	ImageFolder ImageFolderOptions
-	// NumClasses, when positive, fixes the number of classes of "npz:" and
-	// "npy:" datasets, whose labels need not cover every class; 0 infers it
-	// (an .npz's num_classes array, else the largest label + 1).
+	// NumClasses, when positive, fixes the number of classes of "npz:",
+	// "npy:" and "tar:" datasets, whose labels need not cover every class;
+	// 0 infers it (an .npz's num_classes array, else the largest label + 1).
 	NumClasses int
 }
 
 // SpecForms documents the dataset specs [Open] accepts, for command-line help.
+//
+// Paths may start with ~/ and hold $VAR or ${VAR}, expanded as a shell would.
 const SpecForms = `fashion-mnist | mnist | cifar10 | cifar100  ($ROBUST_DATA_DIR/<name>, else /usr/share/datasets/<name>)
 mnist:DIR | fashion-mnist:DIR                   ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz])
 cifar10:DIR | cifar100:DIR                      (CIFAR binary version)
-imagefolder:DIR                                 (DIR[/train|/val|/test]/<class>/*.{jpg,jpeg,png})
+imagefolder:DIR                                 (DIR[/train|/val|/test]/<class>/*.{jpg,jpeg,png,bmp,tif,tiff,webp})
+tar:DIR/shard-{000..099}.tar                    (WebDataset shards: KEY.jpg|png|... + KEY.cls; same data for both splits)
 npz:FILE.npz | FILE.npz                         (arrays x, y or x_<split>, y_<split>)
 npy:X.npy,Y.npy                                 (image and label arrays)`
 
@@ -50,6 +53,12 @@ func Open(spec, split string, opts Options) (*Dataset, error) {
 	} else if arg == "" {
 		return nil, fmt.Errorf("dataset: spec %q lacks a path after %q\nvalid forms:\n%s", spec, scheme+":", SpecForms)
 	}
+	if hasArg || scheme == "npz" {
+		var err error
+		if arg, err = expandPath(arg); err != nil {
+			return nil, fmt.Errorf("dataset: spec %q: %w", spec, err)
+		}
+	}
 
 	var (
 		d   *Dataset
@@ -69,6 +78,8 @@ func Open(spec, split string, opts Options) (*Dataset, error) {
 		if d != nil {
 			d.Name = filepath.Base(filepath.Clean(arg))
 		}
+	case "tar":
+		d, err = LoadTarShards(arg, opts.NumClasses, opts.ImageFolder)
 	case "npz":
 		d, err = LoadNPZ(arg, split)
 		if err == nil && opts.NumClasses > 0 {
@@ -92,6 +103,37 @@ func Open(spec, split string, opts Options) (*Dataset, error) {
 	}
 	d.Partition = split
 	return d, nil
+}
+
+// expandPath expands $VAR and ${VAR} in each comma-separated part of p, and
+// a leading ~ or ~/ to the user's home directory, as a shell would for a
+// path typed on the command line (a spec given as --data cifar10:~/data
+// reaches the program unexpanded). An unset variable is an error rather
+// than an empty string, which would silently turn the path into another.
+func expandPath(p string) (string, error) {
+	var missing []string
+	parts := strings.Split(p, ",")
+	for i, part := range parts {
+		part = os.Expand(part, func(name string) string {
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				missing = append(missing, "$"+name)
+			}
+			return v
+		})
+		if part == "~" || strings.HasPrefix(part, "~/") {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("expand ~: %w", err)
+			}
+			part = home + part[1:]
+		}
+		parts[i] = part
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
+	}
+	return strings.Join(parts, ","), nil
 }
 
 // bareNames are the datasets Open accepts without a path.

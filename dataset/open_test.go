@@ -34,6 +34,8 @@ func TestOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(DataDirEnv, root)
+	t.Setenv("HOME", root)
+	t.Setenv("ROBUST_TEST_ROOT", root)
 
 	for _, tc := range []struct {
 		spec, split string
@@ -56,6 +58,11 @@ func TestOpen(t *testing.T) {
 		{"npz:" + npz, "test", "adv set", 7, 1, 3, 7},
 		{npz, "train", "adv set", 7, 1, 3, 7},
 		{"npy:" + xp + "," + yp, "test", "x", 4, 1, 2, 4},
+		// ~ and environment variables, expanded as a shell would.
+		{"cifar10:~/c10", "test", "cifar10", 3, 3, 32, 10},
+		{"imagefolder:$ROBUST_TEST_ROOT/inet", "train", "inet", 3, 3, 6, 2},
+		{"npy:${ROBUST_TEST_ROOT}/x.npy,~/y.npy", "test", "x", 4, 1, 2, 4},
+		{"$ROBUST_TEST_ROOT/adv set.npz", "test", "adv set", 7, 1, 3, 7},
 	} {
 		opts := Options{ImageFolder: ImageFolderOptions{Resize: 6, Crop: 6}}
 		d, err := Open(tc.spec, tc.split, opts)
@@ -84,6 +91,7 @@ func TestOpen(t *testing.T) {
 		{"cifar10:", "train", "lacks a path"},
 		{"mnist", "validation", `split "validation"`},
 		{"npy:" + xp, "test", "npy:X.npy,Y.npy"},
+		{"cifar10:$ROBUST_TEST_UNSET/c10", "test", "$ROBUST_TEST_UNSET is not set"},
 	} {
 		_, err := Open(tc.spec, tc.split, Options{})
 		if err == nil || !strings.Contains(err.Error(), tc.sub) {

@@ -59,3 +59,14 @@ func shuffle(p []int32, src rand.Source) {
 		p[i], p[j] = p[j], p[i]
 	}
 }
+
+// sampleStream seeds the per-sample random transforms of streamed images.
+const sampleStream uint64 = 0x5b1f_0004
+
+// newSourceFromSeeds returns a PCG generator with the given state.
+func newSourceFromSeeds(s [2]uint64) *rand.PCG { return rand.NewPCG(s[0], s[1]) }
+
+// uniform returns a uniform float64 in [lo, hi) from 53 random bits.
+func uniform(src rand.Source, lo, hi float64) float64 {
+	return lo + (hi-lo)*float64(src.Uint64()>>11)/(1<<53)
+}

@@ -2,36 +2,38 @@ package evaluate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/dataset"
-	"github.com/robust-go/robust/onnxgraph"
 )
 
-// The aggregation tests run Run on a scripted model: each sample's fate
-// under each attack is decided in advance, so the expected counts are
-// exact. All the plumbing that depends on the attack API is in this
-// block (scriptedSample, scriptedModel, scriptedAttacks), so that the
-// tests port to a new API by rewriting it alone.
+// The aggregation tests run Run on a scripted model and scripted attacks:
+// each sample's fate under each attack is decided in advance, so the
+// expected counts are exact. All the plumbing that depends on the attack
+// API is in this block (scriptedSample, scriptedModel, scriptedAttack).
 //
-// Today an attack is an AttackSpec dispatched to the attacks package, so
-// the script acts through the model: an FGSM step (no random start)
-// moves the sample's second pixel by ε along the gradient's sign, and the
-// model gives a non-zero gradient only for the loss of the attack that is
-// to break the sample, and misclassifies once that pixel has moved.
+// A scripted attack moves the second pixel of the samples it is to break
+// by ε (by 2ε, outside the ball, when the script says so) and claims a
+// success for them; the model misclassifies a sample once that pixel has
+// moved.
 
 // scriptedSample is one sample's script.
 type scriptedSample struct {
-	wrong    bool               // misclassified when clean
-	brokenBy onnxgraph.LossKind // the loss whose FGSM breaks it
-	breaks   bool               // whether brokenBy applies
+	wrong    bool   // misclassified when clean
+	brokenBy string // the name of the attack that breaks it ("": none)
 	// lies makes the model misclassify the moved sample only the first
 	// time it sees it: the attack claims a success that re-verification
 	// does not confirm (a non-deterministic model).
 	lies bool
+	// outside makes the attack move the sample by 2ε, out of the ball: a
+	// claimed success that re-verification must reject.
+	outside bool
 }
 
 // scriptedModel is an attacks.Model of 1×1×2 images in 3 classes. Pixel
@@ -65,7 +67,7 @@ func (m *scriptedModel) Logits(x []float32, n int, out []float32) error {
 		fooled := s.wrong
 		if math.Abs(float64(img[1]-0.5)) > float64(m.eps)/2 {
 			m.seen[i]++
-			fooled = fooled || s.breaks && (!s.lies || m.seen[i] == 1)
+			fooled = fooled || s.brokenBy != "" && (!s.lies || m.seen[i] == 1)
 		}
 		z := out[k*scriptedClasses : (k+1)*scriptedClasses]
 		label := scriptedLabel(i)
@@ -80,20 +82,9 @@ func (m *scriptedModel) Logits(x []float32, n int, out []float32) error {
 	return nil
 }
 
-func (m *scriptedModel) Grad(x []float32, y []int64, n int, loss onnxgraph.LossKind, logits, losses, grad []float32) error {
-	if err := m.Logits(x, n, logits); err != nil {
-		return err
-	}
-	for k := range n {
-		s := m.script[m.sample(x[2*k:2*k+2])]
-		losses[k] = 0
-		grad[2*k] = 0
-		grad[2*k+1] = 0
-		if s.breaks && s.brokenBy == loss {
-			grad[2*k+1] = 1
-		}
-	}
-	return nil
+// Grad is never called: the scripted attacks use no gradients.
+func (m *scriptedModel) Grad(attacks.GradInput, attacks.GradOutput) error {
+	return errors.New("scripted model: no gradients")
 }
 
 func scriptedLabel(i int) int { return i % scriptedClasses }
@@ -108,23 +99,54 @@ func scriptedData(n int) *dataset.Dataset {
 	return d
 }
 
-// scriptedAttacks returns one attack per loss: FGSM steps of ε without
-// random start, named after the loss.
-func scriptedAttacks(losses ...onnxgraph.LossKind) []AttackSpec {
-	var out []AttackSpec
-	for _, l := range losses {
-		out = append(out, AttackSpec{Name: "fgsm-" + attacks.LossName(l), Kind: FGSM, Loss: l, WhiteBox: true})
+// scriptedAttack breaks the samples whose script names it: it moves them
+// and claims a success where the model, asked once, misclassifies.
+type scriptedAttack struct {
+	name  string
+	model *scriptedModel
+}
+
+func (a scriptedAttack) Name() string                     { return a.name }
+func (a scriptedAttack) String() string                   { return "scripted " + a.name }
+func (a scriptedAttack) Supports(attacks.Norm, int) error { return nil }
+
+func (a scriptedAttack) Run(_ context.Context, m attacks.Model, x []float32, y []int64, t attacks.ThreatModel, _ *rand.Rand) (*attacks.Result, error) {
+	n := len(y)
+	res := &attacks.Result{Adv: slices.Clone(x), Success: make([]bool, n)}
+	for k := range n {
+		s := a.model.script[a.model.sample(x[2*k:2*k+2])]
+		if s.brokenBy != a.name {
+			continue
+		}
+		step := t.Eps
+		if s.outside {
+			step = 2 * t.Eps
+		}
+		res.Adv[2*k+1] += step
 	}
-	return out
+	logits := make([]float32, n*scriptedClasses)
+	if err := m.Logits(res.Adv, n, logits); err != nil {
+		return nil, err
+	}
+	for k := range n {
+		res.Success[k] = attacks.Fooled(logits[k*scriptedClasses:(k+1)*scriptedClasses], y[k], -1)
+	}
+	res.Queries = n
+	return res, nil
 }
 
 // runScripted evaluates the script at ε = 0.1 with the given attacks.
-func runScripted(t *testing.T, script []scriptedSample, independent bool, specs []AttackSpec) *Report {
+// The attacks are named by names.
+func runScripted(t *testing.T, script []scriptedSample, independent bool, names ...string) *Report {
 	t.Helper()
 	const eps = 0.1
 	m := &scriptedModel{script: script, eps: eps, seen: make([]int, len(script))}
+	var suite []attacks.Attack
+	for _, name := range names {
+		suite = append(suite, scriptedAttack{name: name, model: m})
+	}
 	rep, err := Run(context.Background(), m, scriptedData(len(script)), Config{
-		Eps: []Eps{{Value: eps, Text: "0.1"}}, Norm: attacks.Linf, Attacks: specs,
+		Eps: []Eps{{Value: eps, Text: "0.1"}}, Norm: attacks.Linf, Attacks: suite,
 		Independent: independent, NoSanity: true, BatchSize: 5, Seed: 1,
 	})
 	if err != nil {
@@ -141,7 +163,7 @@ func runScripted(t *testing.T, script []scriptedSample, independent bool, specs 
 // Mutation caught: the overall robust accuracy taken as the lowest single
 // attack's in independent mode.
 func TestAggregation(t *testing.T) {
-	ce, cw := onnxgraph.CrossEntropy, onnxgraph.CWMargin
+	ce, cw := "first", "second"
 	// 14 samples: 2 misclassified, 3 broken by CE, 4 by CW, 5 robust.
 	var script []scriptedSample
 	add := func(k int, s scriptedSample) {
@@ -150,8 +172,8 @@ func TestAggregation(t *testing.T) {
 		}
 	}
 	add(2, scriptedSample{wrong: true})
-	add(3, scriptedSample{breaks: true, brokenBy: ce})
-	add(4, scriptedSample{breaks: true, brokenBy: cw})
+	add(3, scriptedSample{brokenBy: ce})
+	add(4, scriptedSample{brokenBy: cw})
 	add(5, scriptedSample{})
 	type counts struct{ attacked, broken, robust int }
 	tests := []struct {
@@ -164,7 +186,7 @@ func TestAggregation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("independent=%v", tc.independent), func(t *testing.T) {
-			rep := runScripted(t, script, tc.independent, scriptedAttacks(ce, cw))
+			rep := runScripted(t, script, tc.independent, ce, cw)
 			if rep.Clean.Correct != 12 || rep.Clean.Total != 14 {
 				t.Fatalf("clean %d/%d, want 12/14", rep.Clean.Correct, rep.Clean.Total)
 			}
@@ -183,25 +205,28 @@ func TestAggregation(t *testing.T) {
 }
 
 // TestAggregationRejects has an attack claim successes that
-// re-verification does not confirm (the model misclassifies the example
-// only the first time it sees it): they count as rejected, not broken,
-// and the samples stay robust.
+// re-verification does not confirm: twice the model misclassifies the
+// example only the first time it sees it, once the example lies outside
+// the ε-ball. They count as rejected, not broken, and the samples stay
+// robust.
 //
-// Mutation caught: the verification in Attack replaced by true.
+// Mutation caught: the verification in Attack replaced by true (and the
+// ball check alone removed, for the sample outside the ball).
 func TestAggregationRejects(t *testing.T) {
-	ce := onnxgraph.CrossEntropy
+	ce := "first"
 	script := []scriptedSample{
-		{breaks: true, brokenBy: ce},
-		{breaks: true, brokenBy: ce, lies: true},
-		{breaks: true, brokenBy: ce, lies: true},
+		{brokenBy: ce},
+		{brokenBy: ce, lies: true},
+		{brokenBy: ce, lies: true},
+		{brokenBy: ce, outside: true},
 		{},
 	}
 	for _, independent := range []bool{false, true} {
 		t.Run(fmt.Sprintf("independent=%v", independent), func(t *testing.T) {
-			rep := runScripted(t, script, independent, scriptedAttacks(ce))
+			rep := runScripted(t, script, independent, ce)
 			a, p := rep.Points[0].Attacks[0], rep.Points[0]
-			if a.Attacked != 4 || a.Broken != 1 || a.Rejected != 2 || a.Robust.Correct != 3 || p.Robust.Correct != 3 {
-				t.Errorf("attacked %d, broken %d, rejected %d, robust %d (overall %d); want 4, 1, 2, 3 (3)",
+			if a.Attacked != 5 || a.Broken != 1 || a.Rejected != 3 || a.Robust.Correct != 4 || p.Robust.Correct != 4 {
+				t.Errorf("attacked %d, broken %d, rejected %d, robust %d (overall %d); want 5, 1, 3, 4 (4)",
 					a.Attacked, a.Broken, a.Rejected, a.Robust.Correct, p.Robust.Correct)
 			}
 		})

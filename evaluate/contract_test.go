@@ -92,7 +92,8 @@ func TestPrepare(t *testing.T) {
 			}
 			// The input-gradient graph builds through the prepended nodes.
 			grad := make([]float32, 2*d)
-			if err := m.Grad(x, []int64{0, 1}, 2, onnxgraph.CrossEntropy, got, make([]float32, 2), grad); err != nil {
+			in := attacks.GradInput{X: x, N: 2, Loss: attacks.CE, Labels: []int64{0, 1}}
+			if err := m.Grad(in, attacks.GradOutput{Logits: got, Losses: make([]float32, 2), Grad: grad}); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -77,120 +77,30 @@ func TestWilson(t *testing.T) {
 	}
 }
 
-func TestGates(t *testing.T) {
-	r := &Report{Clean: NewAccuracy(80, 100), Points: []Point{
-		{Eps: 0.1, EpsText: "0.1", Robust: NewAccuracy(30, 100), Attacks: []AttackResult{{Name: "pgd", Robust: NewAccuracy(40, 100)}}},
-		{Eps: 8.0 / 255, EpsText: "8/255", Robust: NewAccuracy(20, 100), Attacks: []AttackResult{{Name: "pgd", Robust: NewAccuracy(25, 100)}}},
-	}}
+func TestSuite(t *testing.T) {
 	cases := []struct {
-		gates   string
-		pass    bool
-		wantErr string
+		name   string
+		opts   SuiteOptions
+		labels []string // each attack's name and description
 	}{
-		{"pgd=40%,clean=80%", true, ""},
-		{"pgd=0.4", true, ""},
-		{"pgd=40", true, ""},
-		{"pgd=41%", false, ""},
-		{"robust@8/255=20%", true, ""},
-		{"pgd@8/255=30%", false, ""},
-		{"all=31%", false, ""},
-		{"fgsm=10%", false, "unknown metric \"fgsm\""},
-		{"pgd@4/255=10%", false, "was not evaluated"},
-		{"pgd", false, "METRIC=VALUE"},
-		{"pgd=abc", false, "not a percentage"},
-		{"pgd=150%", false, "outside"},
-		{"=40%", false, "empty metric"},
-		{"pgd@x=4%", false, "not a number"},
-		{",", false, "no gates"},
+		{"default", SuiteOptions{}, []string{"fgsm FGSM CE", "pgd PGD-20 CE ×1 (α=ε/4)", "apgd-ce APGD-CE 100 steps ×1"}},
+		{"full", SuiteOptions{Steps: 7, Restarts: 2}, []string{"fgsm FGSM CE", "pgd PGD-7 CE ×2 (α=ε/4)",
+			"pgd-cw PGD-7 CW ×2 (α=ε/4)", "apgd-ce APGD-CE 7 steps ×2", "apgd-dlr APGD-DLR 7 steps ×2",
+			"apgd-t APGD-T 7 steps, 9 targets", "square Square 5000 queries ×1"}},
+		{"pgd, square", SuiteOptions{Queries: 50}, []string{"pgd PGD-20 CE ×1 (α=ε/4)", "square Square 50 queries ×1"}},
 	}
 	for _, c := range cases {
-		gates, err := ParseGates(c.gates)
-		if err == nil {
-			err = r.CheckGates(gates)
-		}
-		if c.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-				t.Errorf("%q: got %v, want error %q", c.gates, err, c.wantErr)
-			}
-			continue
-		}
+		s, err := Suite(c.name, c.opts)
 		if err != nil {
-			t.Errorf("%q: %v", c.gates, err)
-			continue
-		}
-		if got := r.GateFailure() == ""; got != c.pass {
-			t.Errorf("%q: pass = %v, want %v (%s)", c.gates, got, c.pass, r.GateFailure())
-		}
-	}
-	gates, _ := ParseGates("pgd=50%,clean=90%")
-	if err := r.CheckGates(gates); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := r.GateFailure(), "2 gates missed: pgd 40.0% < 50.0% at ε=0.1; clean 80.0% < 90.0%"; got != want {
-		t.Errorf("GateFailure = %q, want %q", got, want)
-	}
-}
-
-func TestPolicy(t *testing.T) {
-	cases := []struct {
-		text    string
-		want    []string
-		wantErr string
-	}{
-		{"# policy\n[gates]\nclean = \"80%\"  # comment\npgd = 0.4\n\"robust@8/255\" = '30%'\n", []string{"clean=80%", "pgd=0.4", "robust@8/255=30%"}, ""},
-		{"fail-under = \"pgd=40%,clean=80%\"\n", []string{"pgd=40%", "clean=80%"}, ""},
-		{"[limits]\npgd = 1\n", nil, "unknown section"},
-		{"[gates\n", nil, "bad section"},
-		{"pgd = 0.4\n", nil, "unknown key"},
-		{"[gates]\npgd 0.4\n", nil, "KEY = VALUE"},
-		{"[gates]\npgd = \"lots\"\n", nil, "line 2"},
-		{"# nothing\n", nil, "no gates"},
-	}
-	for _, c := range cases {
-		gates, err := parsePolicy(strings.NewReader(c.text))
-		if c.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-				t.Errorf("%q: got %v, want error %q", c.text, err, c.wantErr)
-			}
-			continue
-		}
-		if err != nil {
-			t.Fatalf("%q: %v", c.text, err)
+			t.Fatalf("%s: %v", c.name, err)
 		}
 		var got []string
-		for _, g := range gates {
-			got = append(got, g.Text)
-		}
-		if !slices.Equal(got, c.want) {
-			t.Errorf("%q: gates %v, want %v", c.text, got, c.want)
-		}
-	}
-	if _, err := LoadPolicy("testdata/missing.toml"); err == nil {
-		t.Error("missing policy accepted")
-	}
-}
-
-func TestSuite(t *testing.T) {
-	names := func(s []AttackSpec) (out []string) {
 		for _, a := range s {
-			out = append(out, a.Name)
+			got = append(got, a.Name()+" "+a.String())
 		}
-		return out
-	}
-	s, err := Suite("default", SuiteOptions{})
-	if err != nil || !slices.Equal(names(s), []string{"fgsm", "pgd", "apgd-ce"}) || s[1].Steps != 20 || s[1].StepRatio != 0.25 {
-		t.Fatalf("default: %v %v", s, err)
-	}
-	s, err = Suite("full", SuiteOptions{Steps: 7, Restarts: 2})
-	if err != nil || len(s) != 7 || s[1].Steps != 7 || s[1].Restarts != 2 || s[6].Steps != 5000 || s[5].Restarts != 0 {
-		t.Fatalf("full: %+v %v", s, err)
-	}
-	s, err = Suite("pgd, square", SuiteOptions{Queries: 50})
-	if err != nil || !slices.Equal(names(s), []string{"pgd", "square"}) || s[1].Steps != 50 {
-		t.Fatalf("list: %v %v", s, err)
-	}
-	if got := s[0].Label(); got != "PGD-20 CE ×1 (α=ε/4)" {
-		t.Errorf("label %q", got)
+		if !slices.Equal(got, c.labels) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.labels)
+		}
 	}
 	for _, bad := range []string{"nope", "pgd,pgd", "pgd,"} {
 		if _, err := Suite(bad, SuiteOptions{}); err == nil {

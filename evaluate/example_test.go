@@ -34,7 +34,7 @@ func ExampleSuite() {
 		return
 	}
 	for _, a := range suite {
-		fmt.Printf("%-8s %s\n", a.Name, a.Label())
+		fmt.Printf("%-8s %s\n", a.Name(), a)
 	}
 	// Output:
 	// fgsm     FGSM CE
@@ -43,10 +43,10 @@ func ExampleSuite() {
 }
 
 func ExampleReport_CheckGates() {
-	report := &evaluate.Report{
+	report := &evaluate.Report{Mode: "cascade",
 		Clean: evaluate.NewAccuracy(850, 1000),
 		Points: []evaluate.Point{{EpsText: "0.1", Eps: 0.1, Robust: evaluate.NewAccuracy(380, 1000),
-			Attacks: []evaluate.AttackResult{{Name: "pgd", Robust: evaluate.NewAccuracy(412, 1000)}}}},
+			Attacks: []evaluate.AttackResult{{Name: "pgd", Attacked: 850, Robust: evaluate.NewAccuracy(412, 1000)}}}},
 	}
 	gates, err := evaluate.ParseGates("pgd=40%,clean=80%,robust=40%")
 	if err != nil {

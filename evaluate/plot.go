@@ -31,6 +31,9 @@ const (
 // in the report's mode), a thick black line for the samples surviving
 // every attack with its 95% Wilson interval as a grey band, and a dashed
 // line at clean accuracy. Every curve starts at clean accuracy at ε = 0.
+// A report with minimal ε per sample ([Config.MinEps]) adds the empirical
+// robust accuracy at every ε as a step line, read off the samples' minimal
+// perturbations instead of a grid of ε runs.
 func (r *Report) WriteCurve(w io.Writer, format string) error {
 	if len(r.Points) == 0 {
 		return errors.New("evaluate: curve: the report has no ε")
@@ -41,6 +44,9 @@ func (r *Report) WriteCurve(w io.Writer, format string) error {
 	p.Y.Tick.Marker = figure.PercentTicks{}
 	// A little room right of the last ε keeps its markers whole.
 	p.X.Min, p.X.Max = 0, 1.02*pts[len(pts)-1].Eps
+	if r.MinEps != nil && len(r.MinEps.Values) > 0 {
+		p.X.Max = max(p.X.Max, 1.02*r.MinEps.Values[len(r.MinEps.Values)-1])
+	}
 	// Accuracy falls with ε: the bottom left is where the lines are not.
 	p.Legend.Top, p.Legend.Left = false, true
 	p.Legend.XOffs, p.Legend.YOffs = vg.Points(10), vg.Points(10)
@@ -98,9 +104,37 @@ func (r *Report) WriteCurve(w io.Writer, format string) error {
 	p.Add(l)
 	p.Legend.Add("all attacks (95% CI)", l, poly)
 
+	if r.MinEps != nil {
+		eps, acc := r.MinEps.Curve()
+		xys := make(plotter.XYs, 0, len(eps)+1)
+		for i := range eps {
+			xys = append(xys, plotter.XY{X: eps[i], Y: 100 * acc[i]})
+		}
+		// The last step runs to the axis' end: the samples the search
+		// did not break stay robust.
+		xys = append(xys, plotter.XY{X: p.X.Max, Y: xys[len(xys)-1].Y})
+		m, err := plotter.NewLine(xys)
+		if err != nil {
+			return fmt.Errorf("evaluate: curve: minimal ε: %w", err)
+		}
+		m.StepStyle = plotter.PostStep
+		m.Color, m.Width, m.Dashes = figure.Black, vg.Points(1.5), []vg.Length{vg.Points(2), vg.Points(2)}
+		p.Add(m)
+		p.Legend.Add("minimal ε per sample", m)
+	}
+
 	ticks := []plot.Tick{{Value: 0, Label: "0"}}
 	for _, pt := range pts {
 		ticks = append(ticks, plot.Tick{Value: pt.Eps, Label: pt.EpsText})
+	}
+	if last := pts[len(pts)-1].Eps; p.X.Max > 1.5*last {
+		// The minimal-ε line runs past the evaluated budgets: plain
+		// ticks label the rest of the axis.
+		for _, t := range (plot.DefaultTicks{}).Ticks(0, p.X.Max) {
+			if t.Value > 1.2*last && t.Label != "" {
+				ticks = append(ticks, t)
+			}
+		}
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(thinTicks(ticks, p.X.Max))
 	if err := figure.Write(w, curveWidth, curveHeight, format, p); err != nil {

@@ -176,3 +176,26 @@ func TestFigureFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestCurveMinEps draws a report with minimal ε per sample: the curve
+// gains the step line of the empirical robust accuracy, in its legend,
+// and the ε axis reaches the largest minimal ε found.
+func TestCurveMinEps(t *testing.T) {
+	r := curveReport()
+	var plain bytes.Buffer
+	if err := r.WriteCurve(&plain, "svg"); err != nil {
+		t.Fatal(err)
+	}
+	r.MinEps = &MinEps{Samples: 200, Misclassified: 20, Values: []float64{0.001, 0.01, 0.02, 0.05, 0.09}}
+	var b bytes.Buffer
+	if err := r.WriteCurve(&b, "svg"); err != nil {
+		t.Fatal(err)
+	}
+	const legend = "minimal ε per sample"
+	if strings.Contains(plain.String(), legend) || !strings.Contains(b.String(), legend) {
+		t.Errorf("legend %q: without min-ε %v, with %v", legend, strings.Contains(plain.String(), legend), strings.Contains(b.String(), legend))
+	}
+	if b.Len() <= plain.Len() {
+		t.Errorf("min-ε curve adds nothing: %d bytes, %d without", b.Len(), plain.Len())
+	}
+}

@@ -27,16 +27,32 @@ type Report struct {
 	// an attack's robust accuracy is that after it and all before it) or
 	// "independent" (each attack runs on every correct sample and reports
 	// its own robust accuracy).
-	Mode   string   `json:"mode"`
-	Seed   uint64   `json:"seed"`
-	Clean  Accuracy `json:"clean"`
-	Points []Point  `json:"points"`
+	Mode string `json:"mode"`
+	Seed uint64 `json:"seed"`
+	// Partial is set when the evaluation was interrupted: Points holds
+	// the ε whose every attack ran, gates on the others fail as not
+	// measured.
+	Partial bool `json:"partial"`
+	// Budgets are the ε the evaluation was asked for, as written (a
+	// partial report's points may hold fewer).
+	Budgets []string `json:"budgets"`
+	Clean   Accuracy `json:"clean"`
+	Points  []Point  `json:"points"`
 	// Sanity is absent when the checks were skipped.
 	Sanity          *Sanity      `json:"sanity,omitempty"`
 	Flags           []Flag       `json:"flags"`
 	Gates           []GateResult `json:"gates"`
 	Seconds         float64      `json:"seconds"`
 	ImagesPerSecond float64      `json:"images_per_second"`
+	// RandomSuite is set when an attack averages over the model's
+	// randomness (EoT), as for randomised models (see CheckRandomness).
+	RandomSuite bool `json:"random_suite,omitempty"`
+	// Reproduction records how to rerun the evaluation (robust eval fills
+	// it; absent for library runs without provenance).
+	Reproduction *Reproduction `json:"reproduction,omitempty"`
+	// MinEps is the distribution of each sample's smallest breaking ε
+	// (Config.MinEps, robust eval --min-eps).
+	MinEps *MinEps `json:"min_eps,omitempty"`
 }
 
 // Point is the evaluation at one ε.
@@ -106,6 +122,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	if r.Gates == nil {
 		r.Gates = []GateResult{}
 	}
+	if r.Budgets == nil {
+		r.Budgets = []string{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -127,8 +146,11 @@ func (r *Report) title() string {
 }
 
 func normSymbol(n string) string {
-	if n == "l2" {
+	switch n {
+	case "l2":
 		return "L2"
+	case "l1":
+		return "L1"
 	}
 	return "L∞"
 }
@@ -148,6 +170,9 @@ var tableHeader = []string{"attack", "robust acc", "95% CI", "broken", "mean ‖
 func (r *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "robust eval: %s\n", r.title())
+	if r.Partial {
+		fmt.Fprintf(tw, "PARTIAL: the evaluation was interrupted; the ε below are complete, the others were not evaluated\n")
+	}
 	fmt.Fprintf(tw, "clean accuracy %s %s\n", pct(r.Clean.Value), ci(r.Clean))
 	for _, p := range r.Points {
 		fmt.Fprintf(tw, "\nε = %s\n", p.EpsText)
@@ -159,6 +184,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.MinEps != nil {
+		fmt.Fprintf(w, "\nminimal ε: %s\n", r.MinEps.summary())
 	}
 	if r.Sanity != nil {
 		fmt.Fprintf(w, "\nsanity: %s\n", r.Sanity.summary(r.Norm))
@@ -173,6 +201,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "\ngates:\n")
 		for _, g := range r.Gates {
 			fmt.Fprintf(w, "  %s %s\n", passFail(g.Passed), g.Describe())
+			for _, n := range g.Notes {
+				fmt.Fprintf(w, "       note: %s\n", n)
+			}
 		}
 	}
 	return nil
@@ -190,6 +221,9 @@ func passFail(ok bool) string {
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Robustness: %s\n\n", r.Model)
+	if r.Partial {
+		b.WriteString("> **Partial report**: the evaluation was interrupted; only the ε below were evaluated.\n\n")
+	}
 	fmt.Fprintf(&b, "%s on %s, %d samples, %s norm, suite `%s` (%s).\n\n", r.Model, r.Data, r.Samples, normSymbol(r.Norm), r.Suite, r.Mode)
 	fmt.Fprintf(&b, "**Clean accuracy: %s** %s\n\n", pct(r.Clean.Value), ci(r.Clean))
 	for _, p := range r.Points {
@@ -202,6 +236,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	if r.Sanity != nil {
 		fmt.Fprintf(&b, "Sanity checks: %s.\n\n", r.Sanity.summary(r.Norm))
+	}
+	if r.MinEps != nil {
+		fmt.Fprintf(&b, "**Minimal ε:** %s\n\n", r.MinEps.summary())
 	}
 	if len(r.Flags) > 0 {
 		b.WriteString("### Flags\n\n")
@@ -222,6 +259,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				icon = "❌"
 			}
 			fmt.Fprintf(&b, "- %s %s\n", icon, g.Describe())
+			for _, n := range g.Notes {
+				fmt.Fprintf(&b, "  - %s\n", n)
+			}
 		}
 		b.WriteString("\n")
 	}
@@ -236,18 +276,25 @@ type junitSuites struct {
 }
 
 type junitSet struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Time     float64     `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Time       float64         `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Cases      []junitCase     `xml:"testcase"`
 }
 
 type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Output    string        `xml:"system-out,omitempty"`
+	Name       string          `xml:"name,attr"`
+	Classname  string          `xml:"classname,attr"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Failure    *junitFailure   `xml:"failure,omitempty"`
+	Output     string          `xml:"system-out,omitempty"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
 }
 
 type junitFailure struct {
@@ -256,11 +303,24 @@ type junitFailure struct {
 }
 
 // WriteJUnit writes one JUnit test case per gate (a single passing
-// "evaluation" case when there are no gates).
+// "robust.eval" case when there are no gates). Test names are stable
+// across runs ("robust.gate.pgd@0.1"); the measured value, threshold and
+// notes go in properties, the failure message and the output.
 func (r *Report) WriteJUnit(w io.Writer) error {
-	set := junitSet{Name: "robust eval " + r.Model, Time: r.Seconds}
+	set := junitSet{Name: "robust eval " + r.Model, Time: r.Seconds, Properties: []junitProperty{
+		{"model", r.Model}, {"data", r.Data}, {"norm", r.Norm}, {"suite", r.Suite}, {"mode", r.Mode},
+		{"samples", fmt.Sprint(r.Samples)}, {"partial", fmt.Sprint(r.Partial)},
+	}}
 	for _, g := range r.Gates {
-		c := junitCase{Name: g.Describe(), Classname: "robust.gate"}
+		c := junitCase{Name: "robust.gate." + g.Name, Classname: "robust.gate", Properties: []junitProperty{
+			{"gate", g.Gate}, {"metric", g.Metric}, {"eps", g.Eps}, {"threshold", fmt.Sprintf("%.4f", g.Threshold)},
+			{"value", fmt.Sprintf("%.4f", g.Value)}, {"measured", fmt.Sprint(g.Measured)}, {"samples", fmt.Sprint(g.Samples)},
+		}}
+		out := []string{g.Describe()}
+		for _, n := range g.Notes {
+			out = append(out, "note: "+n)
+		}
+		c.Output = strings.Join(out, "\n")
 		if !g.Passed {
 			c.Failure = &junitFailure{Message: g.Describe(), Type: "gate"}
 			set.Failures++
@@ -268,7 +328,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		set.Cases = append(set.Cases, c)
 	}
 	if len(set.Cases) == 0 {
-		set.Cases = append(set.Cases, junitCase{Name: "evaluation", Classname: "robust.eval", Output: r.title()})
+		set.Cases = append(set.Cases, junitCase{Name: "robust.eval", Classname: "robust.eval", Output: r.title()})
 	}
 	set.Tests = len(set.Cases)
 	if _, err := io.WriteString(w, xml.Header); err != nil {

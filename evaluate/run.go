@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/robust-go/robust/attacks"
@@ -18,7 +20,7 @@ type Config struct {
 	Eps  []Eps
 	Norm attacks.Norm
 	// Attacks is the suite (see [Suite]); SuiteName names it in reports.
-	Attacks   []AttackSpec
+	Attacks   []attacks.Attack
 	SuiteName string
 	// BatchSize is the number of samples attacked at once (default 128).
 	BatchSize int
@@ -38,6 +40,12 @@ type Config struct {
 	Flags []Flag
 	// Progress, when set, is called as samples are done.
 	Progress func(Progress)
+	// MinEps searches each sample's smallest breaking ε after the attacks
+	// (see [MinEps]).
+	MinEps bool
+	// Reproduction, when set, is the provenance of the model and data;
+	// the report records it with the suite's settings and the seed.
+	Reproduction *Reproduction
 }
 
 // Progress reports how far an evaluation is: stage Stage of Stages (the
@@ -49,13 +57,21 @@ type Progress struct {
 	Done, Total   int
 }
 
-// ErrNoData is returned for an empty data set.
-var ErrNoData = errors.New("no samples to evaluate")
+// Sentinel errors.
+var (
+	// ErrNoData is returned for an empty data set.
+	ErrNoData = errors.New("no samples to evaluate")
+	// ErrRandomModel is returned by [Report.CheckRandomness] for a
+	// non-deterministic model evaluated with a deterministic suite.
+	ErrRandomModel = errors.New("a deterministic suite's robust accuracy on a non-deterministic model")
+)
 
 // Run evaluates a model on a data set: clean accuracy, then every attack
 // of the suite at every ε, then the sanity checks. Errors before the first
 // attack (a model that does not fit the data, bad budgets) are returned
-// before any work is done.
+// before any work is done. A run interrupted by ctx after the clean pass
+// returns the context's error together with a report marked Partial that
+// holds the ε completed so far.
 func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (*Report, error) {
 	e, err := newEvaluation(m, d, cfg)
 	if err != nil {
@@ -67,15 +83,26 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 	}
 	if !cfg.NoSanity {
 		if err := e.sanityBefore(ctx); err != nil {
+			if ctx.Err() != nil {
+				return e.interrupted(start, err)
+			}
 			return nil, err
 		}
 	}
 	for i, eps := range cfg.Eps {
 		p, err := e.point(ctx, i, eps)
 		if err != nil {
+			if ctx.Err() != nil {
+				return e.interrupted(start, err)
+			}
 			return nil, err
 		}
 		e.report.Points = append(e.report.Points, *p)
+	}
+	if cfg.MinEps {
+		if err := e.minEps(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if !cfg.NoSanity {
 		e.sanityAfter()
@@ -85,6 +112,14 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 		e.report.ImagesPerSecond = float64(e.n*len(cfg.Eps)) / e.report.Seconds
 	}
 	return e.report, nil
+}
+
+// interrupted returns the report so far, marked partial (it holds the
+// clean accuracy and the complete points), with the context's error.
+func (e *evaluation) interrupted(start time.Time, err error) (*Report, error) {
+	e.report.Partial = true
+	e.report.Seconds = time.Since(start).Seconds()
+	return e.report, err
 }
 
 // evaluation is the state of one Run.
@@ -132,9 +167,28 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	}
 	e.report = &Report{Schema: Schema, Model: cfg.Model, Data: cfg.Data, Samples: e.n,
 		Norm: cfg.Norm.String(), Suite: cfg.SuiteName, Mode: mode, Seed: cfg.Seed,
-		Flags: append([]Flag(nil), cfg.Flags...)}
+		Flags: append([]Flag(nil), cfg.Flags...), RandomSuite: slices.ContainsFunc(cfg.Attacks, attacks.UsesEoT)}
+	if cfg.Reproduction != nil {
+		r := *cfg.Reproduction
+		r.Norm, r.Mode, r.Seed = cfg.Norm.String(), mode, cfg.Seed
+		r.Eps = nil
+		for _, eps := range cfg.Eps {
+			r.Eps = append(r.Eps, eps.Text)
+		}
+		var err error
+		if r.Attacks, err = suiteSettings(cfg.Attacks); err != nil {
+			return nil, err
+		}
+		e.report.Reproduction = &r
+	}
+	for _, eps := range cfg.Eps {
+		e.report.Budgets = append(e.report.Budgets, eps.Text)
+	}
 	e.stages = 1 + len(cfg.Eps)*len(cfg.Attacks)
 	if !cfg.NoSanity {
+		e.stages++
+	}
+	if cfg.MinEps {
 		e.stages++
 	}
 	return e, nil
@@ -158,12 +212,13 @@ func CheckFit(m attacks.Model, d *dataset.Dataset) error {
 // CheckEps checks a budget against the norm's range for images of size
 // values.
 func CheckEps(norm attacks.Norm, eps Eps, size int) error {
-	limit := 1.0
-	if norm == attacks.L2 {
-		limit = math.Sqrt(float64(size))
-	}
+	limit := norm.MaxEps(size)
 	if v := float64(eps.Value); !(v > 0 && v <= limit) {
-		return fmt.Errorf("ε %s = %g is out of range (0, %.4g] for the %s norm", eps.Text, v, limit, norm.Symbol())
+		text := eps.Text
+		if s := strconv.FormatFloat(v, 'g', -1, 32); s != text {
+			text += " = " + s
+		}
+		return fmt.Errorf("ε %s is out of range (0, %.4g] for the %s norm", text, limit, norm.Symbol())
 	}
 	return nil
 }
@@ -179,12 +234,18 @@ func (e *evaluation) cleanPass(ctx context.Context) error {
 	e.logits = make([]float32, e.n*e.classes)
 	e.correct = make([]bool, e.n)
 	bs := e.cfg.BatchSize
+	var buf []float32
 	for lo := 0; lo < e.n; lo += bs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		hi := min(lo+bs, e.n)
-		if err := e.m.Logits(e.d.X[lo*e.size:hi*e.size], hi-lo, e.logits[lo*e.classes:hi*e.classes]); err != nil {
+		x, err := e.d.Floats(buf, lo, hi)
+		if err != nil {
+			return fmt.Errorf("clean pass: %w", err)
+		}
+		buf = x
+		if err := e.m.Logits(x, hi-lo, e.logits[lo*e.classes:hi*e.classes]); err != nil {
 			return fmt.Errorf("clean pass: %w", err)
 		}
 		e.progress("clean", hi, e.n)
@@ -206,12 +267,12 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 	p := &Point{Eps: float64(eps.Value), EpsText: eps.Text}
 	start := time.Now()
 	robust := append([]bool{}, e.correct...)
-	for ai, spec := range e.cfg.Attacks {
-		ar := AttackResult{Name: spec.Name, Label: spec.Label()}
-		if reason := e.unsupported(spec); reason != "" {
+	for ai, a := range e.cfg.Attacks {
+		ar := AttackResult{Name: a.Name(), Label: a.String()}
+		if reason := e.unsupported(a); reason != "" {
 			ar.Skipped = reason
 			if index == 0 {
-				e.flag(info("skipped", "%s was skipped: %s", spec.Name, reason))
+				e.flag(info("skipped", "%s was skipped: %s", a.Name(), reason))
 			}
 			ar.Robust = NewAccuracy(count(robust), e.n)
 			p.Attacks = append(p.Attacks, ar)
@@ -229,9 +290,9 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 			}
 		}
 		rng := rand.New(rand.NewPCG(e.cfg.Seed, uint64(index)<<32|uint64(ai)))
-		out, err := Attack(ctx, e.m, spec, spec.Budget(e.cfg.Norm, eps.Value), e.d, idx, AttackOptions{
-			BatchSize: e.cfg.BatchSize, Rng: rng,
-			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", spec.Name, eps.Text), done, total) },
+		out, err := Attack(ctx, e.m, a, attacks.ThreatModel{Norm: e.cfg.Norm, Eps: eps.Value}, e.d, idx, AttackOptions{
+			BatchSize: e.cfg.BatchSize, Rng: rng, DiscardAdv: true,
+			Progress: func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", a.Name(), eps.Text), done, total) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("ε %s: %w", eps.Text, err)
@@ -263,20 +324,15 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 }
 
 // unsupported returns why an attack cannot run on this model and norm.
-func (e *evaluation) unsupported(a AttackSpec) string {
-	need := 2
-	switch {
-	case a.Kind == Square && e.cfg.Norm != attacks.Linf:
-		return "Square supports the L∞ norm only"
-	case a.Kind == APGDT:
-		need = 4
-	case a.Loss == attacks.DLR:
-		need = 3
+func (e *evaluation) unsupported(a attacks.Attack) string {
+	err := a.Supports(e.cfg.Norm, e.classes)
+	if err == nil {
+		return ""
 	}
-	if e.classes < need {
-		return fmt.Sprintf("needs %d or more classes", need)
+	if ue := (*attacks.UnsupportedError)(nil); errors.As(err, &ue) {
+		return ue.Reason
 	}
-	return ""
+	return err.Error()
 }
 
 func (a *AttackResult) setNorms(norms []float64) {
@@ -309,11 +365,17 @@ type AttackOptions struct {
 	// Progress, when set, is called after each batch with the samples
 	// done and the total.
 	Progress func(done, total int)
+	// DiscardAdv leaves Outcome.Adv nil instead of keeping every
+	// adversarial image: memory then stays bounded by the batch size
+	// whatever the number of samples (an evaluation of a large streamed
+	// image folder needs only the verdicts).
+	DiscardAdv bool
 }
 
 // Outcome is the verified result of an attack on a list of samples.
 type Outcome struct {
-	// Adv holds the adversarial (or worst-case) image of each sample.
+	// Adv holds the adversarial (or worst-case) image of each sample; nil
+	// with AttackOptions.DiscardAdv.
 	Adv []float32
 	// Success tells which samples the attack broke, after verification: the
 	// example lies in the ball and in [0,1] and the model, run again on it,
@@ -329,44 +391,50 @@ type Outcome struct {
 }
 
 // Attack runs one attack over the samples idx of a data set in batches and
-// verifies every success: the example must lie in the ε-ball and [0,1],
-// and the model, run again on it, must misclassify it.
-func Attack(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Budget, d *dataset.Dataset, idx []int, opts AttackOptions) (*Outcome, error) {
+// verifies every success: the example must lie in the threat model's ball
+// and [0,1], and the model, run again on it, must misclassify it.
+func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.ThreatModel, d *dataset.Dataset, idx []int, opts AttackOptions) (*Outcome, error) {
 	bs := opts.BatchSize
 	if bs <= 0 {
 		bs = 128
 	}
 	size, classes := d.ImageSize(), m.Classes()
-	out := &Outcome{Adv: make([]float32, len(idx)*size), Success: make([]bool, len(idx)),
-		Norms: make([]float64, len(idx)), Pred: make([]int, len(idx))}
+	out := &Outcome{Success: make([]bool, len(idx)), Norms: make([]float64, len(idx)), Pred: make([]int, len(idx))}
+	if !opts.DiscardAdv {
+		out.Adv = make([]float32, len(idx)*size)
+	}
 	x := make([]float32, 0, bs*size)
 	y := make([]int64, 0, bs)
 	logits := make([]float32, bs*classes)
 	start := time.Now()
 	for lo := 0; lo < len(idx); lo += bs {
 		hi := min(lo+bs, len(idx))
-		x, y = x[:0], y[:0]
+		x, y = x[:(hi-lo)*size], y[:0]
+		if err := d.Gather(x, idx[lo:hi]); err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Name(), err)
+		}
 		for _, i := range idx[lo:hi] {
-			x = append(x, d.Image(i)...)
 			y = append(y, d.Y[i])
 		}
-		res, err := spec.Run(ctx, m, x, y, b, opts.Rng)
+		res, err := a.Run(ctx, m, x, y, t, opts.Rng)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", spec.Name, err)
+			return nil, fmt.Errorf("%s: %w", a.Name(), err)
 		}
 		out.Queries += res.Queries
 		out.Rejected += res.Rejected
 		if err := m.Logits(res.Adv, hi-lo, logits); err != nil {
-			return nil, fmt.Errorf("%s: verify: %w", spec.Name, err)
+			return nil, fmt.Errorf("%s: verify: %w", a.Name(), err)
 		}
 		for k := range hi - lo {
 			clean, adv := x[k*size:(k+1)*size], res.Adv[k*size:(k+1)*size]
 			z := logits[k*classes : (k+1)*classes]
 			j := lo + k
-			copy(out.Adv[j*size:], adv)
+			if out.Adv != nil {
+				copy(out.Adv[j*size:], adv)
+			}
 			out.Pred[j] = attacks.Predict(z)
-			out.Norms[j] = b.Norm.Distance(adv, clean)
-			verified := attacks.WithinBudget(clean, adv, b.Norm, b.Eps) && attacks.Fooled(z, y[k], -1)
+			out.Norms[j] = t.Norm.Distance(adv, clean)
+			verified := t.Contains(clean, adv) && attacks.Fooled(z, y[k], -1)
 			if res.Success[k] && !verified {
 				out.Rejected++
 			}

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/robust-go/robust/attacks"
-	"github.com/robust-go/robust/onnxgraph"
 )
 
 const (
@@ -40,9 +39,20 @@ type Sanity struct {
 	SoftmaxRows int `json:"softmax_rows"`
 	// LargeEps is PGD-20's robust accuracy, among the checked samples, at a
 	// budget where no model should keep its accuracy (L∞ 0.5: every image
-	// can become uniform grey; L2 0.5·√d likewise).
+	// can become uniform grey; L2 0.5·√d and L1 0.5·d likewise).
 	LargeEps         float64 `json:"large_eps"`
 	LargeEpsAccuracy float64 `json:"large_eps_accuracy"`
+	// Probe names the large-ε attack when it is not PGD-20 (for the L1
+	// norm, which PGD does not support, APGD-CE with 20 steps).
+	Probe string `json:"probe,omitempty"`
+}
+
+// probe returns the name of the large-ε attack.
+func (s *Sanity) probe() string {
+	if s.Probe != "" {
+		return s.Probe
+	}
+	return "PGD-20"
 }
 
 // sanityBefore checks gradients, determinism and outputs on clean samples,
@@ -69,13 +79,15 @@ func (e *evaluation) sanityBefore(ctx context.Context) error {
 		return nil
 	}
 	k := len(idx)
-	x, y := make([]float32, 0, k*e.size), make([]int64, 0, k)
+	x, y := make([]float32, k*e.size), make([]int64, 0, k)
+	if err := e.d.Gather(x, idx); err != nil {
+		return fmt.Errorf("sanity check: %w", err)
+	}
 	for _, i := range idx {
-		x = append(x, e.d.Image(i)...)
 		y = append(y, e.d.Y[i])
 	}
 	logits, losses, grad := make([]float32, k*e.classes), make([]float32, k), make([]float32, k*e.size)
-	if err := e.m.Grad(x, y, k, onnxgraph.CrossEntropy, logits, losses, grad); err != nil {
+	if err := e.m.Grad(attacks.GradInput{X: x, N: k, Loss: attacks.CE, Labels: y}, attacks.GradOutput{Logits: logits, Losses: losses, Grad: grad}); err != nil {
 		return fmt.Errorf("sanity check: %w", err)
 	}
 	for j := range k {
@@ -105,7 +117,11 @@ func (e *evaluation) sanityBefore(ctx context.Context) error {
 		e.flag(warning("zero-gradients", "%d of %d correctly classified samples have an all-zero cross-entropy input gradient (saturated softmax or masked gradients); trust margin-based attacks (pgd-cw, apgd-dlr) and Square more than CE ones", s.ZeroGradients, k))
 	}
 	if s.MaxOutputDiff > 1e-4 {
-		e.flag(warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model defeats single-sample attacks (use EOT) and makes robust accuracy noisy", s.MaxOutputDiff))
+		if e.report.RandomSuite {
+			e.flag(warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model; the suite averages gradients over its randomness (EoT), and robust accuracy is noisy", s.MaxOutputDiff))
+		} else {
+			e.flag(warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model defeats single-sample attacks and makes robust accuracy noisy; rerun with --suite autoattack-rand (attacks with EoT over 20 samples)", s.MaxOutputDiff))
+		}
 	}
 	return e.probeLargeEps(ctx, idx)
 }
@@ -113,12 +129,12 @@ func (e *evaluation) sanityBefore(ctx context.Context) error {
 // probeLargeEps runs PGD-20 at a budget that should leave no accuracy.
 func (e *evaluation) probeLargeEps(ctx context.Context, idx []int) error {
 	s := e.report.Sanity
-	eps := float32(0.5)
-	if e.cfg.Norm == attacks.L2 {
-		eps = float32(0.5 * math.Sqrt(float64(e.size)))
+	eps := float32(0.5 * e.cfg.Norm.MaxEps(e.size))
+	var probe attacks.Attack = attacks.PGD{Steps: 20, StepRatio: 0.25, RandomStart: true}
+	if probe.Supports(e.cfg.Norm, e.classes) != nil {
+		probe, s.Probe = attacks.APGD{Steps: 20}, "APGD-CE-20"
 	}
-	spec := AttackSpec{Name: "pgd", Kind: PGD, Steps: 20, StepRatio: 0.25, RandomStart: true}
-	out, err := Attack(ctx, e.m, spec, spec.Budget(e.cfg.Norm, eps), e.d, idx, AttackOptions{
+	out, err := Attack(ctx, e.m, probe, attacks.ThreatModel{Norm: e.cfg.Norm, Eps: eps}, e.d, idx, AttackOptions{
 		BatchSize: e.cfg.BatchSize, Rng: rand.New(rand.NewPCG(e.cfg.Seed, math.MaxUint32)),
 		Progress: func(done, total int) { e.progress("sanity", done, total) },
 	})
@@ -129,8 +145,8 @@ func (e *evaluation) probeLargeEps(ctx context.Context, idx []int) error {
 	s.LargeEps = float64(eps)
 	s.LargeEpsAccuracy = 1 - float64(count(out.Success))/float64(len(idx))
 	if s.LargeEpsAccuracy > maskingAccuracy {
-		e.flag(warning("gradient-masking", "possible gradient masking: PGD-20 at %s ε=%.3g, where any image can be made grey, leaves %.1f%% of %d samples correct (accuracy should fall towards 0 as ε grows)",
-			e.cfg.Norm.Symbol(), eps, 100*s.LargeEpsAccuracy, len(idx)))
+		e.flag(warning("gradient-masking", "possible gradient masking: %s at %s ε=%.3g, where any image can be made grey, leaves %.1f%% of %d samples correct (accuracy should fall towards 0 as ε grows)",
+			s.probe(), e.cfg.Norm.Symbol(), eps, 100*s.LargeEpsAccuracy, len(idx)))
 	}
 	return nil
 }
@@ -162,11 +178,10 @@ func (e *evaluation) sanityAfter() {
 func (e *evaluation) checkBlackBox(p Point) {
 	whiteBest := math.Inf(1)
 	for i, a := range p.Attacks {
-		spec := e.cfg.Attacks[i]
 		if a.Skipped != "" {
 			continue
 		}
-		if spec.WhiteBox {
+		if !attacks.IsBlackBox(e.cfg.Attacks[i]) {
 			whiteBest = min(whiteBest, a.Robust.Value)
 			continue
 		}
@@ -214,6 +229,6 @@ func relDiff(a, b float32) float64 {
 
 // summary describes the measurements in one line.
 func (s *Sanity) summary(norm string) string {
-	return fmt.Sprintf("PGD-20 at %s ε=%.4g leaves %.1f%% of %d samples correct; input gradients: %d all-zero, %d NaN; outputs differ between runs by ≤ %.2g",
-		normSymbol(norm), s.LargeEps, 100*s.LargeEpsAccuracy, s.Samples, s.ZeroGradients, s.NaNGradients, s.MaxOutputDiff)
+	return fmt.Sprintf("%s at %s ε=%.4g leaves %.1f%% of %d samples correct; input gradients: %d all-zero, %d NaN; outputs differ between runs by ≤ %.2g",
+		s.probe(), normSymbol(norm), s.LargeEps, 100*s.LargeEpsAccuracy, s.Samples, s.ZeroGradients, s.NaNGradients, s.MaxOutputDiff)
 }

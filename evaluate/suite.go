@@ -1,192 +1,155 @@
 package evaluate
 
 import (
-	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 
 	"github.com/robust-go/robust/attacks"
-	"github.com/robust-go/robust/onnxgraph"
 )
 
-// Kind is an attack algorithm.
-type Kind int
-
-// Attack algorithms.
-const (
-	FGSM Kind = iota
-	PGD
-	APGD
-	APGDT
-	Square
-)
-
-// AttackSpec is one attack of a suite; the budget's ε and norm come from
-// the evaluation.
-type AttackSpec struct {
-	// Name identifies the attack in reports and gates ("pgd").
-	Name string
-	Kind Kind
-	Loss onnxgraph.LossKind
-	// Steps are iterations (PGD, APGD) or queries (Square); 0 is the
-	// attack's default.
-	Steps    int
-	Restarts int
-	// StepRatio sets the step size α = StepRatio·ε (FGSM, PGD); 0 is the
-	// attack's default.
-	StepRatio   float32
-	RandomStart bool
-	// Targets is APGD-T's number of target classes.
-	Targets int
-	// WhiteBox is false for attacks that use no gradients.
-	WhiteBox bool
+// catalogue returns every named attack with its default settings, in the
+// order help texts list them.
+func catalogue() []attacks.Attack {
+	pgd := attacks.PGD{Steps: 20, StepRatio: 0.25, RandomStart: true}
+	pgdCW, pgdDLR := pgd, pgd
+	pgdCW.Loss, pgdDLR.Loss = attacks.CWMargin, attacks.DLR
+	return []attacks.Attack{
+		attacks.FGSM{},
+		pgd, pgdCW, pgdDLR,
+		attacks.APGD{Steps: 100},
+		attacks.APGD{Loss: attacks.DLR, Steps: 100},
+		attacks.APGDTargeted{Steps: 100, TargetClasses: 9},
+		attacks.FAB{Steps: 100},
+		attacks.FAB{Steps: 100, TargetClasses: 9},
+		attacks.Square{Queries: 1000},
+	}
 }
 
-// Label describes the attack, e.g. "PGD-20 CE ×1 (α=ε/4, random start)".
-func (a AttackSpec) Label() string {
-	restarts := max(a.Restarts, 1)
-	switch a.Kind {
-	case FGSM:
-		return "FGSM " + strings.ToUpper(attacks.LossName(a.Loss))
-	case PGD:
-		s := fmt.Sprintf("PGD-%d %s ×%d", a.Steps, strings.ToUpper(attacks.LossName(a.Loss)), restarts)
-		if a.StepRatio > 0 {
-			s += fmt.Sprintf(" (α=%s)", ratioText(a.StepRatio))
+// namedSuite returns the attacks of a named suite for a norm, with the
+// suite's own settings, or false.
+func namedSuite(name string, norm attacks.Norm) ([]attacks.Attack, bool) {
+	switch name {
+	case "autoattack":
+		if norm == attacks.L1 {
+			// AutoAttack's standard version for L1: APGD-CE with 5
+			// restarts and APGD-T with 5 target classes, both in the
+			// larger-ε schedule, then FAB-T as for L∞. AutoAttack ends
+			// with an L1 Square; robust's Square has no L1 variant, so
+			// the suite leaves it out rather than skip it at run time.
+			return []attacks.Attack{
+				attacks.APGD{Steps: 100, Restarts: 5, LargeEps: true},
+				attacks.APGDTargeted{Steps: 100, TargetClasses: 5, LargeEps: true},
+				attacks.FAB{Steps: 100, TargetClasses: 9},
+			}, true
 		}
-		return s
-	case APGD:
-		return fmt.Sprintf("APGD-%s %d steps ×%d", strings.ToUpper(attacks.LossName(a.Loss)), a.Steps, restarts)
-	case APGDT:
-		return fmt.Sprintf("APGD-T %d steps, %d targets", a.Steps, a.Targets)
-	case Square:
-		return fmt.Sprintf("Square %d queries ×%d", a.Steps, restarts)
+		// AutoAttack's standard version (Croce & Hein 2020): APGD-CE
+		// without restarts, APGD-T and FAB-T with 9 target classes, Square
+		// with 5000 queries, in this order.
+		return []attacks.Attack{
+			attacks.APGD{Steps: 100},
+			attacks.APGDTargeted{Steps: 100, TargetClasses: 9},
+			attacks.FAB{Steps: 100, TargetClasses: 9},
+			attacks.Square{Queries: 5000},
+		}, true
+	case "default":
+		return pick("fgsm", "pgd", "apgd-ce"), true
+	case "autoattack-lite":
+		return pick("apgd-ce", "apgd-dlr", "square"), true
+	case "full":
+		// PGD with 10 restarts and Square with 5000 queries, as in the
+		// papers' evaluations.
+		s := pick("fgsm", "pgd", "pgd-cw", "apgd-ce", "apgd-dlr", "apgd-t", "square")
+		s[1] = attacks.PGD{Steps: 20, StepRatio: 0.25, RandomStart: true, Restarts: 10}
+		s[6] = attacks.Square{Queries: 5000}
+		return s, true
+	case "autoattack-rand":
+		// AutoAttack's version for randomised defences: APGD-CE and
+		// APGD-DLR with each gradient averaged over 20 evaluations
+		// (expectation over transformation).
+		return []attacks.Attack{
+			attacks.APGD{Steps: 100, EoT: 20},
+			attacks.APGD{Loss: attacks.DLR, Steps: 100, EoT: 20},
+		}, true
+	case "autoattack-plus":
+		// AutoAttack's plus version: the untargeted attacks with 5
+		// restarts, then the targeted ones with 9 target classes.
+		return []attacks.Attack{
+			attacks.APGD{Steps: 100, Restarts: 5},
+			attacks.APGD{Loss: attacks.DLR, Steps: 100, Restarts: 5},
+			attacks.FAB{Steps: 100, Restarts: 5},
+			attacks.Square{Queries: 5000},
+			attacks.APGDTargeted{Steps: 100, TargetClasses: 9},
+			attacks.FAB{Steps: 100, TargetClasses: 9},
+		}, true
 	}
-	return a.Name
+	return nil, false
 }
 
-// ratioText writes a step ratio as "ε/4" when it is the inverse of an
-// integer, else "0.3ε".
-func ratioText(r float32) string {
-	inv := 1 / r
-	if k := float32(int(inv + 0.5)); inv-k < 1e-4 && k-inv < 1e-4 {
-		return fmt.Sprintf("ε/%d", int(k))
+// pick returns the catalogue's attacks of the given names; it panics on an
+// unknown name (a programming error in namedSuite).
+func pick(names ...string) []attacks.Attack {
+	all := catalogue()
+	out := make([]attacks.Attack, len(names))
+	for i, n := range names {
+		j := slices.IndexFunc(all, func(a attacks.Attack) bool { return a.Name() == n })
+		if j < 0 {
+			panic("evaluate: no attack " + n + " in the catalogue")
+		}
+		out[i] = all[j]
 	}
-	return fmt.Sprintf("%.3gε", r)
-}
-
-// catalogue holds every named attack with its default settings.
-var catalogue = []AttackSpec{
-	{Name: "fgsm", Kind: FGSM, WhiteBox: true},
-	{Name: "pgd", Kind: PGD, Steps: 20, StepRatio: 0.25, RandomStart: true, WhiteBox: true},
-	{Name: "pgd-cw", Kind: PGD, Loss: onnxgraph.CWMargin, Steps: 20, StepRatio: 0.25, RandomStart: true, WhiteBox: true},
-	{Name: "pgd-dlr", Kind: PGD, Loss: attacks.DLR, Steps: 20, StepRatio: 0.25, RandomStart: true, WhiteBox: true},
-	{Name: "apgd-ce", Kind: APGD, Steps: 100, WhiteBox: true},
-	{Name: "apgd-dlr", Kind: APGD, Loss: attacks.DLR, Steps: 100, WhiteBox: true},
-	{Name: "apgd-t", Kind: APGDT, Loss: attacks.DLR, Steps: 100, Targets: 9, WhiteBox: true},
-	{Name: "square", Kind: Square, Steps: 1000},
-}
-
-// suites are the named suites, as lists of catalogue names with
-// overrides.
-var suites = map[string][]string{
-	"default":         {"fgsm", "pgd", "apgd-ce"},
-	"autoattack-lite": {"apgd-ce", "apgd-dlr", "square"},
-	"full":            {"fgsm", "pgd", "pgd-cw", "apgd-ce", "apgd-dlr", "apgd-t", "square"},
+	return out
 }
 
 // SuiteNames lists the named suites and the attacks a list may use.
-func SuiteNames() (suiteNames, attackNames []string) {
-	for k := range suites {
-		suiteNames = append(suiteNames, k)
+func SuiteNames() (suites, attackNames []string) {
+	for _, a := range catalogue() {
+		attackNames = append(attackNames, a.Name())
 	}
-	slices.Sort(suiteNames)
-	for _, a := range catalogue {
-		attackNames = append(attackNames, a.Name)
-	}
-	return suiteNames, attackNames
+	return []string{"autoattack", "autoattack-lite", "autoattack-plus", "autoattack-rand", "default", "full"}, attackNames
 }
 
-// SuiteOptions override the attacks' settings.
-type SuiteOptions struct {
-	// Steps, when positive, sets the iterations of PGD and APGD attacks.
-	Steps int
-	// Restarts, when positive, sets the restarts of FGSM, PGD and APGD
-	// attacks.
-	Restarts int
-	// Queries, when positive, sets Square's query budget.
-	Queries int
-}
+// SuiteOptions override the attacks' effort settings (see
+// [attacks.Effort]): Steps the iterations of PGD, APGD, APGD-T and FAB,
+// Restarts the restarts of FGSM, PGD, APGD and FAB, Queries Square's query
+// budget.
+type SuiteOptions = attacks.Effort
 
 // Suite returns the attacks of a named suite ("default",
-// "autoattack-lite", "full") or of a comma-separated list of attack names
-// ("fgsm,pgd,square"). In the "full" suite PGD runs 10 restarts and Square
-// 5000 queries, as in the papers' evaluations.
-func Suite(name string, opts SuiteOptions) ([]AttackSpec, error) {
-	names, ok := suites[name]
+// "autoattack-lite", "full", "autoattack", "autoattack-plus",
+// "autoattack-rand") or of a comma-separated list of attack names
+// ("fgsm,pgd,square"), with the options' overrides, with the settings for
+// the L∞ and L2 norms; see [SuiteFor].
+func Suite(name string, opts SuiteOptions) ([]attacks.Attack, error) {
+	return SuiteFor(name, attacks.Linf, opts)
+}
+
+// SuiteFor is [Suite] for a norm: the autoattack suite's settings differ
+// in the L1 norm, as in AutoAttack.
+func SuiteFor(name string, norm attacks.Norm, opts SuiteOptions) ([]attacks.Attack, error) {
+	suite, ok := namedSuite(name, norm)
 	if !ok {
-		names = strings.Split(name, ",")
-	}
-	var out []AttackSpec
-	for _, n := range names {
-		n = strings.TrimSpace(n)
-		i := slices.IndexFunc(catalogue, func(a AttackSpec) bool { return a.Name == n })
-		if i < 0 {
-			s, a := SuiteNames()
-			return nil, fmt.Errorf("unknown suite or attack %q (suites: %s; attacks: %s)", n, strings.Join(s, ", "), strings.Join(a, ", "))
-		}
-		if slices.ContainsFunc(out, func(a AttackSpec) bool { return a.Name == n }) {
-			return nil, fmt.Errorf("attack %q is listed twice", n)
-		}
-		a := catalogue[i]
-		if name == "full" {
-			switch a.Name {
-			case "pgd":
-				a.Restarts = 10
-			case "square":
-				a.Steps = 5000
+		all := catalogue()
+		for n := range strings.SplitSeq(name, ",") {
+			n = strings.TrimSpace(n)
+			i := slices.IndexFunc(all, func(a attacks.Attack) bool { return a.Name() == n })
+			if i < 0 {
+				s, a := SuiteNames()
+				return nil, fmt.Errorf("unknown suite or attack %q (suites: %s; attacks: %s)", n, strings.Join(s, ", "), strings.Join(a, ", "))
 			}
+			if slices.ContainsFunc(suite, func(a attacks.Attack) bool { return a.Name() == n }) {
+				return nil, fmt.Errorf("attack %q is listed twice", n)
+			}
+			suite = append(suite, all[i])
 		}
-		switch {
-		case a.Kind == Square && opts.Queries > 0:
-			a.Steps = opts.Queries
-		case a.Kind != Square && a.Kind != FGSM && opts.Steps > 0:
-			a.Steps = opts.Steps
-		}
-		if a.Kind != Square && a.Kind != APGDT && opts.Restarts > 0 {
-			a.Restarts = opts.Restarts
-		}
-		out = append(out, a)
 	}
-	if len(out) == 0 {
+	for i, a := range suite {
+		if t, ok := a.(attacks.Tunable); ok {
+			suite[i] = t.WithEffort(opts)
+		}
+	}
+	if len(suite) == 0 {
 		return nil, fmt.Errorf("suite %q has no attacks", name)
 	}
-	return out, nil
-}
-
-// Budget returns the attack's budget at ε.
-func (a AttackSpec) Budget(norm attacks.Norm, eps float32) attacks.Budget {
-	return attacks.Budget{
-		Norm: norm, Eps: eps, Steps: a.Steps, StepSize: a.StepRatio * eps,
-		Restarts: a.Restarts, RandomStart: a.RandomStart, Loss: a.Loss,
-	}
-}
-
-// Run attacks a batch.
-func (a AttackSpec) Run(ctx context.Context, m attacks.Model, x []float32, y []int64, b attacks.Budget, rng *rand.Rand) (*attacks.Result, error) {
-	switch a.Kind {
-	case FGSM:
-		return attacks.FGSM(ctx, m, x, y, b, rng)
-	case PGD:
-		return attacks.PGD(ctx, m, x, y, b, rng)
-	case APGD:
-		return attacks.APGD(ctx, m, x, y, b, rng)
-	case APGDT:
-		b.Loss = 0
-		return attacks.APGDTargeted(ctx, m, x, y, b, a.Targets, rng)
-	case Square:
-		return attacks.Square(ctx, m, x, y, b, rng)
-	}
-	return nil, fmt.Errorf("attack %s: unknown kind %d", a.Name, a.Kind)
+	return suite, nil
 }

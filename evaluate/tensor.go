@@ -32,7 +32,7 @@ func RunTensor(ctx context.Context, m attacks.Model, x, labels tensor.Tensor, cf
 // AttackTensor runs one attack, as [Attack] does, on every image of x
 // (see [RunTensor] for x and labels) and returns the adversarial images
 // as a new float32 tensor of x's shape with the verified outcome.
-func AttackTensor(ctx context.Context, m attacks.Model, spec AttackSpec, b attacks.Budget, x, labels tensor.Tensor, opts AttackOptions) (tensor.Tensor, *Outcome, error) {
+func AttackTensor(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.ThreatModel, x, labels tensor.Tensor, opts AttackOptions) (tensor.Tensor, *Outcome, error) {
 	d, err := FromTensors(x, labels, m.Classes())
 	if err != nil {
 		return nil, nil, err
@@ -44,7 +44,7 @@ func AttackTensor(ctx context.Context, m attacks.Model, spec AttackSpec, b attac
 	for i := range idx {
 		idx[i] = i
 	}
-	out, err := Attack(ctx, m, spec, b, d, idx, opts)
+	out, err := Attack(ctx, m, a, t, d, idx, opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -41,10 +41,11 @@ func (m linear) Logits(x []float32, n int, out []float32) error {
 }
 
 // Grad implements the cross-entropy loss: ∂/∂x = Wᵀ(softmax(z) − onehot(y)).
-func (m linear) Grad(x []float32, y []int64, n int, loss onnxgraph.LossKind, logits, losses, grad []float32) error {
-	if loss != onnxgraph.CrossEntropy {
-		return fmt.Errorf("linear: loss %v not implemented", loss)
+func (m linear) Grad(in attacks.GradInput, out attacks.GradOutput) error {
+	if in.Loss != attacks.CE {
+		return fmt.Errorf("linear: loss %v not implemented", in.Loss)
 	}
+	x, y, n, logits, losses, grad := in.X, in.Labels, in.N, out.Logits, out.Losses, out.Grad
 	if err := m.Logits(x, n, logits); err != nil {
 		return err
 	}
@@ -131,7 +132,7 @@ func ExampleAttackTensor() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	adv, out, err := evaluate.AttackTensor(context.Background(), model, suite[0], suite[0].Budget(attacks.Linf, 0.12), x, y, evaluate.AttackOptions{})
+	adv, out, err := evaluate.AttackTensor(context.Background(), model, suite[0], attacks.ThreatModel{Norm: attacks.Linf, Eps: 0.12}, x, y, evaluate.AttackOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

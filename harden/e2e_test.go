@@ -98,7 +98,11 @@ func TestHardenEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	res, err := Run(ctx, env, natural, data, test, Config{
+	plan, err := Prepare(natural, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, env, plan, data, test, Config{
 		Train: train.Config{Method: train.Free, Replays: 4, Epochs: 8, BatchSize: 128, LR: 0.02,
 			Schedule: "piecewise", Momentum: 0.9, WeightDecay: 5e-4, Eps: 0.1},
 		EvalN:      1000,

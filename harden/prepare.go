@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/train"
 )
 
 // Options control Prepare.
@@ -44,6 +45,10 @@ type Plan struct {
 	Untied []string
 	// Notes are what Prepare changed, for reports.
 	Notes []string
+	// Graph is Trainable's training graph, built once by Prepare (which
+	// proves that every operator on the way has a gradient rule) and
+	// trained by Run.
+	Graph *onnxgraph.TrainingGraph
 }
 
 // Errors Prepare returns, wrapped with details.
@@ -53,17 +58,13 @@ var (
 	ErrNotTrainable = errors.New("model cannot be trained")
 )
 
-// quantizedOps are operators of integer-quantised models.
-var quantizedOps = []string{"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
-	"QLinearMatMul", "ConvInteger", "MatMulInteger"}
-
 // Prepare checks that m can be hardened and builds its trainable form.
 func Prepare(m *onnxgraph.Model, opts Options) (*Plan, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
 	for _, n := range m.Graph.Nodes {
-		if slices.Contains(quantizedOps, n.OpType) {
+		if onnxgraph.IsQuantizedOp(n.OpType) {
 			return nil, fmt.Errorf("prepare: %w: %v; robust fine-tunes float models only (harden the float model, then quantise it again)", ErrQuantized, n)
 		}
 	}
@@ -96,11 +97,13 @@ func Prepare(m *onnxgraph.Model, opts Options) (*Plan, error) {
 		}
 	}
 	if len(p.Params) == 0 {
-		return nil, fmt.Errorf("prepare: %w: --freeze %q matches all %d parameters", ErrNoParameters, opts.Freeze, len(all))
+		return nil, fmt.Errorf("prepare: %w: freezing %q matches all %d parameters", ErrNoParameters, opts.Freeze, len(all))
 	}
-	// Building the training graph once proves, before any training, that
-	// every operator on the way has a gradient rule.
-	if _, err := onnxgraph.BuildTrainingGraph(p.Trainable, onnxgraph.TrainOptions{Input: p.Input, Logits: p.Logits, Params: p.Params}); err != nil {
+	// Building the training graph proves, before any training, that every
+	// operator on the way has a gradient rule; Run trains this graph.
+	gopts := train.GraphOptions(p.Params)
+	gopts.Input, gopts.Logits = p.Input, p.Logits
+	if p.Graph, err = onnxgraph.BuildTrainingGraph(p.Trainable, gopts); err != nil {
 		return nil, fmt.Errorf("prepare: %w: %w", ErrNotTrainable, err)
 	}
 	return p, nil
@@ -114,7 +117,7 @@ func Prepare(m *onnxgraph.Model, opts Options) (*Plan, error) {
 // before a lack of parameters. It returns the parameters.
 func CheckTrainable(m *onnxgraph.Model) ([]string, error) {
 	for _, n := range m.Graph.Nodes {
-		if slices.Contains(quantizedOps, n.OpType) {
+		if onnxgraph.IsQuantizedOp(n.OpType) {
 			return nil, fmt.Errorf("%w: %v", ErrQuantized, n)
 		}
 	}
@@ -230,11 +233,11 @@ func (p *Plan) prependNormalisation(mean, std []float32) error {
 		channels = in.Type.Shape[1].Value
 	}
 	if len(mean) != len(std) || len(mean) == 0 || (len(mean) != 1 && int64(len(mean)) != channels) {
-		return fmt.Errorf("--mean has %d values and --std %d; give 1 or one per channel (%d)", len(mean), len(std), channels)
+		return fmt.Errorf("normalisation: %d mean and %d std values; give 1 or one per channel (%d)", len(mean), len(std), channels)
 	}
 	for _, s := range std {
 		if s <= 0 {
-			return fmt.Errorf("--std values must be positive, got %v", std)
+			return fmt.Errorf("normalisation: std values must be positive, got %v", std)
 		}
 	}
 	b := onnxgraph.Extend(g, p.Trainable.Opset(""))

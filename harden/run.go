@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/robust-go/robust/attacks"
@@ -28,8 +27,8 @@ type Config struct {
 	// HeldOut training images are kept out of training to report clean and
 	// PGD accuracy after every pass (0: none).
 	HeldOut int
-	// Checkpoint, CheckpointEvery, Log and Progress are train.RunOptions;
-	// Resume continues from Checkpoint.
+	// Checkpoint, CheckpointEvery, Log and Progress are
+	// train.RunOptions; Resume continues from Checkpoint.
 	Checkpoint      string
 	CheckpointEvery int
 	Resume          bool
@@ -48,16 +47,16 @@ type Result struct {
 	Summary       *train.Summary
 }
 
-// Run prepares m, evaluates it, fine-tunes it on data and evaluates and
-// exports the result. An untrainable model fails in Prepare, before any
-// training; an interrupted run returns train.ErrInterrupted after saving
-// its checkpoint.
-func Run(ctx context.Context, env *ort.Env, m *onnxgraph.Model, data, test *dataset.Dataset, cfg Config) (*Result, error) {
-	p, err := Prepare(m, cfg.Options)
-	if err != nil {
-		return nil, err
+// Run evaluates the prepared model p (see [Prepare]), fine-tunes it on data
+// with the training graph Prepare built, and evaluates and exports the
+// result. An interrupted run returns train.ErrInterrupted after saving its
+// checkpoint; cfg.Resume continues from cfg.Checkpoint, which must exist.
+func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset, cfg Config) (*Result, error) {
+	if p == nil || p.Graph == nil {
+		return nil, errors.New("run: the plan was not made by Prepare")
 	}
 	res := &Result{Plan: p}
+	var err error
 	if cfg.EvalN > 0 && test != nil {
 		if res.Before, err = Evaluate(ctx, env, p.Trainable, p, test.Subset(cfg.EvalN), cfg.Train.Eps, "before hardening"); err != nil {
 			return nil, fmt.Errorf("evaluate before: %w", err)
@@ -71,13 +70,13 @@ func Run(ctx context.Context, env *ort.Env, m *onnxgraph.Model, data, test *data
 			return nil, fmt.Errorf("held-out split: %w", err)
 		}
 	}
-	tr, err := train.New(env, p.Trainable, trainSet, val, tcfg)
+	tr, err := train.NewFromGraph(env, p.Trainable, p.Graph, trainSet, val, tcfg)
 	if err != nil {
 		return nil, err
 	}
 	defer tr.Close()
 	if cfg.Resume {
-		if err := tr.LoadCheckpoint(cfg.Checkpoint); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := tr.LoadCheckpoint(cfg.Checkpoint); err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
 		}
 	}

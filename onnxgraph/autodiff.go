@@ -3,7 +3,6 @@ package onnxgraph
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -50,14 +49,6 @@ type UnsupportedOpError struct {
 func (e *UnsupportedOpError) Error() string {
 	return fmt.Sprintf("autodiff: %v: no gradient rule for %s (supported: %s)",
 		e.Node, e.Node.OpType, strings.Join(GradientOps(), ", "))
-}
-
-// GradientOps lists, sorted, the operator types [Gradients] can
-// differentiate through. Operators with integer or boolean outputs (Shape,
-// Gather of shapes, Equal, ...) and Constant never need a rule: they are
-// recognised as non-differentiable and skipped.
-func GradientOps() []string {
-	return slices.Sorted(maps.Keys(gradRules))
 }
 
 // Gradients appends to the model's graph the nodes that compute the
@@ -124,6 +115,9 @@ func newAutodiff(m *Model, loss string, wrt []string, opts *GradOptions) (*autod
 	if err := UpgradeOpset(m); err != nil {
 		return nil, fmt.Errorf("autodiff: %w", err)
 	}
+	if _, err := FoldConstants(m); err != nil {
+		return nil, fmt.Errorf("autodiff: %w", err)
+	}
 	types, err := InferShapes(m)
 	if err != nil {
 		return nil, fmt.Errorf("autodiff: %w", err)
@@ -181,7 +175,7 @@ func (ad *autodiff) run() ([]string, error) {
 	ad.markActive()
 	for _, n := range ad.order {
 		if ad.active[n] {
-			if _, ok := gradRules[n.OpType]; !ok || normDomain(n.Domain) != "" {
+			if d := opOf(n); d == nil || d.grad == nil {
 				return nil, &UnsupportedOpError{Node: n}
 			}
 		}
@@ -270,7 +264,7 @@ func (ad *autodiff) markActive() {
 		ad.fwd[w] = true
 	}
 	for _, n := range ad.order {
-		if nonDifferentiable[n.OpType] || !slices.ContainsFunc(n.Inputs, func(s string) bool { return ad.fwd[s] }) {
+		if d := opOf(n); (d != nil && d.noGrad) || !slices.ContainsFunc(n.Inputs, func(s string) bool { return ad.fwd[s] }) {
 			continue
 		}
 		for _, o := range n.Outputs {
@@ -294,23 +288,13 @@ func (ad *autodiff) markActive() {
 	}
 }
 
-// nonDifferentiable lists operators whose outputs carry no gradient even
-// when they are floating-point (piecewise-constant functions, shape queries,
-// random generators).
-var nonDifferentiable = map[string]bool{
-	"Shape": true, "Size": true, "Floor": true, "Ceil": true, "Round": true, "Sign": true,
-	"ArgMax": true, "ArgMin": true, "Equal": true, "Greater": true, "Less": true, "GreaterOrEqual": true,
-	"LessOrEqual": true, "ConstantOfShape": true, "RandomNormalLike": true, "RandomUniformLike": true,
-	"EyeLike": true, "Hardmax": true, "IsNaN": true, "IsInf": true, "NonZero": true,
-}
-
 // prepare runs the rules' forward hooks: training-mode BatchNormalization is
 // lowered (on the path or not), and nodes on the path may add outputs the
 // backward pass reads.
 func (ad *autodiff) prepare() error {
 	for _, n := range ad.order {
-		r := gradRules[n.OpType]
-		if r.prepare == nil || (!ad.active[n] && !r.prepareAll) {
+		r := opOf(n)
+		if r == nil || r.prepare == nil || (!ad.active[n] && !r.prepareAll) {
 			continue
 		}
 		c := &gradCtx{autodiff: ad, n: n}
@@ -334,7 +318,7 @@ func (ad *autodiff) differentiate(n *Node) error {
 	if !any {
 		return nil
 	}
-	if err := gradRules[n.OpType].grad(c); err != nil {
+	if err := opOf(n).grad(c); err != nil {
 		return fmt.Errorf("autodiff: %v: %w", n, err)
 	}
 	return nil

@@ -7,18 +7,6 @@ import (
 	"strings"
 )
 
-// gradRule differentiates one operator type.
-type gradRule struct {
-	// grad reads the gradients of the node's outputs and adds the gradients
-	// of the inputs that need one.
-	grad func(c *gradCtx) error
-	// prepare, when set, runs before the backward pass for every node of the
-	// type on the differentiated path (for every node of the type when
-	// prepareAll is set); it may add outputs or rewrite the forward node.
-	prepare    func(c *gradCtx) error
-	prepareAll bool
-}
-
 // gradCtx is what a rule sees: the forward node, the gradients of its
 // outputs and helpers to emit backward nodes.
 type gradCtx struct {
@@ -341,4 +329,48 @@ func iota64(from, to int) []int64 {
 		out = append(out, int64(i))
 	}
 	return out
+}
+
+// The rule vocabulary: one backward node each, named after the maths, so
+// that rules read like their formulas (JAX's defjvp and tinygrad's gradient
+// table are the models).
+
+func (ad *autodiff) add(a, b string) string { return ad.op("Add", []string{a, b}) }
+func (ad *autodiff) sub(a, b string) string { return ad.op("Sub", []string{a, b}) }
+func (ad *autodiff) mul(a, b string) string { return ad.op("Mul", []string{a, b}) }
+func (ad *autodiff) div(a, b string) string { return ad.op("Div", []string{a, b}) }
+func (ad *autodiff) neg(a string) string    { return ad.op("Neg", []string{a}) }
+func (ad *autodiff) exp(a string) string    { return ad.op("Exp", []string{a}) }
+func (ad *autodiff) sqr(a string) string    { return ad.mul(a, a) }
+
+// where selects a where cond holds, else b.
+func (ad *autodiff) where(cond, a, b string) string { return ad.op("Where", []string{cond, a, b}) }
+
+// cast converts a bool or numeric value to the gradients' element type.
+func (ad *autodiff) cast(a string) string {
+	return ad.op("Cast", []string{a}, IntAttr("to", int64(ad.elem)))
+}
+
+// mean reduces over axes, keeping them.
+func (ad *autodiff) mean(x string, axes []int64) string {
+	return ad.reduce("ReduceMean", x, axes, true)
+}
+
+// dx adds the gradient of a unary node's input: dy·∂y/∂x, with the
+// derivative built by deriv only when the input needs a gradient.
+func (c *gradCtx) dx(deriv func() string) {
+	if c.needs(0) {
+		c.setGrad(0, c.mul(c.dy(0), deriv()))
+	}
+}
+
+// dxTo adds g, a gradient of input i shaped like output 0, summed back to
+// input i's shape (broadcasting).
+func (c *gradCtx) dxTo(i int, g string) error {
+	r, err := c.reduceTo(g, c.in(i), c.out(0))
+	if err != nil {
+		return err
+	}
+	c.setGrad(i, r)
+	return nil
 }

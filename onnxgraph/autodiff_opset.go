@@ -53,101 +53,129 @@ type upgrader struct {
 	consumed map[string][]*Node
 }
 
-// legacyBroadcastOps took broadcast/axis attributes before opset 7.
-var legacyBroadcastOps = []string{"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Greater", "Less", "And", "Or", "Xor", "PRelu"}
-
+// node rewrites one node with its operator's upgrade rule (see the
+// operator table).
 func (u *upgrader) node(n *Node) error {
 	dropAttrs(n, "consumed_inputs")
-	if slices.Contains(legacyBroadcastOps, n.OpType) || n.OpType == "Gemm" {
+	d := ops[n.OpType]
+	if d == nil {
+		return nil
+	}
+	if d.legacyBroadcast {
 		if err := u.legacyBroadcast(n); err != nil {
 			return err
 		}
 	}
-	switch n.OpType {
-	case "PRelu":
-		if u.from < 7 {
-			return u.channelSlope(n)
-		}
-	case "BatchNormalization":
-		if n.AttrInt("spatial", 1) != 1 {
-			return fmt.Errorf("spatial=0 is not supported")
-		}
-		if n.Attr("is_test") != nil && n.AttrInt("is_test", 0) == 0 {
-			return fmt.Errorf("training-mode BatchNormalization (is_test=0) of opset %d is not supported", u.from)
-		}
-		dropAttrs(n, "is_test", "spatial")
-		return u.dropOutputs(n, 1)
-	case "Dropout":
-		if u.from < 12 {
-			ratio := float64(n.AttrFloat("ratio", 0.5))
-			dropAttrs(n, "ratio", "is_test")
-			n.Inputs = []string{n.Input(0), u.b.Initializer(NewFloatTensor("", []int64{}, []float32{float32(ratio)}))}
-			return u.dropOutputs(n, 1)
-		}
-	case "Pad":
-		if a := n.Attr("pads"); a != nil {
-			value := float64(n.AttrFloat("value", 0))
-			dropAttrs(n, "pads", "value")
-			n.Inputs = []string{n.Input(0), u.b.ConstInt64(a.Ints...), u.scalarLike(value, n.Input(0))}
-		}
-	case "Slice":
-		if a := n.Attr("starts"); a != nil {
-			in := []string{n.Input(0), u.b.ConstInt64(a.Ints...), u.b.ConstInt64(n.AttrInts("ends", nil)...)}
-			if axes := n.Attr("axes"); axes != nil {
-				in = append(in, u.b.ConstInt64(axes.Ints...))
-			}
-			dropAttrs(n, "starts", "ends", "axes")
-			n.Inputs = in
-		}
-	case "Squeeze", "Unsqueeze", "ReduceSum":
-		u.attrToInput(n, "axes", 1)
-	case "Split":
-		u.attrToInput(n, "split", 1)
-	case "Reshape":
-		u.attrToInput(n, "shape", 1)
-	case "Clip":
-		if n.Attr("min") != nil || n.Attr("max") != nil {
-			lo, hi := n.Attr("min"), n.Attr("max")
-			in := []string{n.Input(0), "", ""}
-			if lo != nil {
-				in[1] = u.scalarLike(float64(lo.Float), n.Input(0))
-			}
-			if hi != nil {
-				in[2] = u.scalarLike(float64(hi.Float), n.Input(0))
-			}
-			for len(in) > 1 && in[len(in)-1] == "" {
-				in = in[:len(in)-1]
-			}
-			dropAttrs(n, "min", "max")
-			n.Inputs = in
-		}
-	case "Concat":
-		if n.Attr("axis") == nil {
-			n.SetAttr(IntAttr("axis", 1))
-		}
-	case "Softmax", "LogSoftmax", "Hardmax":
-		if u.from < 13 {
-			return u.coerced2D(n)
-		}
+	if d.upgrade != nil {
+		return d.upgrade(u, n)
 	}
 	return nil
 }
 
-func dropAttrs(n *Node, names ...string) {
-	n.Attrs = slices.DeleteFunc(n.Attrs, func(a *Attribute) bool { return slices.Contains(names, a.Name) })
+// prelu converts a pre-7 per-channel slope.
+func (u *upgrader) prelu(n *Node) error {
+	if u.from < 7 {
+		return u.channelSlope(n)
+	}
+	return nil
 }
 
-// attrToInput moves an INTS attribute to a constant int64 input.
-func (u *upgrader) attrToInput(n *Node, name string, index int) {
-	a := n.Attr(name)
-	if a == nil {
-		return
+func (u *upgrader) batchNorm(n *Node) error {
+	if n.AttrInt("spatial", 1) != 1 {
+		return fmt.Errorf("spatial=0 is not supported")
 	}
-	dropAttrs(n, name)
-	for len(n.Inputs) <= index {
-		n.Inputs = append(n.Inputs, "")
+	if n.Attr("is_test") != nil && n.AttrInt("is_test", 0) == 0 {
+		return fmt.Errorf("training-mode BatchNormalization (is_test=0) of opset %d is not supported", u.from)
 	}
-	n.Inputs[index] = u.b.ConstInt64(a.Ints...)
+	dropAttrs(n, "is_test", "spatial")
+	return u.dropOutputs(n, 1)
+}
+
+func (u *upgrader) dropout(n *Node) error {
+	if u.from >= 12 {
+		return nil
+	}
+	ratio := float64(n.AttrFloat("ratio", 0.5))
+	dropAttrs(n, "ratio", "is_test")
+	n.Inputs = []string{n.Input(0), u.b.Initializer(NewFloatTensor("", []int64{}, []float32{float32(ratio)}))}
+	return u.dropOutputs(n, 1)
+}
+
+func (u *upgrader) pad(n *Node) error {
+	if a := n.Attr("pads"); a != nil {
+		value := float64(n.AttrFloat("value", 0))
+		dropAttrs(n, "pads", "value")
+		n.Inputs = []string{n.Input(0), u.b.ConstInt64(a.Ints...), u.scalarLike(value, n.Input(0))}
+	}
+	return nil
+}
+
+func (u *upgrader) slice(n *Node) error {
+	if a := n.Attr("starts"); a != nil {
+		in := []string{n.Input(0), u.b.ConstInt64(a.Ints...), u.b.ConstInt64(n.AttrInts("ends", nil)...)}
+		if axes := n.Attr("axes"); axes != nil {
+			in = append(in, u.b.ConstInt64(axes.Ints...))
+		}
+		dropAttrs(n, "starts", "ends", "axes")
+		n.Inputs = in
+	}
+	return nil
+}
+
+func (u *upgrader) clip(n *Node) error {
+	lo, hi := n.Attr("min"), n.Attr("max")
+	if lo == nil && hi == nil {
+		return nil
+	}
+	in := []string{n.Input(0), "", ""}
+	if lo != nil {
+		in[1] = u.scalarLike(float64(lo.Float), n.Input(0))
+	}
+	if hi != nil {
+		in[2] = u.scalarLike(float64(hi.Float), n.Input(0))
+	}
+	for len(in) > 1 && in[len(in)-1] == "" {
+		in = in[:len(in)-1]
+	}
+	dropAttrs(n, "min", "max")
+	n.Inputs = in
+	return nil
+}
+
+func (u *upgrader) concat(n *Node) error {
+	if n.Attr("axis") == nil {
+		n.SetAttr(IntAttr("axis", 1))
+	}
+	return nil
+}
+
+// softmax keeps the pre-13 meaning of Softmax, LogSoftmax and Hardmax.
+func (u *upgrader) softmax(n *Node) error {
+	if u.from < 13 {
+		return u.coerced2D(n)
+	}
+	return nil
+}
+
+// attrToInput returns the upgrade rule that moves the INTS attribute name
+// to the constant int64 input index.
+func attrToInput(name string, index int) func(*upgrader, *Node) error {
+	return func(u *upgrader, n *Node) error {
+		a := n.Attr(name)
+		if a == nil {
+			return nil
+		}
+		dropAttrs(n, name)
+		for len(n.Inputs) <= index {
+			n.Inputs = append(n.Inputs, "")
+		}
+		n.Inputs[index] = u.b.ConstInt64(a.Ints...)
+		return nil
+	}
+}
+
+func dropAttrs(n *Node, names ...string) {
+	n.Attrs = slices.DeleteFunc(n.Attrs, func(a *Attribute) bool { return slices.Contains(names, a.Name) })
 }
 
 // scalarLike returns a rank-0 constant of like's element type.

@@ -463,12 +463,12 @@ func lossCases() []fdCase {
 		ignore,
 		head("LossHeadCE", og.LossOptions{}),
 		head("LossHeadCESum", og.LossOptions{Sum: true}),
-		head("LossHeadCW", og.LossOptions{Kind: og.CWMargin}),
-		head("LossHeadCWMean", og.LossOptions{Kind: og.CWMargin, Labels: "labels"}),
-		head("LossHeadDLR", og.LossOptions{Kind: og.DLR}),
+		head("LossHeadCW", og.LossOptions{Head: og.CWMarginHead}),
+		head("LossHeadCWMean", og.LossOptions{Head: og.CWMarginHead, Labels: "labels"}),
+		head("LossHeadDLR", og.LossOptions{Head: og.DLRHead, MinClasses: 3}),
 		{name: "LossHeadDLRTargeted", ints: map[string][]int64{"labels": {2, 0, 4, 1}, "targets": {1, 3, 0, 4}},
 			build: func(b *og.Builder, e og.DataType) string {
-				h, err := og.AddLoss(b.Model(), b.Tanh(in(b, "z", e, 4, 5)), og.LossOptions{Kind: og.DLRTargeted, Sum: true})
+				h, err := og.AddLoss(b.Model(), b.Tanh(in(b, "z", e, 4, 5)), og.LossOptions{Head: og.TargetedDLRHead, Targeted: true, MinClasses: 4, Sum: true})
 				if err != nil {
 					panic(err)
 				}

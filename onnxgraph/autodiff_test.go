@@ -237,13 +237,16 @@ func TestInputGradientGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []og.LossKind{og.CrossEntropy, og.CWMargin} {
-		ig, err := og.BuildInputGradientGraph(model, og.AttackOptions{Loss: og.LossOptions{Kind: kind}})
+	for _, kind := range []struct {
+		name string
+		head og.HeadFunc
+	}{{"ce", og.CrossEntropyHead}, {"cw", og.CWMarginHead}} {
+		ig, err := og.BuildInputGradientGraph(model, og.InputGradientOptions{Loss: og.LossOptions{Head: kind.head}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(ig.Model.Graph.Initializers) == 0 || ig.Model.Graph.Input("conv1.w") != nil {
-			t.Fatalf("%v: parameters must stay initializers", kind)
+			t.Fatalf("%v: parameters must stay initializers", kind.name)
 		}
 		path := filepath.Join(t.TempDir(), "attack.onnx")
 		if err := og.Save(path, ig.Model); err != nil {
@@ -276,12 +279,12 @@ func TestInputGradientGraph(t *testing.T) {
 		sum := 0.0
 		for i := range batch {
 			one := run(i, i+1)
-			assertClose(t, kind.String()+" per-sample input gradient", values(all[ig.InputGrad])[i*64:(i+1)*64], values(one[ig.InputGrad]))
-			assertClose(t, kind.String()+" per-sample loss", per[i:i+1], values(one[ig.Loss]))
+			assertClose(t, kind.name+" per-sample input gradient", values(all[ig.InputGrad])[i*64:(i+1)*64], values(one[ig.InputGrad]))
+			assertClose(t, kind.name+" per-sample loss", per[i:i+1], values(one[ig.Loss]))
 			sum += per[i]
 		}
-		assertClose(t, kind.String()+" summed loss", values(all[ig.Loss]), []float64{sum})
-		if kind == og.CWMargin {
+		assertClose(t, kind.name+" summed loss", values(all[ig.Loss]), []float64{sum})
+		if kind.name == "cw" {
 			z := values(all[ig.Logits])
 			for i := range batch {
 				row := z[i*5 : (i+1)*5]
@@ -298,26 +301,24 @@ func TestInputGradientGraph(t *testing.T) {
 	}
 }
 
-// TestLossKinds checks the loss kinds' names, class requirements and the
-// inputs their heads declare.
-func TestLossKinds(t *testing.T) {
+// TestLossHeads checks the heads' class requirements and the inputs
+// AddLoss declares for them.
+func TestLossHeads(t *testing.T) {
 	for _, c := range []struct {
-		kind       og.LossKind
 		name       string
+		opts       og.LossOptions
 		minClasses int
 	}{
-		{og.CrossEntropy, "ce", 2}, {og.CWMargin, "cw", 2}, {og.DLR, "dlr", 3}, {og.DLRTargeted, "dlr-t", 4},
+		{"ce", og.LossOptions{}, 2},
+		{"cw", og.LossOptions{Head: og.CWMarginHead}, 2},
+		{"dlr", og.LossOptions{Head: og.DLRHead, MinClasses: 3}, 3},
+		{"dlr-t", og.LossOptions{Head: og.TargetedDLRHead, Targeted: true, MinClasses: 4}, 4},
+		{"diff", og.LossOptions{Head: og.LogitDiffHead, Targeted: true}, 2},
 	} {
-		if got, err := og.ParseLossKind(c.name); err != nil || got != c.kind || c.kind.String() != c.name {
-			t.Errorf("%s: parsed %v, %v; String %q", c.name, got, err, c.kind.String())
-		}
-		if got := c.kind.MinClasses(); got != c.minClasses {
-			t.Errorf("%s needs %d classes, want %d", c.name, got, c.minClasses)
-		}
 		for classes := int64(c.minClasses - 1); classes <= int64(c.minClasses); classes++ {
 			b := og.NewBuilder("loss")
 			z := b.Input("z", og.Float, og.Dims(-1, classes))
-			h, err := og.AddLoss(b.Model(), z, og.LossOptions{Kind: c.kind})
+			h, err := og.AddLoss(b.Model(), z, c.opts)
 			if classes < int64(c.minClasses) {
 				if err == nil || !strings.Contains(err.Error(), "needs at least") {
 					t.Errorf("%s with %d classes: %v", c.name, classes, err)
@@ -327,17 +328,9 @@ func TestLossKinds(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", c.name, err)
 			}
-			if wantTargets := c.kind == og.DLRTargeted; (h.Targets != "") != wantTargets || (wantTargets && b.Model().Graph.Input(h.Targets) == nil) {
+			if (h.Targets != "") != c.opts.Targeted || (c.opts.Targeted && b.Model().Graph.Input(h.Targets) == nil) {
 				t.Errorf("%s: targets input %q", c.name, h.Targets)
 			}
 		}
-	}
-	if _, err := og.ParseLossKind("hinge"); err == nil || !strings.Contains(err.Error(), "dlr-t") {
-		t.Errorf("unknown loss: %v", err)
-	}
-	b := og.NewBuilder("loss")
-	z := b.Input("z", og.Float, og.Dims(-1, 5))
-	if _, err := og.AddLoss(b.Model(), z, og.LossOptions{Kind: 42}); err == nil || !strings.Contains(err.Error(), "unknown loss kind") {
-		t.Errorf("loss kind 42: %v", err)
 	}
 }

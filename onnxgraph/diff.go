@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // Difference is what Diff found between two models.
@@ -41,7 +42,7 @@ func Diff(a, b *Model) *Difference {
 		add("IR version %d → %d", a.IRVersion, b.IRVersion)
 	}
 	if !slices.Equal(a.Opsets, b.Opsets) {
-		add("opsets %v → %v", a.Opsets, b.Opsets)
+		add("opsets %s → %s", opsetsText(a.Opsets), opsetsText(b.Opsets))
 	}
 	diffValueInfos(add, "input", a.Graph.Inputs, b.Graph.Inputs)
 	diffValueInfos(add, "output", a.Graph.Outputs, b.Graph.Outputs)
@@ -133,4 +134,17 @@ func compareValues(a, b *Tensor) ValueChange {
 		}
 	}
 	return c
+}
+
+// opsetsText writes opset imports as "ai.onnx 17, ai.onnx.ml 3".
+func opsetsText(ops []OpsetID) string {
+	parts := make([]string, len(ops))
+	for i, o := range ops {
+		d := o.Domain
+		if d == "" {
+			d = "ai.onnx"
+		}
+		parts[i] = fmt.Sprintf("%s %d", d, o.Version)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -5,67 +5,31 @@ import (
 	"math"
 )
 
-// LossKind selects a classification loss.
-type LossKind int
-
-const (
-	// CrossEntropy is the softmax cross-entropy −log softmax(z)_y.
-	CrossEntropy LossKind = iota
-	// CWMargin is the Carlini–Wagner margin max_{j≠y} z_j − z_y, which
-	// is positive exactly when the sample is misclassified.
-	CWMargin
-	// DLR is the Difference of Logits Ratio loss of Croce & Hein (2020),
-	// (max_{j≠y} z_j − z_y) / (z_π1 − z_π3), with z_π1 ≥ z_π2 ≥ … the
-	// sorted logits: the CW margin made invariant to shifts and rescaling
-	// of the logits. It needs 3 or more classes.
-	DLR
-	// DLRTargeted is the targeted DLR loss (z_t − z_y) / (z_π1 − (z_π3 +
-	// z_π4)/2) of AutoAttack's APGD-T, to be maximised; its head takes the
-	// targets t as a second int64 input. It needs 4 or more classes.
-	DLRTargeted
-)
-
-var lossNames = [...]string{CrossEntropy: "ce", CWMargin: "cw", DLR: "dlr", DLRTargeted: "dlr-t"}
-
-func (k LossKind) String() string {
-	if k >= 0 && int(k) < len(lossNames) {
-		return lossNames[k]
-	}
-	return fmt.Sprintf("LossKind(%d)", int(k))
-}
-
-// MinClasses returns the number of classes the loss needs.
-func (k LossKind) MinClasses() int {
-	switch k {
-	case DLR:
-		return 3
-	case DLRTargeted:
-		return 4
-	}
-	return 2
-}
-
-// ParseLossKind parses "ce", "cw", "dlr" or "dlr-t".
-func ParseLossKind(s string) (LossKind, error) {
-	for k, name := range lossNames {
-		if s == name {
-			return LossKind(k), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown loss %q (want ce, cw, dlr or dlr-t)", s)
-}
+// HeadFunc is a loss-head hook: it builds, with l, the [N] per-sample
+// losses of the logits [N, C] against the int64 [N] labels input (and, for
+// a targeted head, the targets input; "" otherwise) and returns their
+// name. [AddLoss] declares the inputs and reduces the losses; the losses
+// themselves belong to their users (training's cross-entropy, package
+// attacks' CW margin, DLR, targeted DLR and logit difference), which
+// build them from the heads below or their own.
+type HeadFunc func(l *LossBuilder, logits, labels, targets string) string
 
 // dlrEpsilon keeps the DLR denominator positive, as in AutoAttack.
 const dlrEpsilon = 1e-12
 
 // LossOptions configure [AddLoss].
 type LossOptions struct {
-	Kind LossKind
+	// Head builds the per-sample losses (default [CrossEntropyHead]).
+	Head HeadFunc
+	// Targeted makes AddLoss declare a targets input for the head.
+	Targeted bool
+	// MinClasses is the number of classes the head needs (default 2).
+	MinClasses int
 	// Labels is the name of the int64 labels input [N] that AddLoss declares
 	// (default "labels").
 	Labels string
-	// Targets names the int64 targets input [N] that AddLoss declares for
-	// DLRTargeted (default "targets").
+	// Targets names the int64 targets input [N] that AddLoss declares for a
+	// targeted head (default "targets").
 	Targets string
 	// Sum sums the per-sample losses; by default they are averaged. Attacks
 	// sum, so that each sample's input gradient is that of its own loss.
@@ -75,7 +39,7 @@ type LossOptions struct {
 // LossHead names the values of a loss head.
 type LossHead struct {
 	Labels    string // int64 [N] graph input
-	Targets   string // int64 [N] graph input of DLRTargeted; "" for the others
+	Targets   string // int64 [N] graph input of a targeted head; "" for the others
 	PerSample string // [N] loss of each sample
 	Loss      string // scalar: mean or sum of PerSample
 }
@@ -97,11 +61,12 @@ func AddLoss(m *Model, logits string, opts LossOptions) (*LossHead, error) {
 		return nil, fmt.Errorf("add loss: logits %q must be float or double [N, C] with a static C, got %v", logits, lt)
 	}
 	classes := lt.Shape[1].Value
-	if opts.Kind < 0 || int(opts.Kind) >= len(lossNames) {
-		return nil, fmt.Errorf("add loss: unknown loss kind %v", opts.Kind)
+	if need := max(opts.MinClasses, 2); classes < int64(need) {
+		return nil, fmt.Errorf("add loss: the loss needs at least %d classes, the model has %d", need, classes)
 	}
-	if need := opts.Kind.MinClasses(); classes < int64(need) {
-		return nil, fmt.Errorf("add loss: the %s loss needs at least %d classes, the model has %d", opts.Kind, need, classes)
+	head := opts.Head
+	if head == nil {
+		head = CrossEntropyHead
 	}
 	b := Extend(m.Graph, m.Opset(""))
 	h := &LossHead{}
@@ -118,20 +83,13 @@ func AddLoss(m *Model, logits string, opts LossOptions) (*LossHead, error) {
 	if h.Labels, err = declare(opts.Labels, "labels"); err != nil {
 		return nil, err
 	}
-	if opts.Kind == DLRTargeted {
+	if opts.Targeted {
 		if h.Targets, err = declare(opts.Targets, "targets"); err != nil {
 			return nil, err
 		}
 	}
-	lh := &lossBuilder{b: b, elem: lt.Elem, classes: classes}
-	switch opts.Kind {
-	case CrossEntropy:
-		h.PerSample = b.Op("SoftmaxCrossEntropyLoss", []string{logits, h.Labels}, StringAttr("reduction", "none"))
-	case CWMargin:
-		h.PerSample = lh.cwMargin(logits, h.Labels)
-	case DLR, DLRTargeted:
-		h.PerSample = lh.dlr(logits, h.Labels, h.Targets)
-	}
+	lh := &LossBuilder{Builder: b, Elem: lt.Elem, Classes: classes}
+	h.PerSample = head(lh, logits, h.Labels, h.Targets)
 	reduce := "ReduceMean"
 	if opts.Sum {
 		reduce = "ReduceSum"
@@ -142,99 +100,123 @@ func AddLoss(m *Model, logits string, opts LossOptions) (*LossHead, error) {
 	return h, nil
 }
 
-type lossBuilder struct {
-	b       *Builder
-	elem    DataType
-	classes int64
+// LossBuilder builds loss heads: a graph builder with the logits' element
+// type and number of classes, and the helpers the heads share.
+type LossBuilder struct {
+	*Builder
+	Elem    DataType
+	Classes int64
 	ids     string // int64 [1, C]: 0 … C−1
 }
 
-// scalar returns a rank-0 constant of the logits' type.
-func (l *lossBuilder) scalar(v float64) string {
-	if l.elem == Double {
-		return l.b.Initializer(NewDoubleTensor("", []int64{}, []float64{v}))
+// Scalar returns a rank-0 constant of the logits' type.
+func (l *LossBuilder) Scalar(v float64) string {
+	if l.Elem == Double {
+		return l.Initializer(NewDoubleTensor("", []int64{}, []float64{v}))
 	}
-	return l.b.Initializer(NewFloatTensor("", []int64{}, []float32{float32(v)}))
+	return l.Initializer(NewFloatTensor("", []int64{}, []float32{float32(v)}))
 }
 
 // reduceAll reduces a [N] vector to a scalar.
-func (l *lossBuilder) reduceAll(op, v string) string {
+func (l *LossBuilder) reduceAll(op, v string) string {
 	if op == "ReduceSum" {
-		return l.b.ReduceSum(v, []int64{0}, false)
+		return l.ReduceSum(v, []int64{0}, false)
 	}
-	return l.b.ReduceMean(v, []int64{0}, false)
+	return l.ReduceMean(v, []int64{0}, false)
 }
 
 // classIDs returns the int64 [1, C] constant 0 … C−1.
-func (l *lossBuilder) classIDs() string {
+func (l *LossBuilder) classIDs() string {
 	if l.ids == "" {
-		ids := make([]int64, l.classes)
+		ids := make([]int64, l.Classes)
 		for i := range ids {
 			ids[i] = int64(i)
 		}
-		l.ids = l.b.Initializer(NewInt64Tensor("", []int64{1, l.classes}, ids))
+		l.ids = l.Initializer(NewInt64Tensor("", []int64{1, l.Classes}, ids))
 	}
 	return l.ids
 }
 
-// classMask returns the bool [N, C] one-hot mask of int64 [N] labels.
-func (l *lossBuilder) classMask(labels string) string {
-	return l.b.Op("Equal", []string{l.b.Op("Unsqueeze", []string{labels, l.b.ConstInt64(1)}), l.classIDs()})
+// ClassMask returns the bool [N, C] one-hot mask of int64 [N] labels.
+func (l *LossBuilder) ClassMask(labels string) string {
+	return l.Op("Equal", []string{l.Op("Unsqueeze", []string{labels, l.ConstInt64(1)}), l.classIDs()})
 }
 
-// argMaxMask returns the bool [N, C] one-hot mask of each row's first
+// ArgMaxMask returns the bool [N, C] one-hot mask of each row's first
 // largest value.
-func (l *lossBuilder) argMaxMask(v string) string {
-	idx := l.b.Op("ArgMax", []string{v}, IntAttr("axis", 1), IntAttr("keepdims", 1))
-	return l.b.Op("Equal", []string{idx, l.classIDs()})
+func (l *LossBuilder) ArgMaxMask(v string) string {
+	idx := l.Op("ArgMax", []string{v}, IntAttr("axis", 1), IntAttr("keepdims", 1))
+	return l.Op("Equal", []string{idx, l.classIDs()})
 }
 
-// pick returns the [N] values of v where the one-hot mask is set.
-func (l *lossBuilder) pick(v, mask string) string {
-	return l.b.ReduceSum(l.b.Op("Where", []string{mask, v, l.scalar(0)}), []int64{1}, false)
+// Pick returns the [N] values of v where the one-hot mask is set.
+func (l *LossBuilder) Pick(v, mask string) string {
+	return l.ReduceSum(l.Op("Where", []string{mask, v, l.Scalar(0)}), []int64{1}, false)
 }
 
-// cwMargin returns max_{j≠y} z_j − z_y for each row of z.
-func (l *lossBuilder) cwMargin(z, labels string) string {
-	b := l.b
-	isLabel := l.classMask(labels)
-	others := b.Op("Where", []string{isLabel, l.scalar(-math.MaxFloat32), z})
+// CrossEntropyHead is the softmax cross-entropy −log softmax(z)_y.
+func CrossEntropyHead(l *LossBuilder, z, labels, _ string) string {
+	return l.Op("SoftmaxCrossEntropyLoss", []string{z, labels}, StringAttr("reduction", "none"))
+}
+
+// CWMarginHead is the Carlini–Wagner margin max_{j≠y} z_j − z_y, positive
+// exactly when the sample is misclassified.
+func CWMarginHead(l *LossBuilder, z, labels, _ string) string {
+	isLabel := l.ClassMask(labels)
+	others := l.Op("Where", []string{isLabel, l.Scalar(-math.MaxFloat32), z})
 	var best string
-	if b.Opset >= 18 {
-		best = b.Op("ReduceMax", []string{others, b.ConstInt64(1)}, IntAttr("keepdims", 0))
+	if l.Opset >= 18 {
+		best = l.Op("ReduceMax", []string{others, l.ConstInt64(1)}, IntAttr("keepdims", 0))
 	} else {
-		best = b.Op("ReduceMax", []string{others}, IntsAttr("axes", 1), IntAttr("keepdims", 0))
+		best = l.Op("ReduceMax", []string{others}, IntsAttr("axes", 1), IntAttr("keepdims", 0))
 	}
-	return b.Sub(best, l.pick(z, isLabel))
+	return l.Sub(best, l.Pick(z, isLabel))
+}
+
+// DLRHead is the Difference of Logits Ratio of Croce & Hein (2020),
+// (max_{j≠y} z_j − z_y) / (z_π1 − z_π3), z_π1 ≥ z_π2 ≥ … the sorted logits
+// (3 or more classes).
+func DLRHead(l *LossBuilder, z, labels, _ string) string { return l.dlr(z, labels, "") }
+
+// TargetedDLRHead is APGD-T's targeted DLR (z_t − z_y) / (z_π1 − (z_π3 +
+// z_π4)/2), to be maximised (4 or more classes; targeted).
+func TargetedDLRHead(l *LossBuilder, z, labels, targets string) string {
+	return l.dlr(z, labels, targets)
+}
+
+// LogitDiffHead is z_t − z_y, whose zero set is the decision boundary
+// between the label and the target that FAB linearises (targeted).
+func LogitDiffHead(l *LossBuilder, z, labels, targets string) string {
+	return l.Sub(l.Pick(z, l.ClassMask(targets)), l.Pick(z, l.ClassMask(labels)))
 }
 
 // dlr returns the DLR loss of each row of z, targeted when targets is not
 // empty. The top logits are picked by ArgMax one-hot masks, so that ties
 // get one element each, as in a sort, and the gradient flows to exactly
 // one logit per term.
-func (l *lossBuilder) dlr(z, labels, targets string) string {
-	b := l.b
-	lowest := l.scalar(-math.MaxFloat32)
+func (l *LossBuilder) dlr(z, labels, targets string) string {
+	b := l.Builder
+	lowest := l.Scalar(-math.MaxFloat32)
 	k := 3 // the k largest logits, each removed from z before looking for the next
 	if targets != "" {
 		k = 4
 	}
 	rest, top := z, make([]string, 0, k)
 	for range k {
-		mask := l.argMaxMask(rest)
-		top = append(top, l.pick(z, mask))
+		mask := l.ArgMaxMask(rest)
+		top = append(top, l.Pick(z, mask))
 		rest = b.Op("Where", []string{mask, lowest, rest})
 	}
-	yMask := l.classMask(labels)
-	zy := l.pick(z, yMask)
+	yMask := l.ClassMask(labels)
+	zy := l.Pick(z, yMask)
 	var num, den string
 	if targets != "" {
-		num = b.Sub(l.pick(z, l.classMask(targets)), zy)
-		den = b.Sub(top[0], b.Mul(b.Add(top[2], top[3]), l.scalar(0.5)))
+		num = b.Sub(l.Pick(z, l.ClassMask(targets)), zy)
+		den = b.Sub(top[0], b.Mul(b.Add(top[2], top[3]), l.Scalar(0.5)))
 	} else {
-		other := l.pick(z, l.argMaxMask(b.Op("Where", []string{yMask, lowest, z})))
+		other := l.Pick(z, l.ArgMaxMask(b.Op("Where", []string{yMask, lowest, z})))
 		num = b.Sub(other, zy)
 		den = b.Sub(top[0], top[2])
 	}
-	return b.Div(num, b.Add(den, l.scalar(dlrEpsilon)))
+	return b.Div(num, b.Add(den, l.Scalar(dlrEpsilon)))
 }

@@ -167,7 +167,7 @@ func TestSpecializeFrozen(t *testing.T) {
 			if st := og.SpecializeFrozen(frozen); st.FoldedBatchNorms != c.forwardFolds {
 				t.Errorf("classifier: %d BatchNormalizations folded, want %d", st.FoldedBatchNorms, c.forwardFolds)
 			}
-			first, err := og.BuildInputGradientGraph(frozen, og.AttackOptions{})
+			first, err := og.BuildInputGradientGraph(frozen, og.InputGradientOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,9 +14,11 @@ type TrainOptions struct {
 	Input, Logits string
 	// Loss is the loss head (default: mean softmax cross-entropy).
 	Loss LossOptions
-	// Params lists the trainable initializers. Empty means every float
-	// initializer used as a Conv/ConvTranspose weight or bias, a Gemm or
-	// MatMul operand, a BatchNormalization scale or bias, or a PRelu slope.
+	// Params lists the trainable initializers. Empty means
+	// [TrainableParams]: every float initializer used as a
+	// Conv/ConvTranspose weight or bias, a Gemm or MatMul operand, a
+	// Batch-, Layer-, Instance- or GroupNormalization scale or bias, or a
+	// PRelu slope.
 	Params []string
 	// UnbiasedRunningVar and MaxPool are passed to [Gradients].
 	UnbiasedRunningVar bool
@@ -93,7 +95,7 @@ func BuildTrainingGraph(m *Model, opts TrainOptions) (*TrainingGraph, error) {
 	}
 	params := opts.Params
 	if len(params) == 0 {
-		params = defaultParams(g)
+		params = TrainableParams(g)
 	}
 	wrt := make([]string, 0, len(params)+1)
 	for _, p := range params {
@@ -173,27 +175,6 @@ func promoteToInput(g *Graph, name string) (*Tensor, error) {
 	return t, nil
 }
 
-// paramSlots lists, per operator, the inputs that hold trainable parameters.
-var paramSlots = map[string][]int{
-	"Conv": {1, 2}, "ConvTranspose": {1, 2}, "Gemm": {0, 1, 2}, "MatMul": {0, 1},
-	"BatchNormalization": {1, 2}, "PRelu": {1},
-}
-
-// defaultParams returns the float initializers in parameter slots, in
-// first-use order.
-func defaultParams(g *Graph) []string {
-	var out []string
-	for _, n := range g.Nodes {
-		for _, i := range paramSlots[n.OpType] {
-			name := n.Input(i)
-			if t := g.Initializer(name); t != nil && t.DataType.IsFloat() && !slices.Contains(out, name) {
-				out = append(out, name)
-			}
-		}
-	}
-	return out
-}
-
 // ClassifierIO resolves the image input and the logits output of a
 // classifier: empty names mean the graph's only (non-initializer) input and
 // its only output. Errors list the candidates.
@@ -247,12 +228,12 @@ func orderOutputs(m *Model, order []string) error {
 	return nil
 }
 
-// AttackOptions configure [BuildInputGradientGraph].
-type AttackOptions struct {
+// InputGradientOptions configure [BuildInputGradientGraph].
+type InputGradientOptions struct {
 	// Input and Logits are as in TrainOptions.
 	Input, Logits string
-	// Loss selects the loss (cross-entropy or CW margin) and its labels
-	// input name. Per-sample losses are always summed, so that each
+	// Loss selects the loss head and its labels (and targets) input
+	// names. Per-sample losses are always summed, so that each
 	// sample's input gradient is that of its own loss.
 	Loss LossOptions
 	// MaxPool is passed to [Gradients].
@@ -260,13 +241,13 @@ type AttackOptions struct {
 }
 
 // InputGradientGraph is a model for attacking a frozen classifier. Inputs:
-// Input, Labels and, for the targeted DLR loss, Targets; outputs, in this
-// order: Logits, Loss, PerSample, InputGrad.
+// Input, Labels and, for the targeted losses (DLRTargeted, LogitDiff),
+// Targets; outputs, in this order: Logits, Loss, PerSample, InputGrad.
 type InputGradientGraph struct {
 	Model     *Model
 	Input     string
 	Labels    string
-	Targets   string // "" unless the loss is DLRTargeted
+	Targets   string // "" unless the loss is targeted
 	Logits    string
 	Loss      string
 	PerSample string
@@ -277,7 +258,7 @@ type InputGradientGraph struct {
 // summed loss with respect to the input to a frozen classifier: parameters
 // stay initializers and BatchNormalization uses its running statistics. The
 // model is not modified.
-func BuildInputGradientGraph(m *Model, opts AttackOptions) (*InputGradientGraph, error) {
+func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (*InputGradientGraph, error) {
 	work := m.Clone()
 	if err := UpgradeOpset(work); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)

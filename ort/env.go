@@ -93,6 +93,8 @@ type Options struct {
 	// LogLevel is ONNX Runtime's log severity. It is process-wide: the
 	// latest Init sets it.
 	LogLevel LogLevel
+	// CUDA tunes the CUDA execution provider when Device is a GPU.
+	CUDA CUDAOptions
 }
 
 // Env creates sessions that share a device and thread settings. Any number of
@@ -103,6 +105,7 @@ type Env struct {
 	version string
 	threads int
 	device  Device
+	cuda    map[string]string // CUDA provider options (CUDA devices only)
 }
 
 // ErrCUDAUnavailable is wrapped by the errors of [Init] and
@@ -162,6 +165,9 @@ func Init(opts Options) (*Env, error) {
 
 	e := &Env{library: loaded.path, version: loaded.version, threads: opts.Threads, device: dev}
 	if dev.Kind == DeviceCUDA {
+		if e.cuda, err = opts.CUDA.ProviderOptions(dev.ID); err != nil {
+			return nil, err
+		}
 		// Fail early, with the explanation, rather than at the first session.
 		so, err := e.sessionOptions()
 		if err != nil {
@@ -204,7 +210,7 @@ func load(explicit string, level LogLevel) error {
 // checkSameLibrary reports whether path is the library already loaded;
 // loaded.mu must be held.
 func checkSameLibrary(path string) error {
-	p, err := checkLibrary(path, "--ort-lib")
+	p, err := checkLibrary(path, "Options.LibraryPath")
 	if err != nil {
 		return err
 	}
@@ -258,7 +264,7 @@ func (e *Env) configure(so *ortgo.SessionOptions) error {
 		return e.cudaError(err)
 	}
 	defer func() { _ = cuda.Destroy() }()
-	if err := cuda.Update(map[string]string{"device_id": strconv.Itoa(e.device.ID)}); err != nil {
+	if err := cuda.Update(e.cuda); err != nil {
 		return e.cudaError(err)
 	}
 	if err := so.AppendExecutionProviderCUDA(cuda); err != nil {
@@ -279,8 +285,8 @@ func (e *Env) cudaError(err error) error {
 		return fmt.Errorf("ort: device %s: %w: the ONNX Runtime library %s is CPU-only "+
 			"(ONNX Runtime said: %v); a GPU build of ONNX Runtime is needed, with "+
 			"libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so "+
-			"next to libonnxruntime.so, built for your CUDA major version: pass it with "+
-			"--ort-lib or %s, or use --device cpu",
+			"next to libonnxruntime.so, built for your CUDA major version (scripts/setup-ort.sh, asked for the GPU "+
+			"libraries, installs them beside the cached one): name it with Options.LibraryPath or $%s, or use the CPU",
 			e.device, ErrCUDAUnavailable, e.library, err, EnvLibrary)
 	}
 	return fmt.Errorf("ort: device %s: %w: ONNX Runtime (%s) could not enable CUDA: %v; "+

@@ -19,7 +19,7 @@ const EnvLibrary = "ROBUST_ORT_LIB"
 
 // installHint tells users how to get a library.
 const installHint = "install it with scripts/setup-ort.sh (or `make ort`), " +
-	"or pass --ort-lib PATH or set " + EnvLibrary + "=PATH"
+	"or name it with Options.LibraryPath or $" + EnvLibrary
 
 // LibraryNotFoundError is returned by [FindLibrary] when no ONNX Runtime
 // library exists in any of the places it looks.
@@ -83,13 +83,13 @@ func FindLibrary(explicit string) (string, error) {
 
 func findLibrary(explicit string, getenv func(string) string, systemDirs []string) (string, error) {
 	if explicit != "" {
-		return checkLibrary(explicit, "--ort-lib")
+		return checkLibrary(explicit, "Options.LibraryPath")
 	}
 	if p := getenv(EnvLibrary); p != "" {
 		return checkLibrary(p, "$"+EnvLibrary)
 	}
 	searched := []string{
-		"--ort-lib: not given",
+		"Options.LibraryPath: not given",
 		"$" + EnvLibrary + ": not set",
 	}
 	if p := cacheLibraryPath(getenv); p != "" {

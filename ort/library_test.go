@@ -89,7 +89,7 @@ func TestFindLibraryNotFound(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		"--ort-lib",
+		"Options.LibraryPath",
 		EnvLibrary,
 		filepath.Join(dir, "home", ".cache", "robust", "ort", CachedVersion, "libonnxruntime.so.1"),
 		filepath.Join(dir, "ld1", "libonnxruntime.so"),
@@ -115,7 +115,7 @@ func TestFindLibraryNamedButMissing(t *testing.T) {
 	// An explicit path that does not exist is an error, even though the
 	// cache holds a library.
 	_, err := findLibrary(missing, fakeEnv(vars), nil)
-	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "--ort-lib") {
+	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "Options.LibraryPath") {
 		t.Errorf("explicit missing path: got %v", err)
 	}
 	vars[EnvLibrary] = missing

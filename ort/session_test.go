@@ -427,7 +427,7 @@ func TestCUDAOnCPUOnlyLibrary(t *testing.T) {
 	if !errors.Is(err, ErrCUDAUnavailable) {
 		t.Errorf("error does not wrap ErrCUDAUnavailable: %v", err)
 	}
-	for _, want := range []string{"cuda:0", "CPU-only", "GPU build", "libonnxruntime_providers_cuda.so", "--ort-lib"} {
+	for _, want := range []string{"cuda:0", "CPU-only", "GPU build", "libonnxruntime_providers_cuda.so", "Options.LibraryPath"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}

@@ -117,7 +117,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				e.y[i] = int64(i % 10)
 			}
 			for _, p := range e.params {
-				p.Decay = decayed(m.Graph, p.Name)
+				p.Decay = og.WeightDecayed(m.Graph, p.Name)
 			}
 			opt := SGD{Momentum: 0.9, WeightDecay: 5e-4}
 			step := func() {

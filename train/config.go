@@ -64,10 +64,10 @@ type Config struct {
 	DecayAll    bool    `json:"decay_all,omitempty"`
 	// Eps is the L∞ radius of the perturbations, for images in [0,1].
 	Eps float64 `json:"eps"`
-	// Replays is free training's m.
+	// Replays is free training's m (0: 8).
 	Replays int `json:"replays,omitempty"`
-	// AttackSteps and StepSize are PGD training's k and α (default ε/4 for
-	// α). Fast training uses one step of 1.25ε.
+	// AttackSteps and StepSize are PGD training's k and α (0: 7 steps of
+	// ε/4). Fast training uses one step of 1.25ε.
 	AttackSteps int     `json:"attack_steps,omitempty"`
 	StepSize    float64 `json:"step_size,omitempty"`
 	// Seed drives the data order, augmentation and random starts.
@@ -84,7 +84,8 @@ type Config struct {
 	EvalSteps int `json:"eval_steps"`
 }
 
-// withDefaults fills in zero fields that have defaults.
+// withDefaults fills in zero fields that have defaults, as documented on
+// each field; negative values are left for validate to refuse.
 func (c Config) withDefaults() Config {
 	if c.Method == "" {
 		c.Method = Natural
@@ -125,7 +126,7 @@ func (c Config) validate() error {
 	case c.WeightDecay < 0 || math.IsNaN(c.WeightDecay) || math.IsInf(c.WeightDecay, 0):
 		return fmt.Errorf("weight decay %g must be a non-negative number", c.WeightDecay)
 	case c.EvalSteps < 0:
-		return fmt.Errorf("negative number of evaluation steps %d", c.EvalSteps)
+		return fmt.Errorf("evaluation steps %d must not be negative", c.EvalSteps)
 	}
 	if _, err := ParseSchedule(c.Schedule, c.LR); err != nil {
 		return err

@@ -76,12 +76,28 @@ type batchIO struct {
 	y                        *ort.TensorValue[int64]
 }
 
+// GraphOptions are the options train builds a classifier's training graph
+// with, training params (all parameters when empty). A graph built with
+// them (and, where needed, the input and logits names) can be handed to
+// [NewFromGraph].
+func GraphOptions(params []string) og.TrainOptions {
+	return og.TrainOptions{UnbiasedRunningVar: true, Params: params}
+}
+
 // newEngine builds the training graph of the classifier m for batches of
 // up to batch samples, training params (all parameters when empty).
 func newEngine(env *ort.Env, m *og.Model, batch int, params []string) (*engine, error) {
-	tg, err := og.BuildTrainingGraph(m, og.TrainOptions{UnbiasedRunningVar: true, Params: params})
-	if err != nil {
-		return nil, err
+	return newEngineWith(env, m, nil, batch, params)
+}
+
+// newEngineWith is newEngine with the training graph tg, built from m when
+// nil.
+func newEngineWith(env *ort.Env, m *og.Model, tg *og.TrainingGraph, batch int, params []string) (*engine, error) {
+	if tg == nil {
+		var err error
+		if tg, err = og.BuildTrainingGraph(m, GraphOptions(params)); err != nil {
+			return nil, err
+		}
 	}
 	e := &engine{env: env, tg: tg, batch: batch, io: map[int]*batchIO{}}
 	if err := e.resolveShapes(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/robust-go/robust/attacks"
-	og "github.com/robust-go/robust/onnxgraph"
 )
 
 // evaluate returns the clean accuracy and, when ε > 0, the accuracy under
@@ -24,24 +23,28 @@ func (t *Trainer) evaluate(ctx context.Context, rng *rand.Rand) (clean float64, 
 	}
 	defer am.Close()
 	d, bs := t.val, t.cfg.BatchSize
-	sz, classes := d.ImageSize(), am.Classes()
+	classes := am.Classes()
 	logits := make([]float32, bs*classes)
 	right, unbroken := 0, 0
-	budget := attacks.Budget{
-		Norm: attacks.Linf, Eps: float32(t.cfg.Eps), Steps: t.cfg.EvalSteps, StepSize: float32(t.cfg.Eps / 4),
-		RandomStart: true, Loss: og.CrossEntropy,
-	}
+	threat := attacks.ThreatModel{Norm: attacks.Linf, Eps: float32(t.cfg.Eps)}
+	pgd := attacks.PGD{Steps: t.cfg.EvalSteps, StepRatio: 0.25, RandomStart: true}
+	var buf []float32
 	for lo := 0; lo < d.Len(); lo += bs {
 		hi := min(lo+bs, d.Len())
-		n, x, y := hi-lo, d.X[lo*sz:hi*sz], d.Y[lo:hi]
+		x, err := d.Floats(buf, lo, hi)
+		if err != nil {
+			return 0, nil, err
+		}
+		buf = x
+		n, y := hi-lo, d.Y[lo:hi]
 		if err := am.Logits(x, n, logits[:n*classes]); err != nil {
 			return 0, nil, err
 		}
 		right += correct(logits[:n*classes], y, classes)
-		if budget.Eps == 0 {
+		if threat.Eps == 0 {
 			continue
 		}
-		res, err := attacks.PGD(ctx, am, x, y, budget, rng)
+		res, err := pgd.Run(ctx, am, x, y, threat, rng)
 		if err != nil {
 			return 0, nil, fmt.Errorf("PGD: %w", err)
 		}
@@ -52,7 +55,7 @@ func (t *Trainer) evaluate(ctx context.Context, rng *rand.Rand) (clean float64, 
 		}
 	}
 	clean = float64(right) / float64(d.Len())
-	if budget.Eps > 0 {
+	if threat.Eps > 0 {
 		r := float64(unbroken) / float64(d.Len())
 		robust = &r
 	}

@@ -13,6 +13,10 @@ type eventLog struct {
 	err error // the first write error; later events are dropped
 }
 
+// LogSchema identifies the format of the run log's JSON lines; every line
+// carries it. It changes when fields change meaning or go away.
+const LogSchema = "robust.train.log/v1"
+
 func newEventLog(w io.Writer) *eventLog {
 	if w == nil {
 		return &eventLog{}
@@ -25,6 +29,7 @@ func (l *eventLog) write(fields map[string]any) {
 	if l.enc == nil || l.err != nil {
 		return
 	}
+	fields["schema"] = LogSchema
 	fields["time"] = time.Now().UTC().Format(time.RFC3339)
 	l.err = l.enc.Encode(fields)
 }

@@ -137,6 +137,30 @@ type Summary struct {
 // BatchNormalization weights and biases, starting from its initializer
 // values.
 func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
+	return newTrainerWith(env, model, nil, data, val, cfg)
+}
+
+// NewFromGraph is [New] with the training graph of model already built,
+// with [GraphOptions](cfg.Params), so that it is not built again (harden
+// builds it once, to check that a model can be trained before loading any
+// data).
+func NewFromGraph(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
+	if tg == nil {
+		return nil, errors.New("train: no training graph")
+	}
+	if len(cfg.Params) > 0 {
+		names := make([]string, len(tg.Params))
+		for i, p := range tg.Params {
+			names[i] = p.Name
+		}
+		if !slices.Equal(names, cfg.Params) {
+			return nil, fmt.Errorf("train: the training graph trains %d parameters, the configuration %d other ones", len(names), len(cfg.Params))
+		}
+	}
+	return newTrainerWith(env, model, tg, data, val, cfg)
+}
+
+func newTrainerWith(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -151,7 +175,7 @@ func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) 
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	eng, err := newEngine(env, model, min(cfg.BatchSize, data.Len()), cfg.Params)
+	eng, err := newEngineWith(env, model, tg, min(cfg.BatchSize, data.Len()), cfg.Params)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -173,7 +197,7 @@ func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) 
 		}
 	}
 	for _, p := range eng.params {
-		p.Decay = cfg.DecayAll || decayed(model.Graph, p.Name)
+		p.Decay = cfg.DecayAll || og.WeightDecayed(model.Graph, p.Name)
 	}
 	if cfg.Method != Natural {
 		t.clean = make([]float32, len(eng.x))
@@ -199,29 +223,6 @@ func (t *Trainer) checkData(d *dataset.Dataset, what string) error {
 	return nil
 }
 
-// decayed reports whether weight decay applies by default to the
-// initializer name: a Conv or ConvTranspose weight, or a Gemm or MatMul
-// matrix (not biases or normalisation parameters).
-func decayed(g *og.Graph, name string) bool {
-	for _, n := range g.Nodes {
-		switch n.OpType {
-		case "Conv", "ConvTranspose":
-			if n.Input(1) == name {
-				return true
-			}
-		case "Gemm":
-			if n.Input(0) == name || n.Input(1) == name {
-				return true
-			}
-		case "MatMul":
-			if slices.Contains(n.Inputs, name) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // Close releases the ONNX Runtime sessions and tensors.
 func (t *Trainer) Close() error {
 	if t.eng == nil {
@@ -231,6 +232,9 @@ func (t *Trainer) Close() error {
 	t.eng = nil
 	return err
 }
+
+// TrainingGraph returns the training graph the trainer runs.
+func (t *Trainer) TrainingGraph() *og.TrainingGraph { return t.eng.tg }
 
 // Config returns the configuration, with defaults filled in.
 func (t *Trainer) Config() Config { return t.cfg }
@@ -309,6 +313,9 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 		}
 		n, ok := r.it.NextInto(buf, r.eng.y)
 		if !ok {
+			if err := r.it.Err(); err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
 			if err := r.endPass(ctx, start); err != nil {
 				return nil, err
 			}
@@ -597,7 +604,10 @@ func (r *runner) overfitCheck(epoch int, rng *rand.Rand) (float64, error) {
 	if err := it.Seek(epoch, 0); err != nil {
 		return 0, err
 	}
-	n, _ := it.NextInto(r.clean, r.eng.y)
+	n, ok := it.NextInto(r.clean, r.eng.y)
+	if !ok {
+		return 0, fmt.Errorf("train: overfitting check: no batch (%v)", it.Err())
+	}
 	if err := r.craft(n, 5, float32(r.cfg.Eps/4), rng); err != nil {
 		return 0, fmt.Errorf("train: overfitting check: %w", err)
 	}

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/dataset"
@@ -14,9 +14,9 @@ import (
 
 // AttackCmd writes adversarial examples.
 type AttackCmd struct {
-	modelFlags `embed:""`
+	ModelFlags `embed:""`
 
-	Attack   string `default:"pgd" placeholder:"NAME" help:"Attack: fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t or square."`
+	Attack   string `default:"pgd" placeholder:"NAME" help:"Attack: fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, fab, fab-t or square."`
 	Steps    int    `default:"0" help:"Iterations of PGD and APGD (0: the attack's default)."`
 	Restarts int    `default:"0" help:"Restarts (0: one run)."`
 	Queries  int    `default:"0" help:"Square's query budget (0: 1000)."`
@@ -26,43 +26,79 @@ type AttackCmd struct {
 	Cols     int    `default:"4" help:"Image pairs per grid row."`
 }
 
+// Validate refuses counts that would otherwise silently mean something
+// else.
+func (c *AttackCmd) Validate() error {
+	if c.Steps < 0 || c.Restarts < 0 || c.Queries < 0 {
+		return errors.New("--steps, --restarts and --queries must not be negative (0: the attack's default)")
+	}
+	if c.GridN < 1 || c.Cols < 1 {
+		return errors.New("--grid-n and --cols must be at least 1")
+	}
+	return nil
+}
+
 // Run attacks the samples and writes the requested files.
 func (c *AttackCmd) Run(g *Globals) error {
 	if c.Out == "" && c.Grid == "" {
 		return usageError{errors.New("nothing to write: give --out FILE.npz and/or --grid FILE.png")}
 	}
+	if strings.Contains(c.Attack, ",") {
+		return usageError{fmt.Errorf("--attack %q: robust attack runs one attack; robust eval --suite %s runs several", c.Attack, c.Attack)}
+	}
 	suite, err := evaluate.Suite(c.Attack, evaluate.SuiteOptions{Steps: c.Steps, Restarts: c.Restarts, Queries: c.Queries})
-	if err != nil || len(suite) != 1 {
-		return usageError{fmt.Errorf("--attack %q: want one attack name (%v)", c.Attack, err)}
+	if err != nil {
+		return usageError{fmt.Errorf("--attack: %w", err)}
 	}
-	if c.Steps < 0 || c.Restarts < 0 || c.Queries < 0 || c.GridN <= 0 || c.Cols <= 0 {
-		return usageError{errors.New("--steps, --restarts, --queries must not be negative, --grid-n and --cols must be positive")}
+	if len(suite) != 1 {
+		return usageError{fmt.Errorf("--attack %q is a suite of %d attacks; robust attack runs one (robust eval --suite runs suites)", c.Attack, len(suite))}
 	}
-	lm, err := c.load(g)
+	epsList, norm, err := c.threat()
+	if err != nil {
+		return err
+	}
+	if len(epsList) != 1 {
+		return usageError{fmt.Errorf("--eps %s: robust attack takes one budget (robust eval takes lists)", c.Eps)}
+	}
+	if err := evaluate.CheckNorm(suite, norm); err != nil {
+		return usageError{fmt.Errorf("--attack %s with --norm %s: %w", c.Attack, c.Norm, err)}
+	}
+	if err := checkOutputs([]output{{flag: "--out", path: c.Out}, {flag: "--grid", path: c.Grid}}); err != nil {
+		return usageError{err}
+	}
+	lm, err := c.load(g, epsList, norm)
 	if err != nil {
 		return err
 	}
 	defer lm.model.Close()
-	if len(lm.eps) != 1 {
-		return usageError{errors.New("--eps: robust attack takes one budget")}
+	spec, d, m, eps := suite[0], lm.data, lm.model, epsList[0]
+	if d, err = d.InMemory(); err != nil { // the grid and --out need every image
+		return err
 	}
-	spec, d, m := suite[0], lm.data, lm.model
 	idx := make([]int, d.Len())
 	for i := range idx {
 		idx[i] = i
 	}
-	eps := lm.eps[0]
+	ctx, stop := g.interruptible()
+	defer stop()
 	bar := g.progress(true)
-	out, err := evaluate.Attack(context.Background(), m, spec, spec.Budget(lm.norm, eps.Value), d, idx,
-		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0)), Progress: attackProgress(bar, spec.Name+" ε="+eps.Text)})
+	out, err := evaluate.Attack(ctx, m, spec, attacks.ThreatModel{Norm: norm, Eps: eps.Value}, d, idx,
+		evaluate.AttackOptions{BatchSize: c.Batch, Rng: rand.New(rand.NewPCG(c.Seed, 0)), Progress: attackProgress(bar, spec.Name()+" ε="+eps.Text)})
 	bar.Finish()
+	if interrupted(err) {
+		return fmt.Errorf("attack interrupted; nothing written: %w", err)
+	}
 	if err != nil {
 		return fmt.Errorf("attack: %w", err)
 	}
 	clean := make([]float32, d.Len()*m.Classes())
 	for lo := 0; lo < d.Len(); lo += c.Batch {
 		hi := min(lo+c.Batch, d.Len())
-		if err := m.Logits(d.X[lo*d.ImageSize():hi*d.ImageSize()], hi-lo, clean[lo*m.Classes():hi*m.Classes()]); err != nil {
+		x, err := d.Floats(nil, lo, hi)
+		if err != nil {
+			return fmt.Errorf("attack: %w", err)
+		}
+		if err := m.Logits(x, hi-lo, clean[lo*m.Classes():hi*m.Classes()]); err != nil {
 			return fmt.Errorf("attack: %w", err)
 		}
 	}
@@ -70,26 +106,31 @@ func (c *AttackCmd) Run(g *Globals) error {
 	for i := range predClean {
 		predClean[i] = attacks.Predict(clean[i*m.Classes() : (i+1)*m.Classes()])
 	}
-	c.summary(g.stdout, spec, eps, lm.norm, d, out, predClean)
+	c.summary(g.stdout, spec, eps, norm, d, out, predClean)
 	for _, f := range lm.flags {
 		fmt.Fprintf(g.stderr, "robust: %s %s: %s\n", f.Severity, f.Code, f.Message)
 	}
+	var errs []error
 	if c.Out != "" {
 		if err := writeAdversarial(c.Out, d, out, predClean, m.Classes()); err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("write %s: %w", c.Out, pathless(err)))
+		} else {
+			fmt.Fprintf(g.stdout, "  wrote            %s\n", c.Out)
 		}
 	}
 	if c.Grid != "" {
 		items := gridItems(d, out, predClean, c.GridN)
 		if err := writeFile(c.Grid, gridWriter(c.Grid, items, [3]int{d.C, d.H, d.W}, d.Classes, c.Cols)); err != nil {
-			return err
+			errs = append(errs, err)
+		} else {
+			fmt.Fprintf(g.stdout, "  drew             %s\n", c.Grid)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // summary prints what the attack achieved.
-func (c *AttackCmd) summary(w io.Writer, spec evaluate.AttackSpec, eps evaluate.Eps, norm attacks.Norm, d *dataset.Dataset, out *evaluate.Outcome, predClean []int) {
+func (c *AttackCmd) summary(w io.Writer, a attacks.Attack, eps evaluate.Eps, norm attacks.Norm, d *dataset.Dataset, out *evaluate.Outcome, predClean []int) {
 	correct, broken, robust := 0, 0, 0
 	var normSum float64
 	for i := range predClean {
@@ -104,19 +145,13 @@ func (c *AttackCmd) summary(w io.Writer, spec evaluate.AttackSpec, eps evaluate.
 			robust++
 		}
 	}
-	fmt.Fprintf(w, "%s (%s) at %s ε=%s on %d samples of %s\n", spec.Name, spec.Label(), norm.Symbol(), eps.Text, d.Len(), d.Name)
+	fmt.Fprintf(w, "%s (%s) at %s ε=%s on %d samples of %s\n", a.Name(), a, norm.Symbol(), eps.Text, d.Len(), d.Name)
 	fmt.Fprintf(w, "  clean accuracy   %s\n", pctOf(correct, d.Len()))
 	fmt.Fprintf(w, "  robust accuracy  %s\n", pctOf(robust, d.Len()))
 	if broken > 0 {
 		fmt.Fprintf(w, "  broken           %d of %d correctly classified samples, mean ‖δ‖ %.4g\n", broken, correct, normSum/float64(broken))
 	}
 	fmt.Fprintf(w, "  queries          %d (%.1f s)\n", out.Queries, out.Seconds)
-	if c.Out != "" {
-		fmt.Fprintf(w, "  wrote            %s\n", c.Out)
-	}
-	if c.Grid != "" {
-		fmt.Fprintf(w, "  drew             %s\n", c.Grid)
-	}
 }
 
 func pctOf(n, total int) string {
@@ -127,6 +162,10 @@ func pctOf(n, total int) string {
 func writeAdversarial(path string, d *dataset.Dataset, out *evaluate.Outcome, predClean []int, classes int) error {
 	n := d.Len()
 	img := []int{n, d.C, d.H, d.W}
+	xClean, err := d.Floats(nil, 0, n)
+	if err != nil {
+		return err
+	}
 	pc, pa := make([]int64, n), make([]int64, n)
 	for i := range n {
 		pc[i], pa[i] = int64(predClean[i]), int64(out.Pred[i])
@@ -134,7 +173,7 @@ func writeAdversarial(path string, d *dataset.Dataset, out *evaluate.Outcome, pr
 	arrays := map[string]dataset.Array{
 		"x":           {Shape: img, Data: out.Adv},
 		"y":           {Shape: []int{n}, Data: d.Y},
-		"x_clean":     {Shape: img, Data: d.X},
+		"x_clean":     {Shape: img, Data: xClean},
 		"pred_clean":  {Shape: []int{n}, Data: pc},
 		"pred_adv":    {Shape: []int{n}, Data: pa},
 		"success":     {Shape: []int{n}, Data: out.Success},

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,65 +11,77 @@ import (
 	"github.com/robust-go/robust/onnxgraph"
 )
 
-// modelFlags are the model, data and threat-model flags that eval and
+// ModelFlags are the model, data and threat-model flags that eval and
 // attack share.
-type modelFlags struct {
+type ModelFlags struct {
 	Model string `arg:"" type:"existingfile" help:"ONNX classifier: one float image input, logits out."`
 
-	Data  string `default:"fashion-mnist" placeholder:"SPEC" help:"Data set (default fashion-mnist): fashion-mnist, mnist[:DIR], cifar10[:DIR], cifar100[:DIR], imagefolder:DIR, FILE.npz, npy:X.npy,Y.npy."`
-	Split string `default:"test" enum:"train,test" help:"Data split (${enum})."`
-	N     int    `default:"1000" help:"Number of samples, the first N of the split (0: all)."`
-	Seed  uint64 `default:"0" help:"Seed of the attacks' random starts and queries."`
-	Batch int    `default:"128" help:"Samples attacked at once."`
+	DataFlags `embed:""`
+	Split     string `default:"test" enum:"train,test" help:"Data split (${enum})."`
+	N         int    `default:"1000" help:"Number of samples, the first N of the split (0: all)."`
+	Seed      uint64 `default:"0" help:"Seed of the attacks' random starts and queries."`
+	Batch     int    `default:"128" help:"Samples attacked at once."`
 
-	Eps  string `default:"0.1" placeholder:"LIST" help:"Perturbation budget(s) (default 0.1): 0.03, 4/255 or a list 2/255,4/255,8/255."`
-	Norm string `default:"linf" enum:"linf,l2" help:"Threat model norm (${enum})."`
+	Eps  string `default:"0.1" placeholder:"LIST" help:"Perturbation budget(s): 0.03, 4/255 or a list 2/255,4/255,8/255, for images in [0,1]."`
+	Norm string `default:"linf" enum:"linf,l2,l1" help:"Threat model norm (${enum})."`
 
-	Range   string `default:"0,1" placeholder:"0,1|0,255" help:"Input range the model expects; robust scales its [0,1] images."`
-	Mean    string `placeholder:"M[,M,M]" help:"Per-channel mean the model expects subtracted (in the model's range); prepended to the graph."`
-	Std     string `placeholder:"S[,S,S]" help:"Per-channel standard deviation the model expects divided out; prepended to the graph."`
-	Layout  string `default:"auto" enum:"auto,nchw,nhwc" help:"Model input layout (${enum}); NHWC models get a Transpose."`
-	Softmax string `default:"warn" enum:"warn,log" help:"For a model ending in Softmax: warn, or take logs (${enum})."`
-	Input   string `placeholder:"NAME" help:"Image input of a model with several inputs."`
-	Output  string `placeholder:"NAME" help:"Logits output of a model with several outputs."`
+	InputFlags `embed:""`
+	Softmax    string `default:"warn" enum:"warn,log" help:"For a model ending in Softmax: warn, or take logs (${enum})."`
+}
+
+// Validate refuses counts that would otherwise silently mean something
+// else.
+func (f *ModelFlags) Validate() error {
+	var errs []error
+	if f.N < 0 {
+		errs = append(errs, fmt.Errorf("--n %d: want 0 (all) or more", f.N))
+	}
+	if f.Batch < 1 {
+		errs = append(errs, fmt.Errorf("--batch %d: want at least 1", f.Batch))
+	}
+	return errors.Join(errs...)
+}
+
+// threat parses --eps and --norm.
+func (f *ModelFlags) threat() ([]evaluate.Eps, attacks.Norm, error) {
+	eps, err := evaluate.ParseEps(f.Eps)
+	if err != nil {
+		return nil, 0, usageError{fmt.Errorf("--eps: %w", err)}
+	}
+	norm, err := attacks.ParseNorm(f.Norm)
+	if err != nil {
+		return nil, 0, usageError{fmt.Errorf("--norm: %w", err)}
+	}
+	return eps, norm, nil
 }
 
 // loadedModel is a model prepared for attacks on a data set.
 type loadedModel struct {
 	model *attacks.ONNXModel
 	data  *dataset.Dataset
-	eps   []evaluate.Eps
-	norm  attacks.Norm
 	flags []evaluate.Flag
+	total int // samples in the split before --n
 }
 
 // load reads the data and the model, adapts the model to robust's input
-// convention and checks that they fit. Every error is the user's (exit 2).
-func (f *modelFlags) load(g *Globals) (*loadedModel, error) {
-	eps, err := evaluate.ParseEps(f.Eps)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("--eps: %w", err)}
-	}
-	norm, err := attacks.ParseNorm(f.Norm)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	if f.N < 0 || f.Batch <= 0 {
-		return nil, usageError{fmt.Errorf("--n must be ≥ 0 and --batch positive")}
-	}
+// convention and checks that they fit the data and the budgets. Every
+// error is the user's (exit 2).
+func (f *ModelFlags) load(g *Globals, eps []evaluate.Eps, norm attacks.Norm) (*loadedModel, error) {
 	c, err := f.contract()
 	if err != nil {
 		return nil, usageError{err}
 	}
-	d, err := dataset.Open(f.Data, f.Split, dataset.Options{})
+	c.LogSoftmax = f.Softmax == "log"
+	d, err := f.open(g.stderr, f.Data, f.Split)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{fmt.Errorf("--data: %w", err)}
 	}
+	total := d.Len()
 	if f.N > 0 {
 		d = d.Subset(f.N)
 	}
 	if d.Len() == 0 {
-		return nil, usageError{fmt.Errorf("data %s: %w", f.Data, evaluate.ErrNoData)}
+		return nil, usageError{fmt.Errorf("--data %s: %w", f.Data, evaluate.ErrNoData)}
 	}
 	for _, e := range eps {
 		if err := evaluate.CheckEps(norm, e, d.ImageSize()); err != nil {
@@ -91,6 +101,7 @@ func (f *modelFlags) load(g *Globals) (*loadedModel, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.sessions++
 	m, err := attacks.NewONNXModel(env, prepared, attacks.ModelOptions{Input: f.Input, Logits: f.Output, Shape: shape})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("%s: %w", f.Model, err)}
@@ -99,33 +110,14 @@ func (f *modelFlags) load(g *Globals) (*loadedModel, error) {
 		m.Close()
 		return nil, usageError{fmt.Errorf("%s on %s: %w", f.Model, f.Data, err)}
 	}
-	return &loadedModel{model: m, data: d, eps: eps, norm: norm, flags: flags}, nil
-}
-
-// contract turns the model-contract flags into an evaluate.Contract.
-func (f *modelFlags) contract() (evaluate.Contract, error) {
-	c := evaluate.Contract{Input: f.Input, Logits: f.Output, LogSoftmax: f.Softmax == "log"}
-	var err error
-	if c.Scale, err = evaluate.ParseRange(f.Range); err != nil {
-		return c, fmt.Errorf("--range: %w", err)
-	}
-	if c.Mean, err = evaluate.ParseFloats(f.Mean); err != nil {
-		return c, fmt.Errorf("--mean: %w", err)
-	}
-	if c.Std, err = evaluate.ParseFloats(f.Std); err != nil {
-		return c, fmt.Errorf("--std: %w", err)
-	}
-	if c.Layout, err = evaluate.ParseLayout(f.Layout); err != nil {
-		return c, err
-	}
-	return c, nil
+	return &loadedModel{model: m, data: d, flags: flags, total: total}, nil
 }
 
 // EvalCmd evaluates a model's robustness.
 type EvalCmd struct {
-	modelFlags `embed:""`
+	ModelFlags `embed:""`
 
-	Suite       string `default:"default" placeholder:"NAME|LIST" help:"Attack suite: default (fgsm, pgd, apgd-ce), autoattack-lite (apgd-ce, apgd-dlr, square), full, or a list of attacks (fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, square)."`
+	Suite       string `default:"default" placeholder:"NAME|LIST" help:"Attack suite: default (fgsm, pgd, apgd-ce), autoattack-lite (apgd-ce, apgd-dlr, square), full, autoattack (AutoAttack standard: apgd-ce, apgd-t, fab-t, square 5000), autoattack-plus, autoattack-rand (for randomised models: apgd-ce, apgd-dlr with EoT over 20 samples), or a list of attacks (fgsm, pgd, pgd-cw, pgd-dlr, apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square). An attack that cannot run under --norm is refused."`
 	Steps       int    `default:"0" help:"Iterations of PGD and APGD attacks (0: each attack's default: PGD 20, APGD 100)."`
 	Restarts    int    `default:"0" help:"Restarts of FGSM, PGD and APGD attacks (0: the suite's default)."`
 	Queries     int    `default:"0" help:"Square's query budget (0: 1000, 5000 in the full suite)."`
@@ -134,41 +126,61 @@ type EvalCmd struct {
 	Progress    bool   `default:"true" negatable:"" help:"Show a progress bar on stderr."`
 
 	JSON      string `name:"json" type:"path" placeholder:"FILE" help:"Write the report as JSON (schema robust.eval/v1)."`
-	Markdown  string `type:"path" placeholder:"FILE" help:"Write the report as Markdown (e.g. $GITHUB_STEP_SUMMARY)."`
-	JUnit     string `name:"junit" type:"path" placeholder:"FILE" help:"Write the gates as JUnit XML."`
+	Markdown  string `type:"path" placeholder:"FILE" help:"Write the report as Markdown; appended to when FILE is $GITHUB_STEP_SUMMARY, replaced otherwise."`
+	JUnit     string `name:"junit" type:"path" placeholder:"FILE" help:"Write the gates as JUnit XML, one test case per gate named robust.gate.METRIC@EPS."`
 	Curve     string `type:"path" placeholder:"FILE.png|FILE.svg" help:"Draw robust accuracy against ε (PNG, SVG or PDF by the extension)."`
-	FailUnder string `name:"fail-under" placeholder:"GATES" help:"Exit 1 unless every gate holds, e.g. 'pgd=40%,clean=80%' or 'robust@8/255=30%' (metrics: clean, robust, attack names; ε: the first --eps unless @EPS)."`
+	FailUnder string `name:"fail-under" placeholder:"GATES" help:"Exit 1 unless every gate holds, e.g. 'pgd=40%,clean=80%' or 'robust@8/255=30%'. Metrics: clean, robust, attack names; ε: the first --eps unless @EPS; thresholds: 40% or a fraction in [0,1]."`
 	Policy    string `type:"existingfile" placeholder:"FILE.toml" help:"Read gates from a TOML policy file ([gates] table)."`
+
+	MinEps      bool `name:"min-eps" help:"Also find each sample's smallest breaking ε (FAB's minimal perturbation refined by bisection with APGD) and report the median and percentiles."`
+	AllowRandom bool `name:"allow-random" help:"Let gates pass on a deterministic suite's numbers for a model the sanity checks find non-deterministic (by default such gates fail: use --suite autoattack-rand)."`
 }
 
-// Run evaluates the model and checks the gates.
-func (c *EvalCmd) Run(g *Globals) error {
-	suite, err := evaluate.Suite(c.Suite, evaluate.SuiteOptions{Steps: c.Steps, Restarts: c.Restarts, Queries: c.Queries})
-	if err != nil {
-		return usageError{fmt.Errorf("--suite: %w", err)}
-	}
+// Validate refuses negative counts.
+func (c *EvalCmd) Validate() error {
 	if c.Steps < 0 || c.Restarts < 0 || c.Queries < 0 {
-		return usageError{errors.New("--steps, --restarts and --queries must not be negative")}
+		return errors.New("--steps, --restarts and --queries must not be negative (0: the attack's default)")
 	}
-	gates, err := c.gates()
+	return nil
+}
+
+// Run checks every flag, gate and output path, evaluates the model,
+// writes every report it can and checks the gates.
+func (c *EvalCmd) Run(g *Globals) error {
+	cfg, gates, err := c.plan()
 	if err != nil {
+		return err
+	}
+	outputs := c.outputs(nil)
+	if err := checkOutputs(outputs); err != nil {
 		return usageError{err}
 	}
-	lm, err := c.load(g)
+	lm, err := c.load(g, cfg.Eps, cfg.Norm)
 	if err != nil {
 		return err
 	}
 	defer lm.model.Close()
-	cfg := evaluate.Config{
-		Eps: lm.eps, Norm: lm.norm, Attacks: suite, SuiteName: c.Suite, BatchSize: c.Batch, Seed: c.Seed,
-		Independent: c.Independent, NoSanity: c.NoSanity, Model: c.Model, Data: dataName(lm.data), Flags: lm.flags,
+	cfg.Data, cfg.Flags = dataName(lm.data), lm.flags
+	if cfg.Reproduction, err = c.reproduction(g, lm); err != nil {
+		return err
 	}
 	bar := g.progress(c.Progress)
-	cfg.Progress = evalProgress(bar)
-	report, err := evaluate.Run(context.Background(), lm.model, lm.data, cfg)
+	show := evalProgress(bar)
+	cfg.Progress = func(p evaluate.Progress) {
+		show(p)
+		if g.onEvalProgress != nil {
+			g.onEvalProgress(p)
+		}
+	}
+	ctx, stop := g.interruptible()
+	defer stop()
+	report, runErr := evaluate.Run(ctx, lm.model, lm.data, cfg)
 	bar.Finish()
-	if err != nil {
-		return fmt.Errorf("eval: %w", err)
+	if report == nil {
+		if interrupted(runErr) {
+			return fmt.Errorf("eval interrupted before anything was measured; no report written: %w", runErr)
+		}
+		return fmt.Errorf("eval: %w", runErr)
 	}
 	if len(gates) > 0 {
 		if err := report.CheckGates(gates); err != nil {
@@ -178,13 +190,52 @@ func (c *EvalCmd) Run(g *Globals) error {
 	if err := report.WriteText(g.stdout); err != nil {
 		return err
 	}
-	if err := c.writeFiles(report); err != nil {
-		return err
+	writeErr := writeOutputs(c.outputs(report))
+	switch {
+	case runErr != nil && writeErr != nil:
+		return fmt.Errorf("eval interrupted: %w; %w", runErr, writeErr)
+	case runErr != nil:
+		return fmt.Errorf("eval interrupted: %w; the reports hold the ε completed, marked partial", runErr)
+	case writeErr != nil:
+		return writeErr
 	}
 	if reason := report.GateFailure(); reason != "" {
 		return gateError{reason}
 	}
+	if len(gates) > 0 {
+		if err := report.CheckRandomness(c.AllowRandom); err != nil {
+			return gateError{err.Error() + " (--suite autoattack-rand), or accept this suite's number with --allow-random"}
+		}
+	}
 	return nil
+}
+
+// plan parses the suite, budgets, norm and gates and checks that they fit
+// together, before any data or model is read.
+func (c *EvalCmd) plan() (evaluate.Config, []evaluate.Gate, error) {
+	eps, norm, err := c.threat()
+	if err != nil {
+		return evaluate.Config{}, nil, err
+	}
+	suite, err := evaluate.SuiteFor(c.Suite, norm, evaluate.SuiteOptions{Steps: c.Steps, Restarts: c.Restarts, Queries: c.Queries})
+	if err != nil {
+		return evaluate.Config{}, nil, usageError{fmt.Errorf("--suite: %w", err)}
+	}
+	if err := evaluate.CheckNorm(suite, norm); err != nil {
+		return evaluate.Config{}, nil, usageError{fmt.Errorf("--suite %s with --norm %s: %w", c.Suite, c.Norm, err)}
+	}
+	cfg := evaluate.Config{
+		Eps: eps, Norm: norm, Attacks: suite, SuiteName: c.Suite, BatchSize: c.Batch, Seed: c.Seed,
+		Independent: c.Independent, NoSanity: c.NoSanity, Model: c.Model, MinEps: c.MinEps,
+	}
+	gates, err := c.gates()
+	if err != nil {
+		return cfg, nil, usageError{err}
+	}
+	if err := evaluate.ResolveGates(cfg, gates); err != nil {
+		return cfg, nil, usageError{err}
+	}
+	return cfg, gates, nil
 }
 
 // gates reads --fail-under and --policy.
@@ -200,42 +251,22 @@ func (c *EvalCmd) gates() ([]evaluate.Gate, error) {
 	if c.Policy != "" {
 		gs, err := evaluate.LoadPolicy(c.Policy)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--policy: %w", err)
 		}
 		gates = append(gates, gs...)
 	}
 	return gates, nil
 }
 
-// writeFiles writes the requested report files.
-func (c *EvalCmd) writeFiles(r *evaluate.Report) error {
-	outputs := []struct {
-		path  string
-		write func(io.Writer) error
-	}{
-		{c.JSON, r.WriteJSON}, {c.Markdown, r.WriteMarkdown}, {c.JUnit, r.WriteJUnit}, {c.Curve, curveWriter(r, c.Curve)},
+// outputs are the report files asked for, writing r.
+func (c *EvalCmd) outputs(r *evaluate.Report) []output {
+	var json, md, junit, curve func(io.Writer) error
+	if r != nil {
+		json, md, junit, curve = r.WriteJSON, r.WriteMarkdown, r.WriteJUnit, curveWriter(r, c.Curve)
 	}
-	for _, o := range outputs {
-		if o.path == "" {
-			continue
-		}
-		if err := writeFile(o.path, o.write); err != nil {
-			return err
-		}
+	return []output{
+		{"--json", c.JSON, json}, {"--markdown", c.Markdown, md}, {"--junit", c.JUnit, junit}, {"--curve", c.Curve, curve},
 	}
-	return nil
-}
-
-// writeFile writes a file through a writer function, atomically.
-func writeFile(path string, write func(io.Writer) error) error {
-	var buf bytes.Buffer
-	if err := write(&buf); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := onnxgraph.WriteFileAtomic(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // dataName names a data set and its split, e.g. "fashion-mnist/test".

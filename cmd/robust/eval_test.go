@@ -51,7 +51,7 @@ func TestEvalGates(t *testing.T) {
 		{"policy and flag", []string{"--policy", policy, "--fail-under", "robust=50%"}, exitGate, "", "gate missed: robust"},
 		{"bad policy", []string{"--policy", badPolicy}, exitUsage, "", "line 2"},
 		{"unknown metric", []string{"--fail-under", "square=10%"}, exitUsage, "", "unknown metric \"square\""},
-		{"bad gate", []string{"--fail-under", "pgd>40%"}, exitUsage, "", "METRIC=VALUE"},
+		{"bad gate", []string{"--fail-under", "pgd>40%"}, exitUsage, "", "METRIC=THRESHOLD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -185,7 +185,7 @@ func TestEvalBadInput(t *testing.T) {
 		{"garbage model", []string{"eval", garbage, "--data", tinyData}, "garbage.onnx"},
 		{"missing model", []string{"eval", filepath.Join(dir, "none.onnx")}, "none.onnx"},
 		{"suite", []string{"eval", tinyModel, "--data", tinyData, "--suite", "pgd,magic"}, "unknown suite or attack \"magic\""},
-		{"norm", []string{"eval", tinyModel, "--data", tinyData, "--norm", "l1"}, "--norm"},
+		{"norm", []string{"eval", tinyModel, "--data", tinyData, "--norm", "l3"}, "--norm"},
 		{"range", []string{"eval", tinyModel, "--data", tinyData, "--range", "0,2"}, "--range"},
 		{"mean", []string{"eval", tinyModel, "--data", tinyData, "--mean", "0.5,0.5"}, "2 mean values for 1 channels"},
 		{"steps", []string{"eval", tinyModel, "--data", tinyData, "--steps=-3"}, "negative"},

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/evaluate"
@@ -22,31 +19,25 @@ import (
 // training and writes a drop-in replacement.
 type HardenCmd struct {
 	Model string `arg:"" type:"existingfile" help:"ONNX classifier to harden, e.g. exported by PyTorch, tf2onnx or Keras: one float [N,C,H,W] image input, logits out."`
-	Data  string `default:"fashion-mnist" placeholder:"SPEC" help:"Data: its train split fine-tunes, its test split evaluates. fashion-mnist, mnist[:DIR], cifar10[:DIR], cifar100[:DIR], imagefolder:DIR, FILE.npz, npy:X.npy,Y.npy."`
-	Out   string `short:"o" required:"" type:"path" placeholder:"FILE.onnx" help:"Hardened model to write. Beside it: FILE.report.json and FILE.report.md (before/after evaluation), FILE.ckpt (checkpoint) and FILE.log.jsonl."`
+	Out   string `short:"o" required:"" type:"path" placeholder:"FILE.onnx" help:"Hardened model to write. Beside it: FILE.report.json and FILE.report.md (before/after evaluation), FILE.ckpt (checkpoint, removed at the end) and FILE.log.jsonl."`
+	Force bool   `help:"Allow -o to name MODEL itself (the input is replaced)."`
 
-	Eps      string  `default:"8/255" placeholder:"EPS" help:"L∞ radius for images in [0,1]: 8/255, 0.1, ..."`
-	Replays  int     `short:"m" default:"4" help:"Replays of each minibatch (free training's m)."`
-	Epochs   int     `default:"8" help:"Epoch-equivalents: ⌈epochs/replays⌉ passes over the training data."`
-	Batch    int     `default:"128" help:"Minibatch size."`
-	LR       float64 `name:"lr" default:"0.02" help:"Base learning rate (fine-tuning: lower than from scratch)."`
-	Schedule string  `default:"piecewise" placeholder:"SPEC" help:"Learning-rate schedule over weight updates: constant, piecewise[:F1,F2], cyclic[:PEAK], cosine."`
-	Momentum float64 `default:"0.9" help:"SGD momentum."`
-	WD       float64 `name:"wd" default:"5e-4" help:"Weight decay on convolution and linear weights."`
-	Augment  string  `default:"none" placeholder:"none|crop:P,flip" help:"Training augmentation: none, or crop:P and/or flip (e.g. crop:4,flip for CIFAR)."`
-	Seed     uint64  `default:"0" help:"Seed of the data order and random starts."`
+	DataFlags  `embed:""`
+	InputFlags `embed:""`
+	TrainFlags `kong:"embed,set='epochs=8',set='lr=0.02',set='replays=4'"`
 
-	Freeze []string `sep:"," placeholder:"PATTERN" help:"Parameters to keep fixed: shell globs on initializer names (layer1.*) or /regular expressions/; comma-separated or repeated."`
-	Mean   string   `placeholder:"M[,M,M]" help:"The model expects normalised input: per-channel mean, in the [0,1] scale, that robust applies before the model during fine-tuning and evaluation (the written model still expects normalised input)."`
-	Std    string   `placeholder:"S[,S,S]" help:"Per-channel std, with --mean."`
-	Input  string   `placeholder:"NAME" help:"Image input, when the model has several inputs."`
-	Logits string   `placeholder:"NAME" help:"Logits output, when the model has several outputs."`
+	Freeze  []string `sep:"," placeholder:"PATTERN" help:"Parameters to keep fixed: shell globs on initializer names (layer1.*) or /regular expressions/; comma-separated or repeated."`
+	EvalN   int      `name:"eval-n" default:"1000" help:"Test images for the before/after evaluation (clean and PGD-20, α=ε/4, random start); 0 skips it."`
+	HeldOut int      `name:"held-out" default:"0" help:"Training images held out to report clean and PGD accuracy after every pass (0: none)."`
+}
 
-	EvalN           int  `name:"eval-n" default:"1000" help:"Test images for the before/after evaluation (clean and PGD-20, α=ε/4, random start); 0 skips it."`
-	HeldOut         int  `name:"held-out" default:"0" help:"Training images held out to report clean and PGD accuracy after every pass."`
-	CheckpointEvery int  `name:"checkpoint-every" default:"500" placeholder:"STEPS" help:"Checkpoint every this many weight updates (and after each pass and on Ctrl-C)."`
-	Resume          bool `help:"Continue an interrupted run from FILE.ckpt (same flags)."`
-	Progress        bool `default:"true" negatable:"" help:"Show a progress bar on stderr."`
+// Validate refuses counts that would otherwise silently mean something
+// else.
+func (c *HardenCmd) Validate() error {
+	if c.EvalN < 0 || c.HeldOut < 0 {
+		return errors.New("--eval-n and --held-out must not be negative (0: none)")
+	}
+	return nil
 }
 
 // Help explains hardening.
@@ -67,52 +58,56 @@ reason: no float parameters, integer-quantised weights, or an operator on the
 way from the input to the logits that robust cannot differentiate.`
 }
 
-// Run hardens the model.
+// Run hardens the model: every flag, the output paths and the model are
+// checked before any data is read or training starts.
 func (c *HardenCmd) Run(g *Globals) error {
 	cfg, err := c.config()
 	if err != nil {
+		return usageError{err}
+	}
+	base := strings.TrimSuffix(c.Out, ".onnx")
+	cfg.Checkpoint = base + ".ckpt"
+	logPath := base + ".log.jsonl"
+	if err := c.checkFiles(cfg.Checkpoint); err != nil {
 		return usageError{err}
 	}
 	m, err := onnxgraph.Load(c.Model)
 	if err != nil {
 		return usageError{err}
 	}
-	// Refuse an untrainable model before loading data or starting ORT.
-	if _, err := harden.Prepare(m, cfg.Options); err != nil {
+	// Refuse an untrainable model before loading data or starting ORT;
+	// the plan's training graph is the one trained.
+	plan, err := harden.Prepare(m, cfg.Options)
+	if err != nil {
 		return usageError{fmt.Errorf("cannot harden %s: %w", c.Model, err)}
 	}
-	data, err := dataset.Open(c.Data, "train", dataset.Options{})
+	data, err := c.open(g.stderr, c.Data, "train")
 	if err != nil {
-		return usageError{err}
+		return usageError{fmt.Errorf("--data: %w", err)}
 	}
 	var test *dataset.Dataset
 	if cfg.EvalN > 0 {
-		if test, err = dataset.Open(c.Data, "test", dataset.Options{}); err != nil {
-			return usageError{err}
+		if test, err = c.open(g.stderr, c.Data, "test"); err != nil {
+			return usageError{fmt.Errorf("--data: %w", err)}
 		}
 	}
 	env, err := g.runtime()
 	if err != nil {
 		return err
 	}
-	base := strings.TrimSuffix(c.Out, ".onnx")
-	cfg.Checkpoint = base + ".ckpt"
-	if _, err := os.Stat(cfg.Checkpoint); err == nil && !c.Resume {
-		return usageError{fmt.Errorf("%s exists from an earlier run: add --resume to continue it, or delete it", cfg.Checkpoint)}
-	}
-	logFile, err := os.OpenFile(base+".log.jsonl", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return fmt.Errorf("open %s: %w", logPath, pathless(err))
 	}
-	defer logFile.Close()
+	defer closeLog(logFile)
 	cfg.Log = logFile
 	bar := g.progress(c.Progress)
-	cfg.Progress = trainProgress(bar)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	cfg.Progress = trainProgress(bar, g.stdout)
+	ctx, stop := g.interruptible()
 	defer stop()
 	fmt.Fprintf(g.stdout, "hardening %s on %s: free adversarial fine-tuning, ε=%s, m=%d, %d epoch-equivalents\n",
-		c.Model, c.Data, c.Eps, c.Replays, c.Epochs)
-	res, err := harden.Run(ctx, env, m, data, test, cfg)
+		c.Model, c.Data, c.Eps, cfg.Train.Replays, cfg.Train.Epochs)
+	res, err := harden.Run(ctx, env, plan, data, test, cfg)
 	bar.Finish()
 	if err != nil {
 		if errors.Is(err, train.ErrInterrupted) {
@@ -125,7 +120,7 @@ func (c *HardenCmd) Run(g *Globals) error {
 	}
 	fmt.Fprintf(g.stdout, "trained %d parameter tensors, kept %d fixed\n", len(res.Plan.Params), len(res.Plan.Frozen))
 	if err := onnxgraph.Save(c.Out, res.Model); err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", c.Out, pathless(err))
 	}
 	if res.Before != nil {
 		printBeforeAfter(g.stdout, res, c.Eps)
@@ -141,6 +136,36 @@ func (c *HardenCmd) Run(g *Globals) error {
 	return nil
 }
 
+// checkFiles refuses, before any work, to overwrite the input model
+// without --force, to start over a run whose checkpoint exists, to resume
+// one whose checkpoint does not, and output paths that cannot be written.
+func (c *HardenCmd) checkFiles(ckpt string) error {
+	if sameFile(c.Model, c.Out) && !c.Force {
+		return fmt.Errorf("-o %s is the input model; choose another file, or add --force to replace it", c.Out)
+	}
+	_, err := os.Stat(ckpt)
+	switch {
+	case c.Resume && err != nil:
+		return fmt.Errorf("--resume: no checkpoint %s to continue from", ckpt)
+	case !c.Resume && err == nil:
+		return fmt.Errorf("%s exists from an earlier run: add --resume to continue it, or delete it", ckpt)
+	}
+	if err := checkWritable(c.Out); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+	return nil
+}
+
+// closeLog closes a run's log file and removes it when nothing was logged,
+// so that an early failure leaves no empty log behind.
+func closeLog(f *os.File) {
+	fi, err := f.Stat()
+	f.Close()
+	if err == nil && fi.Size() == 0 {
+		os.Remove(f.Name())
+	}
+}
+
 // config turns the flags into a hardening configuration.
 func (c *HardenCmd) config() (harden.Config, error) {
 	eps, err := parseEps(c.Eps)
@@ -151,29 +176,51 @@ func (c *HardenCmd) config() (harden.Config, error) {
 	if err != nil {
 		return harden.Config{}, fmt.Errorf("--augment: %w", err)
 	}
-	var opts harden.Options
-	opts.Input, opts.Logits, opts.Freeze = c.Input, c.Logits, c.Freeze
-	if (c.Mean == "") != (c.Std == "") {
-		return harden.Config{}, errors.New("--mean and --std go together")
-	}
-	if c.Mean != "" {
-		if opts.Mean, err = evaluate.ParseFloats(c.Mean); err != nil {
-			return harden.Config{}, fmt.Errorf("--mean: %w", err)
-		}
-		if opts.Std, err = evaluate.ParseFloats(c.Std); err != nil {
-			return harden.Config{}, fmt.Errorf("--std: %w", err)
-		}
-	}
-	if c.EvalN < 0 || c.HeldOut < 0 || c.CheckpointEvery < 0 {
-		return harden.Config{}, errors.New("--eval-n, --held-out and --checkpoint-every must not be negative")
+	opts := harden.Options{Input: c.Input, Logits: c.Output, Freeze: c.Freeze}
+	if opts.Mean, opts.Std, err = c.normalisation(); err != nil {
+		return harden.Config{}, err
 	}
 	return harden.Config{
 		Options: opts,
 		Train: train.Config{Method: train.Free, Replays: c.Replays, Epochs: c.Epochs, BatchSize: c.Batch,
-			LR: c.LR, Schedule: c.Schedule, Momentum: c.Momentum, WeightDecay: c.WD, Eps: eps,
+			LR: c.LR, Schedule: c.Schedule, Momentum: c.Momentum, WeightDecay: c.WD, DecayAll: c.WDAll, Eps: eps,
 			Augment: aug, Seed: c.Seed},
 		EvalN: c.EvalN, HeldOut: c.HeldOut, CheckpointEvery: c.CheckpointEvery, Resume: c.Resume,
 	}, nil
+}
+
+// normalisation turns --range, --mean and --std, which mean what they mean
+// for eval (the model sees (range·x − mean)/std), into the mean and std
+// harden applies to images in [0,1]: (x − mean/range)/(std/range). Nothing
+// is prepended for a model that takes [0,1] images as they are.
+func (c *HardenCmd) normalisation() (mean, std []float32, err error) {
+	ct, err := c.contract()
+	if err != nil {
+		return nil, nil, err
+	}
+	if ct.Layout == evaluate.NHWC {
+		return nil, nil, errors.New("--layout nhwc: robust hardens NCHW models only")
+	}
+	if ct.Scale == 1 && len(ct.Mean) == 0 && len(ct.Std) == 0 {
+		return nil, nil, nil
+	}
+	n := max(len(ct.Mean), len(ct.Std), 1)
+	if (len(ct.Mean) > 0 && len(ct.Mean) != n) || (len(ct.Std) > 0 && len(ct.Std) != n) {
+		return nil, nil, fmt.Errorf("--mean has %d values and --std %d; give as many of each", len(ct.Mean), len(ct.Std))
+	}
+	mean, std = make([]float32, n), make([]float32, n)
+	for i := range n {
+		mean[i], std[i] = 0, 1
+		if len(ct.Mean) > 0 {
+			mean[i] = ct.Mean[i]
+		}
+		if len(ct.Std) > 0 {
+			std[i] = ct.Std[i]
+		}
+		mean[i] /= ct.Scale
+		std[i] /= ct.Scale
+	}
+	return mean, std, nil
 }
 
 func printBeforeAfter(w io.Writer, res *harden.Result, eps string) {
@@ -206,7 +253,7 @@ func writeHardenReports(base string, c *HardenCmd, res *harden.Result) error {
 	if err != nil {
 		return err
 	}
-	if err := onnxgraph.WriteFileAtomic(base+".report.json", append(js, '\n')); err != nil {
+	if err := writeFile(base+".report.json", func(w io.Writer) error { _, err := w.Write(append(js, '\n')); return err }); err != nil {
 		return err
 	}
 	var md strings.Builder
@@ -216,5 +263,5 @@ func writeHardenReports(base string, c *HardenCmd, res *harden.Result) error {
 	fmt.Fprintf(&md, "| PGD-20 (ε=%s) | %.1f%% | %.1f%% |\n\n", c.Eps, 100*robustOf(res.Before), 100*robustOf(res.After))
 	fmt.Fprintf(&md, "%d test images; free adversarial fine-tuning, m=%d, %d epoch-equivalents; %d parameter tensors trained, %d frozen.\n",
 		res.After.Samples, c.Replays, c.Epochs, len(res.Plan.Params), len(res.Plan.Frozen))
-	return onnxgraph.WriteFileAtomic(base+".report.md", []byte(md.String()))
+	return writeFile(base+".report.md", func(w io.Writer) error { _, err := io.WriteString(w, md.String()); return err })
 }

@@ -37,7 +37,7 @@ func TestHardenCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"before", "after", "PGD-20 (ε=0.1)", "trained 10 parameter tensors", "wrote " + out} {
+	for _, want := range []string{"pass 1/1", "before", "after", "PGD-20 (ε=0.1)", "trained 10 parameter tensors", "wrote " + out} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
@@ -87,7 +87,8 @@ func TestHardenRefusesEarly(t *testing.T) {
 	}{
 		{[]string{"harden", noParams, "-o", filepath.Join(dir, "o.onnx")}, "no trainable float parameters"},
 		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--eps", "big"}, "--eps"},
-		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--mean", "0.5"}, "--mean and --std"},
+		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--layout", "nhwc"}, "NCHW models only"},
+		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--mean", "0.5,0.5", "--std", "1"}, "give as many of each"},
 		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--mean", "0.5,0.5", "--std", "1,1"}, "one per channel"},
 		{[]string{"harden", torchFixture, "-o", filepath.Join(dir, "o.onnx"), "--freeze", "*"}, "matches all"},
 		{[]string{"harden", torchFixture}, "--out"},

@@ -19,26 +19,42 @@ type InfoCmd struct {
 	Diff  string `type:"existingfile" placeholder:"BASE.onnx" help:"Compare MODEL with BASE.onnx instead: structure, initializer values and metadata (robust info --diff original.onnx hardened.onnx)."`
 }
 
-// modelInfo is what `robust info` reports.
+// JSON schemas of robust info and robust zoo list; like robust.eval/v1
+// they change when fields change meaning or go away.
+const (
+	infoSchema = "robust.info/v1"
+	diffSchema = "robust.diff/v1"
+	zooSchema  = "robust.zoo/v1"
+)
+
+// modelInfo is what `robust info` reports. Parameters are what robust
+// trains (Conv, Gemm and MatMul weights and biases, BatchNormalization
+// scales and biases), counted as zoo list counts them; buffers are the
+// other float initializers (running statistics, constants).
 type modelInfo struct {
-	Path        string            `json:"path"`
-	IRVersion   int64             `json:"ir_version"`
-	Opsets      map[string]int    `json:"opsets"`
-	Producer    string            `json:"producer,omitempty"`
-	Inputs      []valueInfo       `json:"inputs"`
-	Outputs     []valueInfo       `json:"outputs"`
-	Parameters  int64             `json:"parameters"`
-	ParamBytes  int64             `json:"parameter_bytes"`
-	Initializer int               `json:"initializers"`
-	Nodes       int               `json:"nodes"`
-	Ops         []opCount         `json:"ops"`
-	Metadata    map[string]string `json:"metadata,omitempty"`
+	Schema           string            `json:"schema"`
+	Path             string            `json:"path"`
+	IRVersion        int64             `json:"ir_version"`
+	Opsets           map[string]int    `json:"opsets"`
+	Producer         string            `json:"producer,omitempty"`
+	Inputs           []valueInfo       `json:"inputs"`
+	Outputs          []valueInfo       `json:"outputs"`
+	Parameters       int64             `json:"parameters"`
+	ParameterTensors int               `json:"parameter_tensors"`
+	ParameterBytes   int64             `json:"parameter_bytes"`
+	Buffers          int64             `json:"buffers"`
+	BufferTensors    int               `json:"buffer_tensors"`
+	Initializers     int               `json:"initializers"`
+	Nodes            int               `json:"nodes"`
+	Ops              []opCount         `json:"ops"`
+	Metadata         map[string]string `json:"metadata,omitempty"`
 	// NoGradient lists operator types with float outputs that robust's
 	// autodiff has no rule for; Trainable says whether a training graph
-	// can be built (and if not, why).
-	NoGradient []string `json:"no_gradient_rule"`
-	Trainable  string   `json:"trainable"`
-	Problems   []string `json:"problems,omitempty"`
+	// can be built, and NotTrainable why not.
+	NoGradient   []string `json:"no_gradient_rule"`
+	Trainable    bool     `json:"trainable"`
+	NotTrainable string   `json:"not_trainable,omitempty"`
+	Problems     []string `json:"problems,omitempty"`
 }
 
 type valueInfo struct {
@@ -62,13 +78,15 @@ func (c *InfoCmd) Run(g *Globals) error {
 		if err != nil {
 			return usageError{err}
 		}
-		return printDiff(g.stdout, c.Diff, c.Model, onnxgraph.Diff(base, m))
+		d := onnxgraph.Diff(base, m)
+		if c.JSON {
+			return writeJSON(g.stdout, newDiffInfo(c.Diff, c.Model, d))
+		}
+		return printDiff(g.stdout, c.Diff, c.Model, d)
 	}
 	info := describe(c.Model, m)
 	if c.JSON {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		return writeJSON(g.stdout, info)
 	}
 	info.print(g.stdout)
 	return nil
@@ -77,7 +95,7 @@ func (c *InfoCmd) Run(g *Globals) error {
 // describe gathers a model's description; problems (a graph that does not
 // validate, shapes that do not fit) are reported, not fatal.
 func describe(path string, m *onnxgraph.Model) *modelInfo {
-	info := &modelInfo{Path: path, IRVersion: m.IRVersion, Opsets: map[string]int{}, Nodes: len(m.Graph.Nodes)}
+	info := &modelInfo{Schema: infoSchema, Path: path, IRVersion: m.IRVersion, Opsets: map[string]int{}, Nodes: len(m.Graph.Nodes)}
 	for _, o := range m.Opsets {
 		d := o.Domain
 		if d == "" {
@@ -111,18 +129,24 @@ func describe(path string, m *onnxgraph.Model) *modelInfo {
 	for _, v := range m.Graph.Outputs {
 		info.Outputs = append(info.Outputs, valueInfo{v.Name, typeOf(v)})
 	}
+	params := onnxgraph.TrainableParams(m.Graph)
 	for _, t := range m.Graph.Initializers {
-		info.Initializer++
-		if t.DataType.IsFloat() {
+		info.Initializers++
+		switch {
+		case slices.Contains(params, t.Name):
 			info.Parameters += t.NumElements()
-			info.ParamBytes += int64(len(t.Raw))
+			info.ParameterTensors++
+			info.ParameterBytes += int64(len(t.Raw))
+		case t.DataType.IsFloat():
+			info.Buffers += t.NumElements()
+			info.BufferTensors++
 		}
 	}
 	info.NoGradient = missingGradientRules(m, types)
-	if params, err := harden.CheckTrainable(m); err != nil {
-		info.Trainable = "no: " + err.Error()
+	if _, err := harden.CheckTrainable(m); err != nil {
+		info.NotTrainable = err.Error()
 	} else {
-		info.Trainable = fmt.Sprintf("yes (%d parameter tensors)", len(params))
+		info.Trainable = true
 	}
 	counts := map[string]int{}
 	for _, n := range m.Graph.Nodes {
@@ -161,7 +185,8 @@ func (info *modelInfo) print(w io.Writer) {
 	fmt.Fprintln(w)
 	printValues(w, "inputs", info.Inputs)
 	printValues(w, "outputs", info.Outputs)
-	fmt.Fprintf(w, "  parameters: %s floats (%s) in %d initializers\n", thousands(info.Parameters), byteSize(info.ParamBytes), info.Initializer)
+	fmt.Fprintf(w, "  parameters: %s in %d tensors (%s), trained by robust; buffers: %s values in %d tensors (running statistics, constants); %d initializers\n",
+		thousands(info.Parameters), info.ParameterTensors, byteSize(info.ParameterBytes), thousands(info.Buffers), info.BufferTensors, info.Initializers)
 	ops := make([]string, len(info.Ops))
 	for i, o := range info.Ops {
 		ops[i] = fmt.Sprintf("%s×%d", o.Op, o.Count)
@@ -183,7 +208,11 @@ func (info *modelInfo) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "  gradients: no rule for %s\n", strings.Join(info.NoGradient, ", "))
 	}
-	fmt.Fprintf(w, "  trainable: %s\n", info.Trainable)
+	if info.Trainable {
+		fmt.Fprintf(w, "  trainable: yes (%d parameter tensors)\n", info.ParameterTensors)
+	} else {
+		fmt.Fprintf(w, "  trainable: no: %s\n", info.NotTrainable)
+	}
 	for _, p := range info.Problems {
 		fmt.Fprintf(w, "  problem: %s\n", p)
 	}
@@ -226,6 +255,48 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// diffInfo is robust info --diff --json.
+type diffInfo struct {
+	Schema       string        `json:"schema"`
+	Base         string        `json:"base"`
+	Model        string        `json:"model"`
+	OnlyValues   bool          `json:"only_values_changed"`
+	Structure    []string      `json:"structure"`
+	Values       []valueChange `json:"values"`
+	Unchanged    int           `json:"unchanged"`
+	MetadataDiff []string      `json:"metadata"`
+}
+
+type valueChange struct {
+	Name    string  `json:"name"`
+	Count   int64   `json:"count"`
+	Changed int64   `json:"changed"`
+	MaxAbs  float64 `json:"max_abs_diff"`
+}
+
+func newDiffInfo(base, model string, d *onnxgraph.Difference) *diffInfo {
+	out := &diffInfo{Schema: diffSchema, Base: base, Model: model, OnlyValues: d.OnlyValuesChanged(),
+		Structure: nonNil(d.Structure), Values: []valueChange{}, Unchanged: d.Unchanged, MetadataDiff: nonNil(d.Metadata)}
+	for _, v := range d.Values {
+		out.Values = append(out.Values, valueChange{v.Name, v.Count, v.Changed, v.MaxAbs})
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // printDiff reports what changed from model a to model b.
 func printDiff(w io.Writer, a, b string, d *onnxgraph.Difference) error {
 	fmt.Fprintf(w, "%s → %s\n", a, b)
@@ -254,7 +325,8 @@ func missingGradientRules(m *onnxgraph.Model, types map[string]*onnxgraph.Tensor
 	rules := onnxgraph.GradientOps()
 	var missing []string
 	for _, n := range m.Graph.Nodes {
-		if slices.Contains(rules, n.OpType) || slices.Contains(missing, n.OpType) || n.OpType == "Constant" {
+		if slices.Contains(rules, n.OpType) || slices.Contains(missing, n.OpType) || n.OpType == "Constant" ||
+			onnxgraph.IsNonDifferentiable(n.OpType) {
 			continue
 		}
 		for _, o := range n.Outputs {

@@ -17,36 +17,42 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/robust-go/robust/evaluate"
 	"github.com/robust-go/robust/ort"
 	"github.com/robust-go/robust/train"
 )
 
 // Exit codes: 0 success, 1 a robustness gate was missed, 2 usage or input
-// errors (bad flags, unreadable model or data), 130 training interrupted
-// (checkpoint saved).
+// errors (bad flags, unreadable model or data, unwritable outputs), 130
+// interrupted by Ctrl-C (training saved a checkpoint, an evaluation wrote
+// its partial reports).
 const (
 	exitOK    = 0
 	exitGate  = 1
 	exitUsage = 2
-	// exitInterrupted follows the shell convention for SIGINT (128+2):
-	// training saved a checkpoint and --resume continues it.
+	// exitInterrupted follows the shell convention for SIGINT (128+2).
 	exitInterrupted = 130
 )
 
 // Globals are the flags every command takes.
 type Globals struct {
-	OrtLib   string `name:"ort-lib" env:"ROBUST_ORT_LIB" placeholder:"PATH" help:"ONNX Runtime shared library (libonnxruntime.so). Default: the project cache (scripts/setup-ort.sh installs it), then system library folders."`
-	Device   string `default:"cpu" placeholder:"cpu|cuda[:N]" help:"Execution provider: cpu, or cuda / cuda:N for a GPU build of ONNX Runtime."`
-	Threads  int    `default:"0" help:"Intra-op threads for ONNX Runtime (0: one per core)."`
-	LogLevel string `name:"log-level" default:"warning" enum:"verbose,info,warning,error,fatal" help:"Log level (${enum})."`
+	Version  kong.VersionFlag `help:"Print robust's version and exit."`
+	OrtLib   string           `name:"ort-lib" env:"ROBUST_ORT_LIB" placeholder:"PATH" help:"ONNX Runtime shared library (libonnxruntime.so). Default: the project cache (scripts/setup-ort.sh installs it), then system library folders."`
+	Device   string           `default:"cpu" placeholder:"cpu|cuda[:N]" help:"Execution provider: cpu, or cuda / cuda:N for a GPU build of ONNX Runtime."`
+	Threads  int              `default:"0" help:"Intra-op threads for ONNX Runtime (0: one per core)."`
+	LogLevel string           `name:"log-level" default:"warning" enum:"verbose,info,warning,error,fatal" help:"Log level (${enum})."`
 	// Progress display (cmd/robust/progress.go).
 	Quiet     bool   `short:"q" help:"Show no progress (bars, periodic lines)."`
 	LogFormat string `name:"log-format" default:"text" enum:"text,json" help:"Logs and progress on stderr: text (a bar on a terminal, a line every few seconds otherwise) or json (one JSON object per line)."`
@@ -54,15 +60,54 @@ type Globals struct {
 	stdout io.Writer
 	stderr io.Writer
 	logger *slog.Logger
+
+	// ctx is the parent of every command's context (Background in main;
+	// tests cancel it to interrupt a command).
+	ctx context.Context
+	// sessions counts the model sessions eval and attack opened, for tests that
+	// check that a usage error is found before any model is loaded.
+	sessions int
+	// onEvalProgress, when set, also receives an evaluation's progress (tests).
+	onEvalProgress func(evaluate.Progress)
+}
+
+// interruptible returns the context of a long command: the first Ctrl-C
+// (or SIGTERM) cancels it, so that the command stops cleanly — training
+// saves a checkpoint, an evaluation writes what it has measured, marked
+// partial — and exits 130; a second Ctrl-C kills the process at once.
+// Every long command (train, harden, eval, attack) uses it.
+func (g *Globals) interruptible() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(g.ctx, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // restore the default handlers: a second Ctrl-C kills
+	}()
+	return ctx, stop
+}
+
+// interrupted reports whether err is a command stopped by Ctrl-C.
+func interrupted(err error) bool {
+	return errors.Is(err, train.ErrInterrupted) || errors.Is(err, context.Canceled)
 }
 
 // runtime initialises ONNX Runtime with the global flags.
 func (g *Globals) runtime() (*ort.Env, error) {
 	level, err := ort.ParseLogLevel(g.LogLevel)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return ort.Init(ort.Options{LibraryPath: g.OrtLib, Device: g.Device, Threads: g.Threads, LogLevel: level})
+	env, err := ort.Init(ort.Options{LibraryPath: g.OrtLib, Device: g.Device, Threads: g.Threads, LogLevel: level})
+	if err != nil {
+		// The library says what to set; say which flags set it.
+		var nf *ort.LibraryNotFoundError
+		switch {
+		case errors.Is(err, ort.ErrCUDAUnavailable):
+			err = fmt.Errorf("%w\n(pass a GPU build of ONNX Runtime with --ort-lib PATH, or use --device cpu)", err)
+		case errors.As(err, &nf) || strings.Contains(err.Error(), "Options.LibraryPath"):
+			err = fmt.Errorf("%w\n(Options.LibraryPath is --ort-lib PATH)", err)
+		}
+	}
+	return env, err
 }
 
 // CLI is the command tree.
@@ -96,23 +141,36 @@ func main() {
 
 // run parses args, runs the command and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	var cli CLI
+	return newCLI(stdout, stderr).execute(args)
+}
+
+// newCLI returns the command tree writing to stdout and stderr.
+func newCLI(stdout, stderr io.Writer) *CLI {
+	cli := &CLI{}
+	cli.stdout, cli.stderr, cli.ctx = stdout, stderr, context.Background()
+	return cli
+}
+
+// execute parses args, runs the command and returns the exit code.
+func (cli *CLI) execute(args []string) int {
+	stdout, stderr := cli.stdout, cli.stderr
 	exitCode := -1
-	parser, err := kong.New(&cli,
+	parser, err := kong.New(cli,
 		kong.Name("robust"),
 		kong.Description("Adversarial robustness for ONNX models: free adversarial training, attack suites, CI gates."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.ValueFormatter(helpWithDefault),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
-		kong.Vars{"version": version},
+		kong.Vars{"version": versionLine()},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "robust: %v\n", err)
 		return exitUsage
 	}
 	ctx, err := parser.Parse(args)
-	if exitCode >= 0 { // --help or a parse error already reported
+	if exitCode >= 0 { // --help, --version or a parse error already reported
 		if exitCode != 0 {
 			return exitUsage
 		}
@@ -122,7 +180,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "robust: %v\n", err)
 		return exitUsage
 	}
-	cli.stdout, cli.stderr = stdout, stderr
 	logOpts := &slog.HandlerOptions{Level: slogLevel(cli.LogLevel)}
 	cli.logger = slog.New(slog.NewTextHandler(stderr, logOpts))
 	if cli.LogFormat == "json" {
@@ -134,7 +191,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &gate) {
 			return exitGate
 		}
-		if errors.Is(err, train.ErrInterrupted) {
+		if interrupted(err) {
 			return exitInterrupted
 		}
 		return exitUsage
@@ -152,4 +209,21 @@ func slogLevel(s string) slog.Level {
 		return slog.LevelWarn
 	}
 	return slog.LevelError
+}
+
+// helpWithDefault is kong's help text of a flag with its default value
+// appended, so that help shows every default, including those that differ
+// between commands.
+func helpWithDefault(v *kong.Value) string {
+	help := kong.DefaultHelpValueFormatter(v)
+	if v.IsBool() && v.Default == "true" {
+		return strings.TrimSuffix(help, ".") + " (default: on)."
+	}
+	if v.IsBool() || !v.HasDefault || v.Default == "" || strings.Contains(help, "(default") {
+		return help
+	}
+	if strings.HasSuffix(help, ".") && !strings.HasSuffix(help, "...") {
+		help = help[:len(help)-1]
+	}
+	return help + fmt.Sprintf(" (default: %s).", v.Default)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/robust-go/robust/evaluate"
 	"github.com/robust-go/robust/internal/progress"
@@ -17,11 +18,12 @@ func (g *Globals) progress(show bool) *progress.Reporter {
 	return progress.New(g.stderr, progress.Options{Mode: mode})
 }
 
-// trainProgress shows a training run's steps and each finished pass.
-func trainProgress(r *progress.Reporter) func(train.Progress) {
+// trainProgress shows a training run's steps, and prints each finished
+// pass to stdout as it ends (a result, not progress: also with --quiet).
+func trainProgress(r *progress.Reporter, stdout io.Writer) func(train.Progress) {
 	return func(p train.Progress) {
 		if p.Finished != nil {
-			r.Event("pass", p.Finished.String(), "stats", p.Finished)
+			r.Result(stdout, "pass", p.Finished.String(), "stats", p.Finished)
 			return
 		}
 		s := progress.Status{

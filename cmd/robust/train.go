@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/evaluate"
@@ -27,32 +24,34 @@ const (
 
 // TrainCmd trains a classifier.
 type TrainCmd struct {
-	Model string `default:"small-cnn" placeholder:"NAME|FILE" help:"Zoo model to train from scratch (robust zoo list), or an ONNX classifier file to start from (images in [0,1] in, logits out)."`
-	Data  string `default:"fashion-mnist" placeholder:"SPEC" help:"Training data (its train split): fashion-mnist, mnist[:DIR], cifar10[:DIR], cifar100[:DIR], imagefolder:DIR, FILE.npz, npy:X.npy,Y.npy."`
-	Out   string `required:"" type:"path" placeholder:"DIR" help:"Run directory: checkpoint.ckpt, log.jsonl (one JSON object per event) and, at the end, model.onnx."`
+	Model     string `default:"small-cnn" placeholder:"NAME|FILE" help:"Zoo model to train from scratch (robust zoo list), or an ONNX classifier file to start from (images in [0,1] in, logits out)."`
+	DataFlags `embed:""`
+	Out       string `required:"" type:"path" placeholder:"DIR" help:"Run directory: checkpoint.ckpt, log.jsonl (one JSON object per event) and, at the end, model.onnx."`
 
 	Method   string `default:"free" enum:"natural,free,pgd,fast" help:"natural; free (free adversarial training, each minibatch replayed --replays times with a persistent perturbation); pgd (--steps PGD steps per minibatch); fast (FGSM from a random start, α=1.25ε, stops at catastrophic overfitting)."`
-	Eps      string `default:"0.1" placeholder:"EPS" help:"L∞ radius of the perturbations, for images in [0,1]: 0.1, 8/255, ... (default 0.1)."`
-	Replays  int    `short:"m" default:"8" help:"free: replays of each minibatch (the paper's m)."`
 	Steps    int    `default:"7" help:"pgd: attack steps per minibatch."`
 	StepSize string `name:"step-size" placeholder:"ALPHA" help:"pgd: attack step size (default ε/4)."`
 
-	Epochs   int     `default:"16" help:"Epoch-equivalents. natural, pgd and fast make this many passes over the data; free makes ⌈epochs/replays⌉ passes, so that every method takes about the same number of gradient steps."`
-	Batch    int     `default:"128" help:"Minibatch size."`
-	LR       float64 `name:"lr" default:"0.05" help:"Base learning rate."`
-	Schedule string  `default:"piecewise" placeholder:"SPEC" help:"Learning-rate schedule over the weight updates (replays count): constant, piecewise[:F1,F2] (×0.1 at fractions F of the run; default 0.5,0.75), cyclic[:PEAK] (0 → lr at PEAK → 0), cosine. Default: piecewise."`
-	Momentum float64 `default:"0.9" help:"SGD momentum."`
-	WD       float64 `name:"wd" default:"5e-4" help:"Weight decay, on convolution and linear weights only."`
-	WDAll    bool    `name:"wd-all" help:"Apply weight decay to biases and BatchNormalization parameters too."`
-	Augment  string  `default:"none" placeholder:"none|crop:P,flip" help:"Training augmentation (default none): or a comma list of crop:P (zero-pad P pixels and crop back at random) and flip (mirror half the images), e.g. crop:4,flip for CIFAR."`
-	Seed     uint64  `default:"0" help:"Seed of the initial weights, data order, held-out split and random starts."`
+	TrainFlags `kong:"embed,set='epochs=16',set='lr=0.05',set='replays=8'"`
 
 	EvalN     int `name:"eval-n" default:"1000" help:"Training images held out to report clean and PGD accuracy after every pass (0: none)."`
 	EvalSteps int `name:"eval-steps" default:"10" help:"PGD steps (α=ε/4, random start) of the per-pass held-out evaluation."`
+}
 
-	CheckpointEvery int  `name:"checkpoint-every" default:"500" placeholder:"STEPS" help:"Also checkpoint every this many weight updates (0: only after each pass). Checkpoints are written atomically."`
-	Resume          bool `help:"Continue the run in --out from its checkpoint, exactly where it stopped (same flags required)."`
-	Progress        bool `default:"true" negatable:"" help:"Show a progress bar on stderr."`
+// Validate refuses counts that would otherwise silently mean something
+// else.
+func (c *TrainCmd) Validate() error {
+	var errs []error
+	if c.Steps < 1 {
+		errs = append(errs, fmt.Errorf("--steps %d: want at least 1", c.Steps))
+	}
+	if c.EvalSteps < 1 {
+		errs = append(errs, fmt.Errorf("--eval-steps %d: want at least 1", c.EvalSteps))
+	}
+	if c.EvalN < 0 {
+		errs = append(errs, fmt.Errorf("--eval-n %d: want 0 (none) or more", c.EvalN))
+	}
+	return errors.Join(errs...)
 }
 
 // Help explains training in more depth than the flag list.
@@ -84,9 +83,9 @@ func (c *TrainCmd) Run(g *Globals) error {
 	if err := c.checkOut(ckpt); err != nil {
 		return usageError{err}
 	}
-	full, err := dataset.Open(c.Data, "train", dataset.Options{})
+	full, err := c.open(g.stderr, c.Data, "train")
 	if err != nil {
-		return usageError{err}
+		return usageError{fmt.Errorf("--data: %w", err)}
 	}
 	data, val := full, (*dataset.Dataset)(nil)
 	if c.EvalN > 0 {
@@ -114,13 +113,14 @@ func (c *TrainCmd) Run(g *Globals) error {
 		fmt.Fprintf(g.stderr, "resuming %s at step %d of %d\n", ckpt, tr.Step(), tr.TotalSteps())
 	}
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
-		return err
+		return fmt.Errorf("--out: %w", err)
 	}
-	logFile, err := os.OpenFile(filepath.Join(c.Out, runLog), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logPath := filepath.Join(c.Out, runLog)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return err
+		return fmt.Errorf("open %s: %w", logPath, pathless(err))
 	}
-	defer logFile.Close()
+	defer closeLog(logFile)
 
 	passes := fmt.Sprintf("%d passes", tr.Config().Passes())
 	if tr.Config().Passes() == 1 {
@@ -128,15 +128,14 @@ func (c *TrainCmd) Run(g *Globals) error {
 	}
 	fmt.Fprintf(g.stdout, "training %s on %s (%d images, %d held out): %s, %s, %d weight updates\n",
 		c.Model, full, data.Len(), c.EvalN, describeMethod(tr.Config()), passes, tr.TotalSteps())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	for _, e := range tr.History() { // the passes before a resume
+		fmt.Fprintln(g.stdout, e)
+	}
+	ctx, stop := g.interruptible()
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills at once
-	}()
 	opts := train.RunOptions{Checkpoint: ckpt, CheckpointEvery: c.CheckpointEvery, Log: logFile}
 	bar := g.progress(c.Progress)
-	opts.Progress = trainProgress(bar)
+	opts.Progress = trainProgress(bar, g.stdout)
 	sum, err := tr.Run(ctx, opts)
 	bar.Finish()
 	if err != nil {
@@ -151,10 +150,7 @@ func (c *TrainCmd) Run(g *Globals) error {
 	}
 	out := filepath.Join(c.Out, runModel)
 	if err := onnxgraph.Save(out, m); err != nil {
-		return err
-	}
-	for _, e := range sum.Epochs {
-		fmt.Fprintln(g.stdout, e)
+		return fmt.Errorf("write %s: %w", out, pathless(err))
 	}
 	if sum.Stopped != "" {
 		fmt.Fprintf(g.stdout, "stopped early: %s\n", sum.Stopped)
@@ -186,9 +182,6 @@ func (c *TrainCmd) config() (train.Config, error) {
 	if err != nil {
 		return train.Config{}, fmt.Errorf("--augment: %w", err)
 	}
-	if c.EvalN < 0 || c.CheckpointEvery < 0 {
-		return train.Config{}, errors.New("--eval-n and --checkpoint-every must not be negative")
-	}
 	cfg := train.Config{
 		Method: method, Epochs: c.Epochs, BatchSize: c.Batch, LR: c.LR, Schedule: c.Schedule,
 		Momentum: c.Momentum, WeightDecay: c.WD, DecayAll: c.WDAll, Eps: eps, Seed: c.Seed,
@@ -216,40 +209,51 @@ func parseEps(s string) (float64, error) {
 	return strconv.ParseFloat(strconv.FormatFloat(float64(e[0].Value), 'g', -1, 32), 64)
 }
 
-// parseAugment reads "none" or a list of crop:P and flip.
-func parseAugment(s string) (dataset.Augment, error) {
-	var a dataset.Augment
-	if s == "none" || s == "" {
-		return a, nil
-	}
-	for part := range strings.SplitSeq(s, ",") {
-		name, arg, _ := strings.Cut(strings.TrimSpace(part), ":")
-		switch name {
-		case "flip":
-			a.Flip = true
-		case "crop":
-			p, err := strconv.Atoi(arg)
-			if err != nil || p < 1 {
-				return a, fmt.Errorf("crop:%s: want crop:P with P ≥ 1 pixels of padding", arg)
-			}
-			a.Pad = p
-		default:
-			return a, fmt.Errorf("unknown augmentation %q (want none, crop:P, flip)", part)
-		}
-	}
-	return a, nil
-}
+// parseAugment reads "none" or a list of crop:P, flip and
+// random-resized-crop:N.
+func parseAugment(s string) (dataset.Augment, error) { return dataset.ParseAugment(s) }
 
-// checkOut refuses to overwrite a run, or to resume one that is not there.
+// checkOut refuses, before any work, to overwrite a run, to resume one
+// that is not there, and a run folder that cannot be created or written.
 func (c *TrainCmd) checkOut(ckpt string) error {
+	if fi, err := os.Stat(c.Out); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("--out %s is a file; train writes a run folder", c.Out)
+		}
+		if err := checkWritable(ckpt); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	} else if err := checkCreatable(c.Out); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
 	_, err := os.Stat(ckpt)
 	switch {
 	case c.Resume && err != nil:
-		return fmt.Errorf("--resume: no checkpoint in %s (%v)", c.Out, err)
+		return fmt.Errorf("--resume: no checkpoint %s to continue from", ckpt)
 	case !c.Resume && err == nil:
 		return fmt.Errorf("%s already holds a training run; continue it with --resume, or choose another --out", c.Out)
 	}
 	return nil
+}
+
+// checkCreatable checks that folder dir, which does not exist, can be
+// created: its nearest existing ancestor is a writable folder.
+func checkCreatable(dir string) error {
+	parent := filepath.Dir(filepath.Clean(dir))
+	for {
+		fi, err := os.Stat(parent)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("cannot create %s: %s is a file", dir, parent)
+			}
+			return checkWritable(filepath.Join(parent, "run"))
+		}
+		next := filepath.Dir(parent)
+		if next == parent {
+			return fmt.Errorf("cannot create %s: %w", dir, pathless(err))
+		}
+		parent = next
+	}
 }
 
 // model builds the zoo model for the data's image shape and classes, or

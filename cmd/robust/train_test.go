@@ -128,8 +128,14 @@ func TestZooCommands(t *testing.T) {
 		t.Errorf("zoo list: exit %d\n%s", code, stdout)
 	}
 	code, stdout, _ = robust(t, "zoo", "list", "--json")
-	var infos []zoo.Info
-	if err := json.Unmarshal([]byte(stdout), &infos); code != exitOK || err != nil || len(infos) != len(zoo.List()) {
+	var list struct {
+		Schema string `json:"schema"`
+		Models []struct {
+			Name       string `json:"name"`
+			Parameters int64  `json:"parameters"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &list); code != exitOK || err != nil || len(list.Models) != len(zoo.List()) || list.Schema != zooSchema {
 		t.Errorf("zoo list --json: exit %d, %v", code, err)
 	}
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -26,9 +25,23 @@ type ZooListCmd struct {
 func (c *ZooListCmd) Run(g *Globals) error {
 	models := zoo.List()
 	if c.JSON {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(models)
+		type entry struct {
+			Name        string    `json:"name"`
+			Description string    `json:"description"`
+			InputShape  [3]int64  `json:"input_shape"`
+			Classes     int       `json:"classes"`
+			Mean        []float32 `json:"mean"`
+			Std         []float32 `json:"std"`
+			Parameters  int64     `json:"parameters"`
+		}
+		doc := struct {
+			Schema string  `json:"schema"`
+			Models []entry `json:"models"`
+		}{Schema: zooSchema}
+		for _, m := range models {
+			doc.Models = append(doc.Models, entry{m.Name, m.Description, m.InputShape, m.Classes, m.Mean, m.Std, m.Params})
+		}
+		return writeJSON(g.stdout, doc)
 	}
 	w := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tINPUT\tCLASSES\tPARAMETERS\tDESCRIPTION")

@@ -144,7 +144,7 @@ func inputGradient(tb testing.TB, m *onnxgraph.Model, specialize bool) (*onnxgra
 		m = m.Clone()
 		st = onnxgraph.SpecializeFrozen(m)
 	}
-	ig, err := onnxgraph.BuildInputGradientGraph(m, onnxgraph.AttackOptions{})
+	ig, err := onnxgraph.BuildInputGradientGraph(m, onnxgraph.InputGradientOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}

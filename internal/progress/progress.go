@@ -196,6 +196,24 @@ func (r *Reporter) Event(name, text string, attrs ...any) {
 	}
 }
 
+// Result writes text, a result such as a finished pass, as one line to w
+// (the command's standard output), clearing the bar first so that the two
+// never mix on a terminal; in JSON mode it also logs a record named name
+// with attrs. Unlike progress, results are written in every mode.
+func (r *Reporter) Result(w io.Writer, name, text string, attrs ...any) {
+	if r != nil {
+		r.mu.Lock()
+		switch r.opts.Mode {
+		case Bar:
+			_ = r.bar.Clear()
+		case JSON:
+			r.opts.Logger.Info(name, attrs...)
+		}
+		r.mu.Unlock()
+	}
+	fmt.Fprintln(w, text)
+}
+
 // Finish shows the last status not yet shown and removes the bar.
 func (r *Reporter) Finish() {
 	if r == nil {

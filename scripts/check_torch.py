@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""Cross-check robust's gradients with PyTorch autograd on torchvision's classifiers.
+
+Needs Debian's python3-torch (1.13) and python3-torchvision (0.14); robust itself
+never imports torch. For every classification architecture of torchvision (random
+weights, 10 classes, a small input), the script
+
+  1. computes PyTorch's gradients of the mean cross-entropy loss of a random batch
+     with respect to the input (dx) and to every parameter (dtheta), in eval mode;
+  2. exports the model with torch.onnx.export at each opset (13 and 17 by default);
+  3. runs `go run ./internal/cmd/torchcheck` on the exports, which builds the same
+     loss on the ONNX graph, differentiates it with onnxgraph.Gradients, runs it on
+     ONNX Runtime and reports max |robust - torch| / max |torch| for dx and for the
+     worst parameter (parameters the exporter folded away, such as BatchNorm fused
+     into Conv, cannot be compared by name and are counted as "folded");
+
+and prints a table: architecture, opset, trainable parameter tensors, errors, seconds.
+Architectures PyTorch cannot export are listed with PyTorch's reason. The default
+skips models above --max-params parameters (export and autograd of the ViT-H/L and
+RegNet-128GF class take minutes and gigabytes on a 2-core machine); pass
+--max-params 0 to run everything.
+
+    make check-torch                         # all architectures, opsets 13 and 17
+    scripts/check_torch.py --only resnet18,vit_b_16 --opsets 17
+    scripts/check_torch.py --fixtures onnxgraph/testdata/torch   # rewrite the test fixtures
+
+--fixtures writes tiny instances of the newer architectures (a ViT, ConvNeXt,
+MobileNetV3, ShuffleNetV2 and Swin of a few thousand parameters) with their PyTorch
+gradients into the given directory; `go test ./onnxgraph` checks them without torch.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from torchvision import models as tvm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOL = 1e-3
+
+
+def architectures():
+    names = tvm.list_models(module=tvm) if hasattr(tvm, "list_models") else [
+        n for n, f in vars(tvm).items() if callable(f) and n.islower() and not n.startswith("_")
+        and "weights" in (getattr(f, "__code__", None) and f.__code__.co_varnames or ())]
+    return sorted(names)
+
+
+def build(name, size):
+    """Returns the model with random weights and its input size."""
+    kw = {"num_classes": 10}
+    if name.startswith("vit_"):
+        patch = int(name.split("_")[-1])
+        size = max(patch, round(size / patch) * patch)
+        kw["image_size"] = size
+    if name in ("googlenet", "inception_v3"):
+        kw.update(aux_logits=False, init_weights=False)
+    if name == "inception_v3":
+        size = max(size, 80)  # its stem needs at least 75 pixels
+    if name == "alexnet" or name.startswith("vgg") or name == "maxvit_t":
+        # The exporter needs AdaptiveAvgPool's output to divide its input
+        # (6x6 and 7x7 from 224 pixels); MaxViT's window partition is
+        # sized for 224.
+        size = max(size, 224)
+    return getattr(tvm, name)(**kw).eval(), size
+
+
+def save(dirname, name, t):
+    path = os.path.join(dirname, name + ".bin")
+    t.detach().contiguous().numpy().astype("<f4").tofile(path)
+    return {"shape": list(t.shape), "file": name + ".bin"}
+
+
+def reference(model, x, labels, dirname):
+    """Writes x, labels and PyTorch's gradients of the mean cross-entropy."""
+    x = x.clone().requires_grad_(True)
+    model.zero_grad()
+    F.cross_entropy(model(x), labels).backward()
+    grads = {"x": save(dirname, "grad_x", x.grad)}
+    for i, (pname, p) in enumerate(model.named_parameters()):
+        if p.grad is not None:
+            grads[pname] = save(dirname, "grad_p%d" % i, p.grad)
+    ref = {"input": dict(save(dirname, "x", x), name="x"), "labels": labels.tolist(), "grads": grads}
+    with open(os.path.join(dirname, "ref.json"), "w") as f:
+        json.dump(ref, f, indent=1)
+
+
+def export(model, x, opset, dirname):
+    # PRESERVE exports the eval-mode model without the eval peephole pass, which
+    # would fuse BatchNorm into Conv and leave the BatchNorm parameters without a
+    # name to compare. Grad mode stays on: under no_grad, nn.MultiheadAttention
+    # takes a fused fast path (aten::_native_multi_head_attention) that the
+    # exporter cannot convert.
+    torch.onnx.export(model, x, os.path.join(dirname, "model.onnx"), opset_version=opset,
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}},  # as users export
+                      training=torch.onnx.TrainingMode.PRESERVE)
+
+
+def prepare(name, model, size, opsets, batch, root, seed=0):
+    """Exports one architecture at each opset; returns (dir, opset, seconds, error) rows."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        # Zero-initialised parameters (ViT's head, layer scales) would make most
+        # gradients exactly zero on both sides, and the comparison vacuous.
+        for p in model.parameters():
+            if p.abs().max() == 0:
+                p.normal_(0, 0.02)
+    x = torch.randn(batch, 3, size, size)
+    labels = torch.randint(0, 10, (batch,))
+    rows = []
+    for opset in opsets:
+        d = os.path.join(root, "%s_opset%d" % (name, opset))
+        os.makedirs(d, exist_ok=True)
+        start = time.time()
+        try:
+            export(model, x, opset, d)
+            reference(model, x, labels, d)
+            rows.append((name, d, opset, time.time() - start, None))
+        except Exception as e:  # PyTorch's reason, reported in the table
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            rows.append((name, d, opset, time.time() - start, "PyTorch cannot export: " + msg[:120]))
+    return rows
+
+
+def torchcheck(dirs):
+    """Runs robust's side on the exported directories; returns results by directory."""
+    if not dirs:
+        return {}
+    out = subprocess.run(["go", "run", "./internal/cmd/torchcheck", "-tol", str(TOL)] + dirs,
+                         cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    res = {}
+    for line in out.stdout.splitlines():
+        r = json.loads(line)
+        res[r["dir"]] = r
+    return res
+
+
+def table(rows, results):
+    print("| architecture | opset | trainable | max rel err dx | max rel err dtheta (compared/folded) | seconds |")
+    print("|---|---|---|---|---|---|")
+    bad = 0
+    for name, d, opset, secs, err in rows:
+        r = results.get(d)
+        if err is None and r is not None and r.get("error"):
+            err = "robust: " + r["error"][:160]
+        if err is not None:
+            print("| %s | %d | - | - | %s | %.1f |" % (name, opset, err.replace("|", "/"), secs))
+            bad += not err.startswith("PyTorch cannot export") and not err.startswith("skipped")
+            continue
+        ok = r["input_err"] <= TOL and r["param_err"] <= TOL
+        bad += not ok
+        print("| %s | %d | %d | %.1e | %.1e (%d/%d) | %.1f |%s" % (
+            name, opset, r["trainable"], r["input_err"], r["param_err"], r["params"], r["missing"],
+            secs + r["seconds"], "" if ok else " FAIL"))
+    return bad
+
+
+def tiny_models():
+    """Tiny instances of the newer architectures, for the committed fixtures."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    from torchvision.models.mobilenetv3 import InvertedResidualConfig, MobileNetV3
+    from torchvision.models.swin_transformer import SwinTransformer
+    from torchvision.models.vision_transformer import VisionTransformer
+    torch.manual_seed(0)
+    # One opset each, to keep the fixtures small (about 450 KB): 17 brings the
+    # LayerNormalization and HardSwish operators, 13 their decompositions.
+    return [
+        ("vit_tiny", VisionTransformer(image_size=16, patch_size=8, num_layers=1, num_heads=2, hidden_dim=8,
+                                       mlp_dim=16, num_classes=10), 16, 17),
+        ("convnext_tiny_block", ConvNeXt([CNBlockConfig(8, 16, 1), CNBlockConfig(16, None, 1)], num_classes=10),
+         16, 13),
+        ("mobilenet_v3_tiny", MobileNetV3([InvertedResidualConfig(8, 3, 16, 8, True, "RE", 2, 1, 1),
+                                           InvertedResidualConfig(8, 3, 24, 16, True, "HS", 1, 1, 1)],
+                                          last_channel=32, num_classes=10), 16, 17),
+        ("shufflenet_v2_tiny", tvm.ShuffleNetV2([1, 1, 1], [8, 8, 16, 16, 16], num_classes=10), 16, 13),
+        ("swin_tiny", SwinTransformer(patch_size=[4, 4], embed_dim=8, depths=[1, 1], num_heads=[1, 2],
+                                      window_size=[2, 2], num_classes=10), 16, 17),
+    ]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--opsets", default="13,17")
+    ap.add_argument("--size", type=int, default=64, help="input height and width (default 64)")
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--only", default="", help="comma-separated architectures")
+    ap.add_argument("--max-params", type=float, default=100e6, help="skip larger models (0: no limit)")
+    ap.add_argument("--out", default="", help="keep the exports here (default: a temporary directory)")
+    ap.add_argument("--fixtures", default="", help="write the tiny test fixtures into this directory")
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    opsets = [int(o) for o in args.opsets.split(",")]
+    root = args.out or tempfile.mkdtemp(prefix="robust-check-torch-")
+    rows = []
+    if args.fixtures:
+        root = args.fixtures
+        for name, model, size, opset in tiny_models():
+            rows += prepare(name, model.eval(), size, [opset], args.batch, root)
+    else:
+        names = args.only.split(",") if args.only else architectures()
+        for name in names:
+            start = time.time()
+            try:
+                model, size = build(name, args.size)
+            except Exception as e:
+                rows.append((name, "", 0, time.time() - start, "PyTorch cannot build: %s" % e))
+                continue
+            n = sum(p.numel() for p in model.parameters())
+            if args.max_params and n > args.max_params:
+                rows.append((name, "", 0, 0.0, "skipped: %.0fM parameters > --max-params" % (n / 1e6)))
+                continue
+            print("exporting %s (%.1fM parameters, %dpx)" % (name, n / 1e6, size), file=sys.stderr, flush=True)
+            rows += prepare(name, model, size, opsets, args.batch, root)
+    results = torchcheck([d for _, d, _, _, err in rows if err is None])
+    bad = table(rows, results)
+    if not args.out and not args.fixtures:
+        print("exports in %s" % root, file=sys.stderr)
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
