@@ -29,24 +29,27 @@ import torch.nn.functional as F
 import torchvision
 
 ARCHS = {
-    "resnet18": lambda: torchvision.models.resnet18(num_classes=10),
-    "resnet50": lambda: torchvision.models.resnet50(num_classes=10),
-    "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(num_classes=10),
-    "efficientnet_b0": lambda: torchvision.models.efficientnet_b0(num_classes=10),
+    "resnet18": lambda size: torchvision.models.resnet18(num_classes=10),
+    "resnet50": lambda size: torchvision.models.resnet50(num_classes=10),
+    "mobilenet_v2": lambda size: torchvision.models.mobilenet_v2(num_classes=10),
+    "efficientnet_b0": lambda size: torchvision.models.efficientnet_b0(num_classes=10),
+    "vit_b_16": lambda size: torchvision.models.vit_b_16(num_classes=10, image_size=size),
 }
 
 
-def build(arch):
+def build(arch, size, freeze=True):
     torch.manual_seed(0)
-    m = ARCHS[arch]()
+    m = ARCHS[arch](size)
     m.eval()
+    # Exporting keeps requires_grad: PyTorch's fused inference attention,
+    # taken when no weight requires a gradient, has no ONNX export.
     for p in m.parameters():
-        p.requires_grad_(False)
+        p.requires_grad_(not freeze)
     return m
 
 
 def export(args):
-    m = build(args.arch)
+    m = build(args.arch, args.size, freeze=False)
     os.makedirs(args.out, exist_ok=True)
     name = args.arch + ("-bn" if args.keep_bn else "")
     path = os.path.join(args.out, "%s-%d.onnx" % (name, args.size))
@@ -75,7 +78,7 @@ def pgd(model, x, y, eps, alpha, steps):
 
 def time_pgd(args):
     torch.set_num_threads(args.threads)
-    m = build(args.arch)
+    m = build(args.arch, args.size)
     g = torch.Generator().manual_seed(1)
     x = torch.rand(args.batch, 3, args.size, args.size, generator=g)
     y = torch.randint(0, 10, (args.batch,), generator=g)
