@@ -5,7 +5,7 @@ BIN := bin/robust
 FUZZTIME ?= 20s
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build setup ort ort-gpu deps test test-short fuzz bench bench-data demo lint clean check-torch
+.PHONY: all build setup ort ort-gpu deps test test-short fuzz bench bench-archs bench-data demo lint clean check-torch
 
 all: build
 
@@ -43,6 +43,15 @@ fuzz:
 # in the same benchmark when /usr/bin/python3 has torch).
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+# Evaluation speed on real architectures (internal/archbench): PGD-10 on
+# torchvision ResNet-18/50, MobileNetV2, EfficientNet-B0 at 64 and 224 px,
+# batch 64, 2 threads, against the same attack in PyTorch 1.13 in the same
+# run; prints img/s, torch-img/s and ratio-vs-torch per case. ARCHS picks
+# cases by -bench regex, e.g. ARCHS='Archs/resnet18-64$$'.
+ARCHS ?= Archs
+bench-archs: setup
+	ROBUST_BENCH_ARCHS=1 $(GO) test ./internal/archbench -run '^$$' -bench '$(ARCHS)' -benchtime 1x -timeout 0
 
 # The streaming loader and a whole evaluation on 20,000 generated 256×256
 # JPEGs (written once under $$TMPDIR): images/s and peak RSS. Minutes.

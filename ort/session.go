@@ -30,9 +30,78 @@ func (e *Env) NewSession(model []byte, inputNames, outputNames []string) (*Sessi
 	if err != nil {
 		return nil, err
 	}
-	return e.open(info, inputNames, outputNames, "", func(in, out []string, so *ortgo.SessionOptions) (*ortgo.DynamicAdvancedSession, error) {
+	return e.open(info, inputNames, outputNames, "", nil, func(in, out []string, so *ortgo.SessionOptions) (*ortgo.DynamicAdvancedSession, error) {
 		return ortgo.NewDynamicAdvancedSessionWithONNXData(model, in, out, so)
 	})
+}
+
+// NewSessionWith is [Env.NewSession] with per-session options.
+func (e *Env) NewSessionWith(model []byte, inputNames, outputNames []string, opts SessionOptions) (*Session, error) {
+	info, err := InspectModel(model)
+	if err != nil {
+		return nil, err
+	}
+	return e.open(info, inputNames, outputNames, "", &opts, func(in, out []string, so *ortgo.SessionOptions) (*ortgo.DynamicAdvancedSession, error) {
+		return ortgo.NewDynamicAdvancedSessionWithONNXData(model, in, out, so)
+	})
+}
+
+// Spinning says whether a session's intra-op threads busy-wait for work
+// between operators.
+type Spinning int
+
+const (
+	// SpinDefault keeps ONNX Runtime's choice (spinning on).
+	SpinDefault Spinning = iota
+	// SpinOn makes idle threads spin: lowest latency on a machine of one's
+	// own.
+	SpinOn
+	// SpinOff makes idle threads sleep: better when the cores are shared
+	// with other work (or other sessions running at the same time).
+	SpinOff
+)
+
+// SessionOptions tune one session beyond its Env's thread count and device.
+// The zero value changes nothing.
+type SessionOptions struct {
+	// ProfilePrefix turns on ONNX Runtime's profiler: a Chrome-trace JSON
+	// file whose name starts with ProfilePrefix is written when the session
+	// is closed.
+	ProfilePrefix string
+	// OptimizedModelPath, when set, makes ONNX Runtime save the model as it
+	// runs it, after its graph optimisations (fusions, constant folding,
+	// layout changes), to inspect which operators remain.
+	OptimizedModelPath string
+	// Spinning chooses whether idle intra-op threads busy-wait.
+	Spinning Spinning
+}
+
+// apply sets the options on ONNX Runtime session options.
+func (o *SessionOptions) apply(so *ortgo.SessionOptions) error {
+	if o.ProfilePrefix != "" {
+		if err := so.EnableProfiling(o.ProfilePrefix); err != nil {
+			return fmt.Errorf("ort: enable profiling: %w", err)
+		}
+	}
+	if o.OptimizedModelPath != "" {
+		if err := so.SetOptimizedModelFilePath(o.OptimizedModelPath); err != nil {
+			return fmt.Errorf("ort: set optimized model path: %w", err)
+		}
+	}
+	switch o.Spinning {
+	case SpinDefault:
+	case SpinOn, SpinOff:
+		v := "1"
+		if o.Spinning == SpinOff {
+			v = "0"
+		}
+		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", v); err != nil {
+			return fmt.Errorf("ort: set thread spinning: %w", err)
+		}
+	default:
+		return fmt.Errorf("ort: unknown spinning setting %d", o.Spinning)
+	}
+	return nil
 }
 
 // NewSessionFromFile is [Env.NewSession] for a model file. ONNX Runtime
@@ -43,14 +112,14 @@ func (e *Env) NewSessionFromFile(path string, inputNames, outputNames []string) 
 	if err != nil {
 		return nil, err
 	}
-	return e.open(info, inputNames, outputNames, " from "+path, func(in, out []string, so *ortgo.SessionOptions) (*ortgo.DynamicAdvancedSession, error) {
+	return e.open(info, inputNames, outputNames, " from "+path, nil, func(in, out []string, so *ortgo.SessionOptions) (*ortgo.DynamicAdvancedSession, error) {
 		return ortgo.NewDynamicAdvancedSession(path, in, out, so)
 	})
 }
 
 // open resolves the inputs and outputs of a model and creates its ONNX
-// Runtime session with the Env's options.
-func (e *Env) open(info *ModelInfo, inputNames, outputNames []string, from string,
+// Runtime session with the Env's options and, when not nil, opts.
+func (e *Env) open(info *ModelInfo, inputNames, outputNames []string, from string, opts *SessionOptions,
 	create func(in, out []string, so *ortgo.SessionOptions) (*ortgo.DynamicAdvancedSession, error)) (*Session, error) {
 	s, err := newSession(info, inputNames, outputNames)
 	if err != nil {
@@ -61,6 +130,11 @@ func (e *Env) open(info *ModelInfo, inputNames, outputNames []string, from strin
 		return nil, err
 	}
 	defer func() { _ = so.Destroy() }()
+	if opts != nil {
+		if err := opts.apply(so); err != nil {
+			return nil, err
+		}
+	}
 	if s.sess, err = create(names(s.inputs), names(s.outputs), so); err != nil {
 		return nil, fmt.Errorf("ort: create session%s: %w", from, err)
 	}

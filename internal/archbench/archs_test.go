@@ -1,0 +1,474 @@
+package archbench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/robust-go/robust/internal/testenv"
+	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/ort"
+)
+
+// The benchmark suite. Every case attacks a batch of 64 random images with
+// PGD-10 (L∞, ε = 8/255, α = ε/4, random start, summed cross-entropy) with
+// 2 intra-op threads, once in robust (a hand-written PGD loop over the
+// input-gradient graph with the steps of attacks.PGD, so that the
+// benchmark does not depend on the attack API) and once in PyTorch 1.13
+// (scripts/archs_bench.py), back to back in the same process run, and
+// reports images/s of both and the time ratio robust/PyTorch:
+//
+//	make bench-archs                                  # every case
+//	make bench-archs ARCHS='Archs/(resnet18|mobilenet_v2)-64'      # a subset (no $ in make)
+//	ROBUST_BENCH_ARCHS=1 go test ./internal/archbench -run '^$' -bench 'Archs/resnet18-64$' -benchtime 1x -timeout 0
+//
+// (-benchtime Nx repeats each case N times and averages; on a loaded
+// machine add ROBUST_BENCH_PASSIVE=1, see passive.) Cases are
+// ARCH-SIZE for ARCH in resnet18, mobilenet_v2, resnet50, efficientnet_b0, vit_b_16,
+// resnet18-bn (BatchNormalization kept unfused in the export) and SIZE in
+// 64, 224; 224×224 ResNet-50 takes minutes per case on 2 cores.
+// Models are exported by PyTorch at benchmark time into
+// $ROBUST_ARCH_CACHE (default: the user cache dir's robust/archs); without
+// /usr/bin/python3 and torch the benchmarks are skipped (there is nothing
+// to attack). Where onnxgraph.SpecializeFrozen changes the graph, the
+// unspecialised graph is timed too (plain-img/s), so the before/after of
+// the graph optimisation is measured in the same run.
+const (
+	python    = "/usr/bin/python3"
+	batch     = 64
+	pgdSteps  = 10
+	threads   = 2
+	classes   = 10
+	eps       = float32(8.0 / 255)
+	stepAlpha = eps / 4
+)
+
+// arch is a benchmarked model: a torchvision architecture, exported with
+// BatchNormalization folded by PyTorch (as a deployment export) or kept
+// (keepBN, as a model saved from training looks).
+type arch struct {
+	name   string
+	keepBN bool
+}
+
+func (a arch) file(size int) string {
+	if a.keepBN {
+		return fmt.Sprintf("%s-bn-%d", a.name, size)
+	}
+	return fmt.Sprintf("%s-%d", a.name, size)
+}
+
+var archs = []arch{
+	{name: "resnet18"}, {name: "mobilenet_v2"}, {name: "resnet50"}, {name: "efficientnet_b0"},
+	{name: "resnet18", keepBN: true}, {name: "vit_b_16"},
+}
+
+var sizes = []int{64, 224}
+
+func script(tb testing.TB) string {
+	tb.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "scripts", "archs_bench.py"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// haveTorch reports whether /usr/bin/python3 has torch and torchvision.
+func haveTorch() bool {
+	return exec.Command(python, "-c", "import torch, torchvision").Run() == nil
+}
+
+func cacheDir(tb testing.TB) string {
+	tb.Helper()
+	if d := os.Getenv("ROBUST_ARCH_CACHE"); d != "" {
+		return d
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return filepath.Join(d, "robust", "archs")
+}
+
+// exportArch returns the ONNX export of a at size×size, exporting it when
+// it is not cached.
+func exportArch(tb testing.TB, a arch, size int) *onnxgraph.Model {
+	tb.Helper()
+	path := filepath.Join(cacheDir(tb), a.file(size)+".onnx")
+	if _, err := os.Stat(path); err != nil {
+		if !haveTorch() {
+			tb.Skip("no PyTorch to export the model with (/usr/bin/python3 -c 'import torch, torchvision')")
+		}
+		args := []string{script(tb), "export", "--arch", a.name, "--size", strconv.Itoa(size), "--out", cacheDir(tb)}
+		if a.keepBN {
+			args = append(args, "--keep-bn")
+		}
+		if out, err := exec.Command(python, args...).CombinedOutput(); err != nil {
+			tb.Fatalf("export %s: %v\n%s", a.file(size), err, out)
+		}
+	}
+	m, err := onnxgraph.Load(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// gradSession is an input-gradient session with its tensors for one batch.
+type gradSession struct {
+	s                     *ort.Session
+	x, logits, loss, grad *ort.TensorValue[float32]
+	y                     *ort.TensorValue[int64]
+}
+
+// inputGradient builds the input-gradient graph of m. Specialised means
+// onnxgraph.SpecializeFrozen runs on the frozen classifier before the
+// gradient is built (so the backward convolutions use the folded weights
+// and no BatchNormalization gradient is emitted) and again on the result
+// (no-ops emitted by the autodiff): the two calls BuildInputGradientGraph
+// is meant to make.
+func inputGradient(tb testing.TB, m *onnxgraph.Model, specialize bool) (*onnxgraph.InputGradientGraph, onnxgraph.SpecializeStats) {
+	tb.Helper()
+	var st onnxgraph.SpecializeStats
+	if specialize {
+		m = m.Clone()
+		st = onnxgraph.SpecializeFrozen(m)
+	}
+	ig, err := onnxgraph.BuildInputGradientGraph(m, onnxgraph.InputGradientOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if specialize {
+		after := onnxgraph.SpecializeFrozen(ig.Model)
+		st.FoldedBatchNorms += after.FoldedBatchNorms
+		st.Bypassed += after.Bypassed
+		st.ClipMasks += after.ClipMasks
+		st.DeadNodes += after.DeadNodes
+		st.DeadInitializers += after.DeadInitializers
+	}
+	return ig, st
+}
+
+func newGradSession(tb testing.TB, env *ort.Env, ig *onnxgraph.InputGradientGraph, size int, so ort.SessionOptions) *gradSession {
+	tb.Helper()
+	data, err := onnxgraph.Encode(ig.Model)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gs := &gradSession{}
+	if gs.s, err = env.NewSessionWith(data, []string{ig.Input, ig.Labels}, []string{ig.Logits, ig.PerSample, ig.InputGrad}, so); err != nil {
+		tb.Fatal(err)
+	}
+	img := []int64{batch, 3, int64(size), int64(size)}
+	must := func(err error) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	gs.x, err = ort.NewEmptyValue[float32](img)
+	must(err)
+	gs.grad, err = ort.NewEmptyValue[float32](img)
+	must(err)
+	gs.logits, err = ort.NewEmptyValue[float32]([]int64{batch, classes})
+	must(err)
+	gs.loss, err = ort.NewEmptyValue[float32]([]int64{batch})
+	must(err)
+	gs.y, err = ort.NewEmptyValue[int64]([]int64{batch})
+	must(err)
+	return gs
+}
+
+func (gs *gradSession) run() error {
+	return gs.s.Run([]ort.Value{gs.x, gs.y}, []ort.Value{gs.logits, gs.loss, gs.grad})
+}
+
+func (gs *gradSession) close() error {
+	var errs []string
+	for _, v := range []ort.Value{gs.x, gs.y, gs.logits, gs.loss, gs.grad} {
+		if err := v.Close(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if err := gs.s.Close(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("archbench: close: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// images returns a seeded random batch and labels.
+func images(size int) ([]float32, []int64) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, batch*3*size*size)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	y := make([]int64, batch)
+	for i := range y {
+		y[i] = rng.Int64N(classes)
+	}
+	return x, y
+}
+
+// pgd runs PGD (L∞, random start) on x, y and returns the adversarial
+// batch in adv; rng draws the random start.
+func (gs *gradSession) pgd(x []float32, y []int64, steps int, adv []float32, rng *rand.Rand) error {
+	copy(gs.y.Data(), y)
+	for i, v := range x {
+		adv[i] = min(max(v+eps*(2*rng.Float32()-1), 0), 1)
+	}
+	xin, g := gs.x.Data(), gs.grad.Data()
+	for range steps {
+		copy(xin, adv)
+		if err := gs.run(); err != nil {
+			return err
+		}
+		for i, v := range x {
+			a := adv[i]
+			switch {
+			case g[i] > 0:
+				a += stepAlpha
+			case g[i] < 0:
+				a -= stepAlpha
+			}
+			adv[i] = min(max(a, v-eps, 0), v+eps, 1)
+		}
+	}
+	return nil
+}
+
+// torchPGD times the same attack in PyTorch; ok is false without PyTorch.
+func torchPGD(tb testing.TB, a arch, size int) (ips float64, ok bool) {
+	tb.Helper()
+	if !haveTorch() {
+		return 0, false
+	}
+	cmd := exec.Command(python, script(tb), "pgd", "--arch", a.name, "--size", strconv.Itoa(size),
+		"--batch", strconv.Itoa(batch), "--steps", strconv.Itoa(pgdSteps), "--threads", strconv.Itoa(threads))
+	if passive() {
+		cmd.Env = append(os.Environ(), "OMP_WAIT_POLICY=passive")
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Logf("PyTorch reference failed: %v", err)
+		return 0, false
+	}
+	var r struct {
+		ImagesPerSecond float64 `json:"images_per_second"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
+		tb.Logf("PyTorch reference output %q: %v", out, err)
+		return 0, false
+	}
+	return r.ImagesPerSecond, true
+}
+
+// passive reports whether ROBUST_BENCH_PASSIVE asks both runtimes not to
+// busy-wait: OMP_WAIT_POLICY=passive for PyTorch, [ort.SpinOff] for ONNX
+// Runtime. On a machine shared with other work, spinning threads of
+// either library lose most of their time to the other processes (PyTorch
+// measured 6× slower with its default OpenMP spinning at load average 6 on
+// 2 cores), which makes ratios meaningless; on a quiet machine leave it
+// unset and both libraries keep their defaults.
+func passive() bool { return os.Getenv("ROBUST_BENCH_PASSIVE") != "" }
+
+func spinning() ort.Spinning {
+	if passive() {
+		return ort.SpinOff
+	}
+	return ort.SpinDefault
+}
+
+// BenchmarkArchs is the suite described at the top of this file. One
+// iteration is one PGD-10 attack on the batch in robust; the metrics are
+// img/s (robust, specialised graph), torch-img/s (PyTorch, run after robust
+// in the same iteration) and ratio-vs-torch (robust time over PyTorch time:
+// below 1 is faster than PyTorch). Where onnxgraph.SpecializeFrozen
+// rewrote the graph (rewrites > 0), plain-img/s is the same attack on the
+// unspecialised graph, run back to back.
+func BenchmarkArchs(b *testing.B) {
+	if os.Getenv("ROBUST_BENCH_ARCHS") == "" {
+		b.Skip("set ROBUST_BENCH_ARCHS=1 (make bench-archs): minutes to hours on 2 cores")
+	}
+	env := testenv.ORT(b)
+	if env.Threads() != threads {
+		b.Fatalf("ORT env has %d threads, want %d", env.Threads(), threads)
+	}
+	for _, a := range archs {
+		for _, size := range sizes {
+			b.Run(a.file(size), func(b *testing.B) {
+				b.StopTimer()
+				m := exportArch(b, a, size)
+				x, y := images(size)
+				adv := make([]float32, len(x))
+				ig, st := inputGradient(b, m, true)
+				rewrites := st.FoldedBatchNorms + st.Bypassed + st.ClipMasks
+				var robustSec, torchSec, plainSec float64
+				for i := range b.N {
+					robustSec += timePGD(b, env, ig, size, x, y, adv, i == 0)
+					if tips, ok := torchPGD(b, a, size); ok {
+						torchSec += batch / tips
+					}
+					if rewrites > 0 {
+						plain, _ := inputGradient(b, m, false)
+						plainSec += timePGD(b, env, plain, size, x, y, adv, false)
+					}
+				}
+				n := float64(b.N * batch)
+				b.ReportMetric(n/robustSec, "img/s")
+				b.ReportMetric(float64(rewrites), "rewrites")
+				if plainSec > 0 {
+					b.ReportMetric(n/plainSec, "plain-img/s")
+				}
+				if torchSec > 0 {
+					b.ReportMetric(n/torchSec, "torch-img/s")
+					b.ReportMetric(robustSec/torchSec, "ratio-vs-torch")
+				}
+			})
+		}
+	}
+}
+
+// timePGD times one PGD-10 attack of the batch on a new session of ig,
+// after a one-step warm-up, and counts it in the benchmark's time.
+func timePGD(b *testing.B, env *ort.Env, ig *onnxgraph.InputGradientGraph, size int, x []float32, y []int64, adv []float32, logStats bool) float64 {
+	b.Helper()
+	gs := newGradSession(b, env, ig, size, ort.SessionOptions{Spinning: spinning()})
+	defer func() {
+		if err := gs.close(); err != nil {
+			b.Error(err)
+		}
+	}()
+	rng := rand.New(rand.NewPCG(2, 2))
+	if err := gs.pgd(x, y, 1, adv, rng); err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	start := time.Now()
+	if err := gs.pgd(x, y, pgdSteps, adv, rng); err != nil {
+		b.Fatal(err)
+	}
+	sec := time.Since(start).Seconds()
+	b.StopTimer()
+	if logStats {
+		b.Logf("%d-node input-gradient graph", len(ig.Model.Graph.Nodes))
+	}
+	return sec
+}
+
+// TestArchProfile dumps, for one architecture, ONNX Runtime's optimised
+// input-gradient graph and profile with and without SpecializeFrozen, and
+// logs the operator types that take the most time. It runs only when
+// ROBUST_ARCH_PROFILE names an output folder:
+//
+//	ROBUST_ARCH_PROFILE=/tmp/prof ROBUST_ARCH=resnet18-64 go test ./internal/archbench -run ArchProfile -v
+func TestArchProfile(t *testing.T) {
+	dir := os.Getenv("ROBUST_ARCH_PROFILE")
+	if dir == "" {
+		t.Skip("set ROBUST_ARCH_PROFILE to an output folder")
+	}
+	which := os.Getenv("ROBUST_ARCH")
+	if which == "" {
+		which = "resnet18-64"
+	}
+	i := strings.LastIndex(which, "-")
+	size, err := strconv.Atoi(which[i+1:])
+	if i < 0 || err != nil {
+		t.Fatalf("ROBUST_ARCH=%q: want ARCH-SIZE", which)
+	}
+	a := arch{name: strings.TrimSuffix(which[:i], "-bn"), keepBN: strings.HasSuffix(which[:i], "-bn")}
+	env := testenv.ORT(t)
+	m := exportArch(t, a, size)
+	x, y := images(size)
+	adv := make([]float32, len(x))
+	for _, specialize := range []bool{false, true} {
+		name := which + "-plain"
+		if specialize {
+			name = which + "-specialized"
+		}
+		prefix := filepath.Join(dir, name)
+		ig, st := inputGradient(t, m, specialize)
+		t.Logf("%s: %+v", name, st)
+		gs := newGradSession(t, env, ig, size, ort.SessionOptions{
+			ProfilePrefix: prefix, OptimizedModelPath: prefix + "-optimized.onnx"})
+		if err := gs.pgd(x, y, 3, adv, rand.New(rand.NewPCG(2, 2))); err != nil {
+			t.Fatal(err)
+		}
+		if err := gs.close(); err != nil {
+			t.Fatal(err)
+		}
+		opt, err := onnxgraph.Load(prefix + "-optimized.onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := map[string]int{}
+		for _, n := range opt.Graph.Nodes {
+			counts[n.OpType]++
+		}
+		files, _ := filepath.Glob(prefix + "_*.json")
+		if len(files) == 0 {
+			t.Fatalf("no profile %s_*.json", prefix)
+		}
+		top, total, err := topOps(files[len(files)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: %d optimised nodes; kernel time %.0f ms over 3 runs; top operators:\n", name, len(opt.Graph.Nodes), total/1e3)
+		for _, o := range top[:min(len(top), 10)] {
+			fmt.Fprintf(&b, "  %-28s %5d nodes %8.1f ms %5.1f%%\n", o.op, counts[o.op], o.us/1e3, 100*o.us/total)
+		}
+		t.Log(b.String())
+	}
+}
+
+type opTime struct {
+	op string
+	us float64
+}
+
+// topOps sums the kernel time of an ONNX Runtime profile per operator
+// type, largest first, and returns the total (µs).
+func topOps(path string) ([]opTime, float64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	var events []struct {
+		Cat  string  `json:"cat"`
+		Name string  `json:"name"`
+		Dur  float64 `json:"dur"`
+		Args struct {
+			OpName string `json:"op_name"`
+		} `json:"args"`
+	}
+	if err := json.Unmarshal(data, &events); err != nil {
+		return nil, 0, fmt.Errorf("profile %s: %w", path, err)
+	}
+	sums := map[string]float64{}
+	var total float64
+	for _, e := range events {
+		if e.Cat == "Node" && e.Args.OpName != "" && strings.HasSuffix(e.Name, "_kernel_time") {
+			sums[e.Args.OpName] += e.Dur
+			total += e.Dur
+		}
+	}
+	out := make([]opTime, 0, len(sums))
+	for op, us := range sums {
+		out = append(out, opTime{op, us})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].us > out[j].us })
+	return out, total, nil
+}

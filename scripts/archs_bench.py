@@ -1,0 +1,114 @@
+#!/usr/bin/python3
+"""Real-architecture models and PyTorch attack timings for robust's BenchmarkArchs.
+
+Two commands (Debian python3-torch 1.13, python3-torchvision 0.14):
+
+  archs_bench.py export --arch resnet18 --size 64 --out DIR
+      Builds the torchvision model with random weights (seed 0, eval mode,
+      10 classes) and exports it to DIR/resnet18-64.onnx (opset 17, symbolic
+      batch). Nothing is downloaded. Prints {"onnx": PATH}. With --keep-bn the
+      export keeps BatchNormalization nodes unfused (and the exporter's
+      Identity nodes), as a model saved from training looks, into
+      DIR/resnet18-bn-64.onnx.
+
+  archs_bench.py pgd --arch resnet18 --size 64 --batch 64 --steps 10 --reps 2
+      Times PGD-k (L-inf, eps 8/255, alpha eps/4, random start, summed
+      cross-entropy) on the same model and input shape, with --threads intra-op
+      threads, after one warm-up attack. Prints one JSON object:
+      {"arch", "size", "batch", "steps", "seconds_per_attack", "images_per_second"}.
+
+Only robust's benchmarks call it; nothing in robust itself depends on PyTorch.
+"""
+import argparse
+import json
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+ARCHS = {
+    "resnet18": lambda size: torchvision.models.resnet18(num_classes=10),
+    "resnet50": lambda size: torchvision.models.resnet50(num_classes=10),
+    "mobilenet_v2": lambda size: torchvision.models.mobilenet_v2(num_classes=10),
+    "efficientnet_b0": lambda size: torchvision.models.efficientnet_b0(num_classes=10),
+    "vit_b_16": lambda size: torchvision.models.vit_b_16(num_classes=10, image_size=size),
+}
+
+
+def build(arch, size, freeze=True):
+    torch.manual_seed(0)
+    m = ARCHS[arch](size)
+    m.eval()
+    # Exporting keeps requires_grad: PyTorch's fused inference attention,
+    # taken when no weight requires a gradient, has no ONNX export.
+    for p in m.parameters():
+        p.requires_grad_(not freeze)
+    return m
+
+
+def export(args):
+    m = build(args.arch, args.size, freeze=False)
+    os.makedirs(args.out, exist_ok=True)
+    name = args.arch + ("-bn" if args.keep_bn else "")
+    path = os.path.join(args.out, "%s-%d.onnx" % (name, args.size))
+    tmp = path + ".tmp"
+    x = torch.rand(1, 3, args.size, args.size)
+    extra = {}
+    if args.keep_bn:
+        extra = dict(do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+    torch.onnx.export(m, x, tmp, opset_version=17, input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, **extra)
+    os.replace(tmp, path)
+    print(json.dumps({"onnx": path}))
+
+
+def pgd(model, x, y, eps, alpha, steps):
+    adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        adv.requires_grad_(True)
+        loss = F.cross_entropy(model(adv), y, reduction="sum")
+        g, = torch.autograd.grad(loss, adv)
+        with torch.no_grad():
+            adv = adv + alpha * g.sign()
+            adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
+    return adv.detach()
+
+
+def time_pgd(args):
+    torch.set_num_threads(args.threads)
+    m = build(args.arch, args.size)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(args.batch, 3, args.size, args.size, generator=g)
+    y = torch.randint(0, 10, (args.batch,), generator=g)
+    eps = 8 / 255
+    pgd(m, x, y, eps, eps / 4, 1)  # warm-up
+    start = time.perf_counter()
+    for _ in range(args.reps):
+        pgd(m, x, y, eps, eps / 4, args.steps)
+    sec = (time.perf_counter() - start) / args.reps
+    print(json.dumps({"arch": args.arch, "size": args.size, "batch": args.batch, "steps": args.steps,
+                      "seconds_per_attack": sec, "images_per_second": args.batch / sec}))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["export", "pgd"])
+    p.add_argument("--arch", required=True, choices=sorted(ARCHS))
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--out", default=".")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--reps", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--keep-bn", action="store_true")
+    args = p.parse_args()
+    if args.command == "export":
+        export(args)
+    else:
+        time_pgd(args)
+
+
+if __name__ == "__main__":
+    main()
