@@ -276,6 +276,10 @@ func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (_ *InputGradi
 			n.Outputs = n.Outputs[:1]
 		}
 	}
+	// The weights are fixed: fold inference BatchNormalization into its
+	// Conv before differentiating, so the backward convolutions use the
+	// folded weights and no BN gradient is built.
+	SpecializeFrozen(work)
 	lo := opts.Loss
 	lo.Sum = true
 	head, err := AddLoss(work, logits, lo)
@@ -291,6 +295,7 @@ func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (_ *InputGradi
 	if err := orderOutputs(work, []string{logits, head.Loss, head.PerSample, grads[0]}); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
+	SpecializeFrozen(work) // the backward graph's rewrites (Clip's gradient)
 	if err := work.Validate(); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
