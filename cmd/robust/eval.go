@@ -34,14 +34,7 @@ type ModelFlags struct {
 // Validate refuses counts that would otherwise silently mean something
 // else.
 func (f *ModelFlags) Validate() error {
-	var errs []error
-	if f.N < 0 {
-		errs = append(errs, fmt.Errorf("--n %d: want 0 (all) or more", f.N))
-	}
-	if f.Batch < 1 {
-		errs = append(errs, fmt.Errorf("--batch %d: want at least 1", f.Batch))
-	}
-	return errors.Join(errs...)
+	return checkCounts(count{"--n", f.N, 0, "all"}, count{"--batch", f.Batch, 1, ""})
 }
 
 // threat parses --eps and --norm.

@@ -102,18 +102,34 @@ type TrainFlags struct {
 // Validate refuses counts that would otherwise silently mean something
 // else.
 func (f *TrainFlags) Validate() error {
+	return checkCounts(
+		count{"--replays", f.Replays, 1, ""},
+		count{"--epochs", f.Epochs, 1, ""},
+		count{"--batch", f.Batch, 1, ""},
+		count{"--checkpoint-every", f.CheckpointEvery, 0, "only after each pass"},
+	)
+}
+
+// count is a count flag's value and the least it may be; zero says what 0
+// means when the least is 0.
+type count struct {
+	flag         string
+	value, least int
+	zero         string
+}
+
+// checkCounts refuses every count below its least value, so that no count
+// silently means something else (a zero read as "the default").
+func checkCounts(counts ...count) error {
 	var errs []error
-	if f.Replays < 1 {
-		errs = append(errs, fmt.Errorf("--replays %d: want at least 1", f.Replays))
-	}
-	if f.Epochs < 1 {
-		errs = append(errs, fmt.Errorf("--epochs %d: want at least 1", f.Epochs))
-	}
-	if f.Batch < 1 {
-		errs = append(errs, fmt.Errorf("--batch %d: want at least 1", f.Batch))
-	}
-	if f.CheckpointEvery < 0 {
-		errs = append(errs, fmt.Errorf("--checkpoint-every %d: want 0 (only after each pass) or more", f.CheckpointEvery))
+	for _, c := range counts {
+		switch {
+		case c.value >= c.least:
+		case c.least == 0:
+			errs = append(errs, fmt.Errorf("%s %d: want 0 (%s) or more", c.flag, c.value, c.zero))
+		default:
+			errs = append(errs, fmt.Errorf("%s %d: want at least %d", c.flag, c.value, c.least))
+		}
 	}
 	return errors.Join(errs...)
 }

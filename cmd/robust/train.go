@@ -41,17 +41,11 @@ type TrainCmd struct {
 // Validate refuses counts that would otherwise silently mean something
 // else.
 func (c *TrainCmd) Validate() error {
-	var errs []error
-	if c.Steps < 1 {
-		errs = append(errs, fmt.Errorf("--steps %d: want at least 1", c.Steps))
-	}
-	if c.EvalSteps < 1 {
-		errs = append(errs, fmt.Errorf("--eval-steps %d: want at least 1", c.EvalSteps))
-	}
-	if c.EvalN < 0 {
-		errs = append(errs, fmt.Errorf("--eval-n %d: want 0 (none) or more", c.EvalN))
-	}
-	return errors.Join(errs...)
+	return checkCounts(
+		count{"--steps", c.Steps, 1, ""},
+		count{"--eval-steps", c.EvalSteps, 1, ""},
+		count{"--eval-n", c.EvalN, 0, "none"},
+	)
 }
 
 // Help explains training in more depth than the flag list.
