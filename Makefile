@@ -75,5 +75,6 @@ clean:
 # Cross-checks robust's input and parameter gradients with PyTorch autograd on
 # torchvision's classifiers (needs Debian's python3-torch and python3-torchvision;
 # about an hour on 2 cores for every architecture: CHECK_TORCH_ARGS="--only resnet18,vit_b_16").
-check-torch:
+check-torch: setup
+	scripts/setup-debian.sh --torch
 	scripts/check_torch.py $(CHECK_TORCH_ARGS)
