@@ -10,6 +10,7 @@ import (
 	"github.com/robust-go/robust/attacks"
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/evaluate"
+	"github.com/robust-go/robust/internal/liberr"
 )
 
 // AttackCmd writes adversarial examples.
@@ -113,7 +114,7 @@ func (c *AttackCmd) Run(g *Globals) error {
 	var errs []error
 	if c.Out != "" {
 		if err := writeAdversarial(c.Out, d, out, predClean, m.Classes()); err != nil {
-			errs = append(errs, fmt.Errorf("write %s: %w", c.Out, pathless(err)))
+			errs = append(errs, fmt.Errorf("write %s: %w", c.Out, liberr.Bare(err)))
 		} else {
 			fmt.Fprintf(g.stdout, "  wrote            %s\n", c.Out)
 		}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/onnxgraph"
 )
 
@@ -49,25 +49,11 @@ func checkWritable(path string) error {
 	}
 	f, err := os.CreateTemp(dir, ".robust-check-*")
 	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, pathless(err))
+		return fmt.Errorf("cannot write %s: %w", path, liberr.Bare(err))
 	}
 	f.Close()
 	os.Remove(f.Name())
 	return nil
-}
-
-// pathless strips the file name from a file-system error, whose path may
-// be a temporary file the user never named.
-func pathless(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
-	}
-	return err
 }
 
 // writeOutputs writes every named output, also when some fail, and
@@ -98,16 +84,16 @@ func writeFile(path string, write func(io.Writer) error) error {
 	if isStepSummary(path) {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
-			return fmt.Errorf("write %s: %w", path, pathless(err))
+			return fmt.Errorf("write %s: %w", path, liberr.Bare(err))
 		}
 		_, werr := f.Write(buf.Bytes())
 		if err := errors.Join(werr, f.Close()); err != nil {
-			return fmt.Errorf("write %s: %w", path, pathless(err))
+			return fmt.Errorf("write %s: %w", path, liberr.Bare(err))
 		}
 		return nil
 	}
 	if err := onnxgraph.WriteFileAtomic(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("write %s: %w", path, pathless(err))
+		return fmt.Errorf("write %s: %w", path, liberr.Bare(err))
 	}
 	return nil
 }

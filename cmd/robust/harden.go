@@ -11,6 +11,7 @@ import (
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/evaluate"
 	"github.com/robust-go/robust/harden"
+	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/train"
 )
@@ -97,7 +98,7 @@ func (c *HardenCmd) Run(g *Globals) error {
 	}
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", logPath, pathless(err))
+		return fmt.Errorf("open %s: %w", logPath, liberr.Bare(err))
 	}
 	defer closeLog(logFile)
 	cfg.Log = logFile
@@ -120,7 +121,7 @@ func (c *HardenCmd) Run(g *Globals) error {
 	}
 	fmt.Fprintf(g.stdout, "trained %d parameter tensors, kept %d fixed\n", len(res.Plan.Params), len(res.Plan.Frozen))
 	if err := onnxgraph.Save(c.Out, res.Model); err != nil {
-		return fmt.Errorf("write %s: %w", c.Out, pathless(err))
+		return fmt.Errorf("write %s: %w", c.Out, liberr.Bare(err))
 	}
 	if res.Before != nil {
 		printBeforeAfter(g.stdout, res, c.Eps)

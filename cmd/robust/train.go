@@ -10,6 +10,7 @@ import (
 
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/evaluate"
+	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/onnxgraph"
 	"github.com/robust-go/robust/train"
 	"github.com/robust-go/robust/zoo"
@@ -112,7 +113,7 @@ func (c *TrainCmd) Run(g *Globals) error {
 	logPath := filepath.Join(c.Out, runLog)
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", logPath, pathless(err))
+		return fmt.Errorf("open %s: %w", logPath, liberr.Bare(err))
 	}
 	defer closeLog(logFile)
 
@@ -144,7 +145,7 @@ func (c *TrainCmd) Run(g *Globals) error {
 	}
 	out := filepath.Join(c.Out, runModel)
 	if err := onnxgraph.Save(out, m); err != nil {
-		return fmt.Errorf("write %s: %w", out, pathless(err))
+		return fmt.Errorf("write %s: %w", out, liberr.Bare(err))
 	}
 	if sum.Stopped != "" {
 		fmt.Fprintf(g.stdout, "stopped early: %s\n", sum.Stopped)
@@ -244,7 +245,7 @@ func checkCreatable(dir string) error {
 		}
 		next := filepath.Dir(parent)
 		if next == parent {
-			return fmt.Errorf("cannot create %s: %w", dir, pathless(err))
+			return fmt.Errorf("cannot create %s: %w", dir, liberr.Bare(err))
 		}
 		parent = next
 	}
