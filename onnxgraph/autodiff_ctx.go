@@ -78,6 +78,16 @@ func (ad *autodiff) rank(v string) (int, error) {
 	return len(s), nil
 }
 
+// axisOf returns the node's "axis" attribute (default def) normalised
+// for v's rank, with that rank.
+func (ad *autodiff) axisOf(n *Node, v string, def int64) (axis, rank int, err error) {
+	if rank, err = ad.rank(v); err != nil {
+		return 0, 0, err
+	}
+	axis, err = normAxis(n.AttrInt("axis", def), rank)
+	return axis, rank, err
+}
+
 // staticDims returns v's dimensions, which must all be known except those
 // listed in allowSymbolic (returned as −1).
 func (ad *autodiff) staticDims(v string, allowSymbolic ...int) ([]int64, error) {

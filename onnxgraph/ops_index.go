@@ -24,11 +24,7 @@ func indexOps() map[string]*opDef {
 // repeated indices accumulate.
 func gatherGrad(c *gradCtx) error {
 	x := c.in(0)
-	r, err := c.rank(x)
-	if err != nil {
-		return err
-	}
-	axis, err := normAxis(c.n.AttrInt("axis", 0), r)
+	axis, r, err := c.axisOf(c.n, x, 0)
 	if err != nil {
 		return err
 	}

@@ -267,11 +267,7 @@ func layerNormGrad(c *gradCtx) error {
 		return err
 	}
 	x, scale, bias, dy := c.in(0), c.in(1), c.in(2), c.dy(0)
-	r, err := c.rank(x)
-	if err != nil {
-		return err
-	}
-	axis, err := normAxis(c.n.AttrInt("axis", -1), r)
+	axis, r, err := c.axisOf(c.n, x, -1)
 	if err != nil {
 		return err
 	}

@@ -135,11 +135,7 @@ func reduceMaxGrad(c *gradCtx) error {
 
 // softmaxAxis returns the node's axis attribute (default −1, opset 13).
 func (c *gradCtx) softmaxAxis() (int64, error) {
-	r, err := c.rank(c.in(0))
-	if err != nil {
-		return 0, err
-	}
-	a, err := normAxis(c.n.AttrInt("axis", -1), r)
+	a, _, err := c.axisOf(c.n, c.in(0), -1)
 	return int64(a), err
 }
 

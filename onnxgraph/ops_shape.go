@@ -318,11 +318,7 @@ func (c *gradCtx) axisSize(v string, axis int) (int64, error) {
 }
 
 func concatGrad(c *gradCtx) error {
-	r, err := c.rank(c.out(0))
-	if err != nil {
-		return err
-	}
-	axis, err := normAxis(c.n.AttrInt("axis", 0), r)
+	axis, _, err := c.axisOf(c.n, c.out(0), 0)
 	if err != nil {
 		return err
 	}
@@ -340,11 +336,7 @@ func concatGrad(c *gradCtx) error {
 }
 
 func splitGrad(c *gradCtx) error {
-	r, err := c.rank(c.in(0))
-	if err != nil {
-		return err
-	}
-	axis, err := normAxis(c.n.AttrInt("axis", 0), r)
+	axis, _, err := c.axisOf(c.n, c.in(0), 0)
 	if err != nil {
 		return err
 	}
