@@ -31,6 +31,7 @@ gradients into the given directory; `go test ./onnxgraph` checks them without to
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -194,12 +195,13 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated architectures")
     ap.add_argument("--max-params", type=float, default=100e6, help="skip larger models (0: no limit)")
     ap.add_argument("--out", default="", help="keep the exports here (default: a temporary directory)")
+    ap.add_argument("--log", default="", help="append each architecture's rows to this JSON-lines file as it finishes")
     ap.add_argument("--fixtures", default="", help="write the tiny test fixtures into this directory")
     args = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     opsets = [int(o) for o in args.opsets.split(",")]
     root = args.out or tempfile.mkdtemp(prefix="robust-check-torch-")
-    rows = []
+    rows, results = [], {}
     if args.fixtures:
         root = args.fixtures
         for name, model, size, opset in tiny_models():
@@ -218,11 +220,25 @@ def main():
                 rows.append((name, "", 0, 0.0, "skipped: %.0fM parameters > --max-params" % (n / 1e6)))
                 continue
             print("exporting %s (%.1fM parameters, %dpx)" % (name, n / 1e6, size), file=sys.stderr, flush=True)
-            rows += prepare(name, model, size, opsets, args.batch, root)
-    results = torchcheck([d for _, d, _, _, err in rows if err is None])
+            # One architecture at a time, export then check, so that a long run
+            # reports as it goes and the exports of the large models do not pile
+            # up on disk (every opset of vit_h_14 is 2.5 GB).
+            mine = prepare(name, model, size, opsets, args.batch, root)
+            del model
+            results.update(torchcheck([d for _, d, _, _, err in mine if err is None]))
+            rows += mine
+            if args.log:
+                with open(args.log, "a") as f:
+                    for row in mine:
+                        f.write(json.dumps({"row": row, "result": results.get(row[1])}) + "\n")
+            if not args.out:
+                for _, d, _, _, _ in mine:
+                    shutil.rmtree(d, ignore_errors=True)
+    if args.fixtures:
+        results = torchcheck([d for _, d, _, _, err in rows if err is None])
+    elif not args.out:
+        shutil.rmtree(root, ignore_errors=True)
     bad = table(rows, results)
-    if not args.out and not args.fixtures:
-        print("exports in %s" % root, file=sys.stderr)
     sys.exit(1 if bad else 0)
 
 
