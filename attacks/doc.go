@@ -29,12 +29,12 @@
 //
 // The package owns the attack losses ([Loss]: cross-entropy, CW margin,
 // DLR, targeted DLR and the logit difference: names, targets, class
-// requirements); onnxgraph only provides the loss-head hooks that build
-// their graphs (onnxgraph.HeadFunc). [Model] is what attacks need of a classifier: logits, and the
+// requirements) and the heads that build their graphs ([CWMarginHead],
+// [DLRHead], [TargetedDLRHead], [LogitDiffHead]; traingraph.HeadFunc). [Model] is what attacks need of a classifier: logits, and the
 // logits, losses and input gradient of a loss ([Model.Grad]).
 // [ONNXModel] adapts an ONNX classifier: it runs the model itself for
 // logits and, built on demand, an input-gradient graph per loss
-// (onnxgraph.BuildInputGradientGraph), with pre-allocated zero-copy ONNX
+// (traingraph.BuildInputGradientGraph), with pre-allocated zero-copy ONNX
 // Runtime tensors cached per batch size so that an attack step allocates
 // nothing.
 package attacks

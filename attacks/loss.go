@@ -3,7 +3,7 @@ package attacks
 import (
 	"fmt"
 
-	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 )
 
 // Loss is a per-sample loss of the logits that gradient attacks follow.
@@ -30,19 +30,19 @@ const (
 	LogitDiff
 )
 
-// losses maps each loss to its name, the onnxgraph hook that builds its
+// losses maps each loss to its name, the traingraph hook that builds its
 // graph, whether it takes targets and the classes it needs.
 var losses = [...]struct {
 	name       string
-	head       onnxgraph.HeadFunc
+	head       traingraph.HeadFunc
 	targeted   bool
 	minClasses int
 }{
-	CE:          {"ce", onnxgraph.CrossEntropyHead, false, 2},
-	CWMargin:    {"cw", onnxgraph.CWMarginHead, false, 2},
-	DLR:         {"dlr", onnxgraph.DLRHead, false, 3},
-	DLRTargeted: {"dlr-t", onnxgraph.TargetedDLRHead, true, 4},
-	LogitDiff:   {"diff", onnxgraph.LogitDiffHead, true, 2},
+	CE:          {"ce", traingraph.CrossEntropyHead, false, 2},
+	CWMargin:    {"cw", CWMarginHead, false, 2},
+	DLR:         {"dlr", DLRHead, false, 3},
+	DLRTargeted: {"dlr-t", TargetedDLRHead, true, 4},
+	LogitDiff:   {"diff", LogitDiffHead, true, 2},
 }
 
 func (l Loss) valid() bool { return l >= 0 && int(l) < len(losses) }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 	"github.com/robust-go/robust/ort"
 )
 
@@ -253,9 +254,9 @@ func (om *ONNXModel) gradRunner(loss Loss) (*runner, error) {
 	if r := om.grads[loss]; r != nil {
 		return r, nil
 	}
-	ig, err := onnxgraph.BuildInputGradientGraph(om.model, onnxgraph.InputGradientOptions{
+	ig, err := traingraph.BuildInputGradientGraph(om.model, traingraph.InputGradientOptions{
 		Input: om.input, Logits: om.logits, MaxPool: om.opts.MaxPool,
-		Loss: onnxgraph.LossOptions{Head: losses[loss].head, Targeted: loss.Targeted(), MinClasses: loss.MinClasses()},
+		Loss: traingraph.LossOptions{Head: losses[loss].head, Targeted: loss.Targeted(), MinClasses: loss.MinClasses()},
 	})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 )
 
 // Layout is the order of a model's image input dimensions.
@@ -118,7 +119,7 @@ func Prepare(m *onnxgraph.Model, c Contract, shape [3]int) (*onnxgraph.Model, []
 	}
 	work := m.Clone()
 	g := work.Graph
-	input, logits, err := onnxgraph.ClassifierIO(g, c.Input, c.Logits)
+	input, logits, err := traingraph.ClassifierIO(g, c.Input, c.Logits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("prepare model: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 	"github.com/robust-go/robust/train"
 )
 
@@ -49,7 +50,7 @@ type Plan struct {
 	// Graph is Trainable's training graph, built once by Prepare (which
 	// proves that every operator on the way has a gradient rule) and
 	// trained by Run.
-	Graph *onnxgraph.TrainingGraph
+	Graph *traingraph.TrainingGraph
 }
 
 // Errors Prepare and CheckTrainable return, wrapped with details.
@@ -104,7 +105,7 @@ func Prepare(m *onnxgraph.Model, opts Options) (_ *Plan, err error) {
 	// operator on the way has a gradient rule; Run trains this graph.
 	gopts := train.GraphOptions(p.Params)
 	gopts.Input, gopts.Logits = p.Input, p.Logits
-	if p.Graph, err = onnxgraph.BuildTrainingGraph(p.Trainable, gopts); err != nil {
+	if p.Graph, err = traingraph.BuildTrainingGraph(p.Trainable, gopts); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotTrainable, err)
 	}
 	return p, nil
@@ -154,7 +155,7 @@ func CheckTrainable(m *onnxgraph.Model) (_ []string, err error) {
 // classifierIO finds the image input, which must be a float [N,C,H,W]
 // tensor, and the logits output.
 func classifierIO(g *onnxgraph.Graph, input, logits string) (string, string, error) {
-	input, logits, err := onnxgraph.ClassifierIO(g, input, logits)
+	input, logits, err := traingraph.ClassifierIO(g, input, logits)
 	if err != nil {
 		return "", "", err
 	}

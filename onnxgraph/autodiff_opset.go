@@ -57,7 +57,7 @@ type upgrader struct {
 // node rewrites one node with its operator's upgrade rule (see the
 // operator table).
 func (u *upgrader) node(n *Node) error {
-	dropAttrs(n, "consumed_inputs")
+	n.DeleteAttrs("consumed_inputs")
 	d := ops[n.OpType]
 	if d == nil {
 		return nil
@@ -88,7 +88,7 @@ func (u *upgrader) batchNorm(n *Node) error {
 	if n.Attr("is_test") != nil && n.AttrInt("is_test", 0) == 0 {
 		return fmt.Errorf("training-mode BatchNormalization (is_test=0) of opset %d is not supported", u.from)
 	}
-	dropAttrs(n, "is_test", "spatial")
+	n.DeleteAttrs("is_test", "spatial")
 	return u.dropOutputs(n, 1)
 }
 
@@ -97,7 +97,7 @@ func (u *upgrader) dropout(n *Node) error {
 		return nil
 	}
 	ratio := float64(n.AttrFloat("ratio", 0.5))
-	dropAttrs(n, "ratio", "is_test")
+	n.DeleteAttrs("ratio", "is_test")
 	n.Inputs = []string{n.Input(0), u.b.Initializer(NewFloatTensor("", []int64{}, []float32{float32(ratio)}))}
 	return u.dropOutputs(n, 1)
 }
@@ -105,7 +105,7 @@ func (u *upgrader) dropout(n *Node) error {
 func (u *upgrader) pad(n *Node) error {
 	if a := n.Attr("pads"); a != nil {
 		value := float64(n.AttrFloat("value", 0))
-		dropAttrs(n, "pads", "value")
+		n.DeleteAttrs("pads", "value")
 		n.Inputs = []string{n.Input(0), u.b.ConstInt64(a.Ints...), u.scalarLike(value, n.Input(0))}
 	}
 	return nil
@@ -117,7 +117,7 @@ func (u *upgrader) slice(n *Node) error {
 		if axes := n.Attr("axes"); axes != nil {
 			in = append(in, u.b.ConstInt64(axes.Ints...))
 		}
-		dropAttrs(n, "starts", "ends", "axes")
+		n.DeleteAttrs("starts", "ends", "axes")
 		n.Inputs = in
 	}
 	return nil
@@ -138,7 +138,7 @@ func (u *upgrader) clip(n *Node) error {
 	for len(in) > 1 && in[len(in)-1] == "" {
 		in = in[:len(in)-1]
 	}
-	dropAttrs(n, "min", "max")
+	n.DeleteAttrs("min", "max")
 	n.Inputs = in
 	return nil
 }
@@ -166,17 +166,13 @@ func attrToInput(name string, index int) func(*upgrader, *Node) error {
 		if a == nil {
 			return nil
 		}
-		dropAttrs(n, name)
+		n.DeleteAttrs(name)
 		for len(n.Inputs) <= index {
 			n.Inputs = append(n.Inputs, "")
 		}
 		n.Inputs[index] = u.b.ConstInt64(a.Ints...)
 		return nil
 	}
-}
-
-func dropAttrs(n *Node, names ...string) {
-	n.Attrs = slices.DeleteFunc(n.Attrs, func(a *Attribute) bool { return slices.Contains(names, a.Name) })
 }
 
 // scalarLike returns a rank-0 constant of like's element type.
@@ -203,11 +199,11 @@ func (u *upgrader) dropOutputs(n *Node, keep int) error {
 // reshaped with trailing size-1 axes.
 func (u *upgrader) legacyBroadcast(n *Node) error {
 	axis := n.Attr("axis")
-	dropAttrs(n, "broadcast")
+	n.DeleteAttrs("broadcast")
 	if axis == nil || n.OpType == "Gemm" {
 		return nil
 	}
-	dropAttrs(n, "axis")
+	n.DeleteAttrs("axis")
 	ta, tb := u.typeOf(n.Input(0)), u.typeOf(n.Input(1))
 	if ta == nil || tb == nil || ta.Shape == nil || tb.Shape == nil {
 		return fmt.Errorf("legacy broadcast with axis needs the operands' ranks")

@@ -11,7 +11,9 @@ import (
 
 	"github.com/robust-go/robust/internal/testenv"
 
+	"github.com/robust-go/robust/attacks"
 	og "github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 )
 
 // in declares a float input with static dims.
@@ -445,10 +447,10 @@ func lossCases() []fdCase {
 			return b.Op("SoftmaxCrossEntropyLoss", []string{in(b, "z", e, 4, 5), lab}, attrs...)
 		}}
 	}
-	head := func(name string, o og.LossOptions) fdCase {
+	head := func(name string, o traingraph.LossOptions) fdCase {
 		return fdCase{name: name, ints: labels, build: func(b *og.Builder, e og.DataType) string {
 			z := in(b, "z", e, 4, 5)
-			h, err := og.AddLoss(b.Model(), b.Tanh(z), o)
+			h, err := traingraph.AddLoss(b.Model(), b.Tanh(z), o)
 			if err != nil {
 				panic(err)
 			}
@@ -461,14 +463,14 @@ func lossCases() []fdCase {
 		sce("SoftmaxCrossEntropySum", og.StringAttr("reduction", "sum")),
 		sce("SoftmaxCrossEntropyNone", og.StringAttr("reduction", "none")),
 		ignore,
-		head("LossHeadCE", og.LossOptions{}),
-		head("LossHeadCESum", og.LossOptions{Sum: true}),
-		head("LossHeadCW", og.LossOptions{Head: og.CWMarginHead}),
-		head("LossHeadCWMean", og.LossOptions{Head: og.CWMarginHead, Labels: "labels"}),
-		head("LossHeadDLR", og.LossOptions{Head: og.DLRHead, MinClasses: 3}),
+		head("LossHeadCE", traingraph.LossOptions{}),
+		head("LossHeadCESum", traingraph.LossOptions{Sum: true}),
+		head("LossHeadCW", traingraph.LossOptions{Head: attacks.CWMarginHead}),
+		head("LossHeadCWMean", traingraph.LossOptions{Head: attacks.CWMarginHead, Labels: "labels"}),
+		head("LossHeadDLR", traingraph.LossOptions{Head: attacks.DLRHead, MinClasses: 3}),
 		{name: "LossHeadDLRTargeted", ints: map[string][]int64{"labels": {2, 0, 4, 1}, "targets": {1, 3, 0, 4}},
 			build: func(b *og.Builder, e og.DataType) string {
-				h, err := og.AddLoss(b.Model(), b.Tanh(in(b, "z", e, 4, 5)), og.LossOptions{Head: og.TargetedDLRHead, Targeted: true, MinClasses: 4, Sum: true})
+				h, err := traingraph.AddLoss(b.Model(), b.Tanh(in(b, "z", e, 4, 5)), traingraph.LossOptions{Head: attacks.TargetedDLRHead, Targeted: true, MinClasses: 4, Sum: true})
 				if err != nil {
 					panic(err)
 				}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/robust-go/robust/internal/testenv"
 
+	"github.com/robust-go/robust/attacks"
 	og "github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 	"github.com/robust-go/robust/ort"
 )
 
@@ -239,9 +241,9 @@ func TestInputGradientGraph(t *testing.T) {
 	}
 	for _, kind := range []struct {
 		name string
-		head og.HeadFunc
-	}{{"ce", og.CrossEntropyHead}, {"cw", og.CWMarginHead}} {
-		ig, err := og.BuildInputGradientGraph(model, og.InputGradientOptions{Loss: og.LossOptions{Head: kind.head}})
+		head traingraph.HeadFunc
+	}{{"ce", traingraph.CrossEntropyHead}, {"cw", attacks.CWMarginHead}} {
+		ig, err := traingraph.BuildInputGradientGraph(model, traingraph.InputGradientOptions{Loss: traingraph.LossOptions{Head: kind.head}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,19 +308,19 @@ func TestInputGradientGraph(t *testing.T) {
 func TestLossHeads(t *testing.T) {
 	for _, c := range []struct {
 		name       string
-		opts       og.LossOptions
+		opts       traingraph.LossOptions
 		minClasses int
 	}{
-		{"ce", og.LossOptions{}, 2},
-		{"cw", og.LossOptions{Head: og.CWMarginHead}, 2},
-		{"dlr", og.LossOptions{Head: og.DLRHead, MinClasses: 3}, 3},
-		{"dlr-t", og.LossOptions{Head: og.TargetedDLRHead, Targeted: true, MinClasses: 4}, 4},
-		{"diff", og.LossOptions{Head: og.LogitDiffHead, Targeted: true}, 2},
+		{"ce", traingraph.LossOptions{}, 2},
+		{"cw", traingraph.LossOptions{Head: attacks.CWMarginHead}, 2},
+		{"dlr", traingraph.LossOptions{Head: attacks.DLRHead, MinClasses: 3}, 3},
+		{"dlr-t", traingraph.LossOptions{Head: attacks.TargetedDLRHead, Targeted: true, MinClasses: 4}, 4},
+		{"diff", traingraph.LossOptions{Head: attacks.LogitDiffHead, Targeted: true}, 2},
 	} {
 		for classes := int64(c.minClasses - 1); classes <= int64(c.minClasses); classes++ {
 			b := og.NewBuilder("loss")
 			z := b.Input("z", og.Float, og.Dims(-1, classes))
-			h, err := og.AddLoss(b.Model(), z, c.opts)
+			h, err := traingraph.AddLoss(b.Model(), z, c.opts)
 			if classes < int64(c.minClasses) {
 				if err == nil || !strings.Contains(err.Error(), "needs at least") {
 					t.Errorf("%s with %d classes: %v", c.name, classes, err)

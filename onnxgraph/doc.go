@@ -21,9 +21,9 @@
 // compute the gradient of a scalar loss with respect to chosen values
 // (parameters, the input, intermediate values), made of standard ONNX
 // operators only, so that any ONNX Runtime build runs the backward pass.
-// [AddLoss] appends classification losses (cross-entropy, CW margin, DLR)
-// to a classifier's logits; the training and input-gradient graphs that
-// packages train and attacks run are built from these pieces.
+// The training and input-gradient graphs that packages train and attacks
+// run, with their loss heads, are built from these pieces by package
+// onnxgraph/traingraph; onnxgraph knows nothing of losses or labels.
 // docs/design.md in the repository explains why and lists the gradient
 // formulations.
 //

@@ -12,8 +12,8 @@ import (
 
 // TestErrorPrefix checks that the errors of the exported entry points
 // start with "onnxgraph: " once, also where one exported function calls
-// another and adds context (Load calls Decode, BuildTrainingGraph calls
-// ClassifierIO, AddLoss and Gradients), that they name the user's path and
+// another and adds context (Load calls Decode, SaveWith calls
+// WriteFileAtomic), that they name the user's path and
 // no temporary file, and that errors.Is still sees the sentinels.
 func TestErrorPrefix(t *testing.T) {
 	dir := t.TempDir()
@@ -58,19 +58,7 @@ func TestErrorPrefix(t *testing.T) {
 		{"fold", func() error { _, err := FoldConstants(cycle); return err }, "", nil},
 		{"float32s", func() error { _, err := NewInt64Tensor("i", []int64{1}, []int64{1}).Float32s(); return err }, "", nil},
 		{"int64s", func() error { _, err := NewFloatTensor("f", []int64{1}, []float32{1}).Int64s(); return err }, "", nil},
-		{"classifier io", func() error { _, _, err := ClassifierIO(tinyModel().Graph, "pixels", ""); return err }, "", nil},
-		{"add loss", func() error { _, err := AddLoss(tinyModel(), "ghost", LossOptions{}); return err }, "", nil},
 		{"gradients", func() error { _, err := Gradients(sine(), "ghost", []string{"x"}, nil); return err }, "", nil},
-		{"training graph, unknown op", func() error { _, err := BuildTrainingGraph(unknownOp, TrainOptions{}); return err }, "", nil},
-		{"training graph, no gradient", func() error { _, err := BuildTrainingGraph(sine(), TrainOptions{}); return err }, "", nil},
-		{"training graph, bad input", func() error {
-			_, err := BuildTrainingGraph(tinyModel(), TrainOptions{Input: "pixels"})
-			return err
-		}, "", nil},
-		{"input gradient graph", func() error {
-			_, err := BuildInputGradientGraph(tinyModel(), InputGradientOptions{Input: "pixels"})
-			return err
-		}, "", nil},
 	}
 	for _, tt := range tests {
 		err := tt.err()

@@ -227,6 +227,11 @@ func (n *Node) SetAttr(a *Attribute) {
 	n.Attrs = append(n.Attrs, a)
 }
 
+// DeleteAttrs removes the named attributes, those present.
+func (n *Node) DeleteAttrs(names ...string) {
+	n.Attrs = slices.DeleteFunc(n.Attrs, func(a *Attribute) bool { return slices.Contains(names, a.Name) })
+}
+
 // AttrInt returns an INT attribute's value, or def when it is absent.
 func (n *Node) AttrInt(name string, def int64) int64 {
 	if a := n.Attr(name); a != nil && a.Type == AttrInt {

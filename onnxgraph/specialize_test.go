@@ -10,6 +10,7 @@ import (
 	"github.com/robust-go/robust/internal/testenv"
 
 	og "github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 	"github.com/robust-go/robust/ort"
 )
 
@@ -167,7 +168,7 @@ func TestSpecializeFrozen(t *testing.T) {
 			if st := og.SpecializeFrozen(frozen); st.FoldedBatchNorms != c.forwardFolds {
 				t.Errorf("classifier: %d BatchNormalizations folded, want %d", st.FoldedBatchNorms, c.forwardFolds)
 			}
-			first, err := og.BuildInputGradientGraph(frozen, og.InputGradientOptions{})
+			first, err := traingraph.BuildInputGradientGraph(frozen, traingraph.InputGradientOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +179,7 @@ func TestSpecializeFrozen(t *testing.T) {
 			want := runInputGradient(t, env, ig, ig.Model)
 			for _, v := range []struct {
 				name string
-				ig   *og.InputGradientGraph
+				ig   *traingraph.InputGradientGraph
 				m    *og.Model
 			}{{"after", ig, spec}, {"before", first, first.Model}} {
 				have := runInputGradient(t, env, v.ig, v.m)
@@ -213,11 +214,11 @@ func sameValueName(a, b *og.ValueInfo) bool { return a.Name == b.Name }
 // AddLoss and Gradients, as BuildInputGradientGraph does but without any
 // specialisation, whether or not BuildInputGradientGraph calls
 // SpecializeFrozen.
-func plainInputGradient(t *testing.T, m *og.Model) *og.InputGradientGraph {
+func plainInputGradient(t *testing.T, m *og.Model) *traingraph.InputGradientGraph {
 	t.Helper()
 	work := m.Clone()
 	input, logits := work.Graph.Inputs[0].Name, work.Graph.Outputs[0].Name
-	head, err := og.AddLoss(work, logits, og.LossOptions{Sum: true})
+	head, err := traingraph.AddLoss(work, logits, traingraph.LossOptions{Sum: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,14 +226,14 @@ func plainInputGradient(t *testing.T, m *og.Model) *og.InputGradientGraph {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &og.InputGradientGraph{Model: work, Input: input, Labels: head.Labels, Logits: logits,
+	return &traingraph.InputGradientGraph{Model: work, Input: input, Labels: head.Labels, Logits: logits,
 		Loss: head.Loss, PerSample: head.PerSample, InputGrad: grads[0]}
 }
 
 // runInputGradient runs m, an input-gradient graph with ig's interface, on
 // a fixed batch of two and returns logits, per-sample losses and the input
 // gradient.
-func runInputGradient(t *testing.T, env *ort.Env, ig *og.InputGradientGraph, m *og.Model) [3][]float32 {
+func runInputGradient(t *testing.T, env *ort.Env, ig *traingraph.InputGradientGraph, m *og.Model) [3][]float32 {
 	t.Helper()
 	data, err := og.Encode(m)
 	if err != nil {

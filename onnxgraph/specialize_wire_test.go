@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	og "github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 )
 
 // TestInputGradientGraphIsSpecialised checks that the graphs attacks run
@@ -26,7 +27,7 @@ func TestInputGradientGraphIsSpecialised(t *testing.T) {
 				before++
 			}
 		}
-		ig, err := og.BuildInputGradientGraph(m, og.InputGradientOptions{Loss: og.LossOptions{Head: og.CrossEntropyHead}})
+		ig, err := traingraph.BuildInputGradientGraph(m, traingraph.InputGradientOptions{Loss: traingraph.LossOptions{Head: traingraph.CrossEntropyHead}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +42,7 @@ func TestInputGradientGraphIsSpecialised(t *testing.T) {
 		}
 		folded := m.Clone()
 		og.SpecializeFrozen(folded)
-		want, err := og.BuildInputGradientGraph(folded, og.InputGradientOptions{Loss: og.LossOptions{Head: og.CrossEntropyHead}})
+		want, err := traingraph.BuildInputGradientGraph(folded, traingraph.InputGradientOptions{Loss: traingraph.LossOptions{Head: traingraph.CrossEntropyHead}})
 		if err != nil {
 			t.Fatal(err)
 		}

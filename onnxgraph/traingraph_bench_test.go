@@ -8,6 +8,7 @@ import (
 	"github.com/robust-go/robust/internal/testenv"
 
 	og "github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 	"github.com/robust-go/robust/ort"
 )
 
@@ -17,7 +18,7 @@ import (
 // and BatchNormalization statistics are ping-ponged between the input and
 // output tensors.
 type stepper struct {
-	tg   *og.TrainingGraph
+	tg   *traingraph.TrainingGraph
 	sess *ort.Session
 	in   []ort.Value
 	out  []ort.Value
@@ -25,7 +26,7 @@ type stepper struct {
 	inIdx, outIdx map[string]int
 }
 
-func newStepper(t testing.TB, env *ort.Env, tg *og.TrainingGraph, batch int64) *stepper {
+func newStepper(t testing.TB, env *ort.Env, tg *traingraph.TrainingGraph, batch int64) *stepper {
 	t.Helper()
 	data, err := og.Encode(tg.Model)
 	if err != nil {
@@ -136,7 +137,7 @@ func (s *stepper) step(lr float32) (float32, error) {
 func TestTrainingGraphZeroCopy(t *testing.T) {
 	env := testenv.ORT(t)
 	r := rand.New(rand.NewPCG(5, 6))
-	tg, err := og.BuildTrainingGraph(newBNNet(r).model(), og.TrainOptions{})
+	tg, err := traingraph.BuildTrainingGraph(newBNNet(r).model(), traingraph.TrainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func smallCNN(r *rand.Rand) *og.Model {
 func BenchmarkSmallCNNTrainStep(b *testing.B) {
 	env := testenv.ORT(b)
 	r := rand.New(rand.NewPCG(1, 2))
-	tg, err := og.BuildTrainingGraph(smallCNN(r), og.TrainOptions{})
+	tg, err := traingraph.BuildTrainingGraph(smallCNN(r), traingraph.TrainOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

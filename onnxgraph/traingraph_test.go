@@ -10,6 +10,7 @@ import (
 	"github.com/robust-go/robust/internal/testenv"
 
 	og "github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 	"github.com/robust-go/robust/ort"
 )
 
@@ -99,7 +100,7 @@ func (p *bnNet) reference(x *tensor4, labels []int64) *refStep {
 }
 
 // trainFeeds returns the inputs of a training graph for a batch.
-func trainFeeds(tg *og.TrainingGraph, x []float64, shape []int64, labels []int64) map[string]*ort.Tensor {
+func trainFeeds(tg *traingraph.TrainingGraph, x []float64, shape []int64, labels []int64) map[string]*ort.Tensor {
 	feeds := map[string]*ort.Tensor{
 		tg.Input:  tensorOf(og.Float, shape, x),
 		tg.Labels: {Shape: []int64{shape[0]}, Data: slices.Clone(labels)},
@@ -139,7 +140,7 @@ func TestTrainingGraphMatchesReference(t *testing.T) {
 	env := testenv.ORT(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	net := newBNNet(r)
-	tg, err := og.BuildTrainingGraph(net.model(), og.TrainOptions{})
+	tg, err := traingraph.BuildTrainingGraph(net.model(), traingraph.TrainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestTrainingGraphUnbiasedRunningVar(t *testing.T) {
 	env := testenv.ORT(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	net := newBNNet(r)
-	tg, err := og.BuildTrainingGraph(net.model(), og.TrainOptions{UnbiasedRunningVar: true})
+	tg, err := traingraph.BuildTrainingGraph(net.model(), traingraph.TrainOptions{UnbiasedRunningVar: true})
 	if err != nil {
 		t.Fatal(err)
 	}

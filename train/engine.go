@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	og "github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 	"github.com/robust-go/robust/ort"
 )
 
@@ -41,7 +42,7 @@ func (p pass) input() bool   { return p != weightPass }
 // step therefore copies no tensor between Go and ONNX Runtime.
 type engine struct {
 	env *ort.Env
-	tg  *og.TrainingGraph
+	tg  *traingraph.TrainingGraph
 
 	sample  [3]int64 // per-sample input shape C, H, W
 	classes int
@@ -65,7 +66,7 @@ type engine struct {
 // bnStat holds the two alternating copies of one BatchNormalization's
 // running mean and variance.
 type bnStat struct {
-	og.BNStat
+	traingraph.BNStat
 	mean, vars [2]*ort.TensorValue[float32]
 }
 
@@ -80,8 +81,8 @@ type batchIO struct {
 // with, training params (all parameters when empty). A graph built with
 // them (and, where needed, the input and logits names) can be handed to
 // [NewFromGraph].
-func GraphOptions(params []string) og.TrainOptions {
-	return og.TrainOptions{UnbiasedRunningVar: true, Params: params}
+func GraphOptions(params []string) traingraph.TrainOptions {
+	return traingraph.TrainOptions{UnbiasedRunningVar: true, Params: params}
 }
 
 // newEngine builds the training graph of the classifier m for batches of
@@ -92,10 +93,10 @@ func newEngine(env *ort.Env, m *og.Model, batch int, params []string) (*engine, 
 
 // newEngineWith is newEngine with the training graph tg, built from m when
 // nil.
-func newEngineWith(env *ort.Env, m *og.Model, tg *og.TrainingGraph, batch int, params []string) (*engine, error) {
+func newEngineWith(env *ort.Env, m *og.Model, tg *traingraph.TrainingGraph, batch int, params []string) (*engine, error) {
 	if tg == nil {
 		var err error
-		if tg, err = og.BuildTrainingGraph(m, GraphOptions(params)); err != nil {
+		if tg, err = traingraph.BuildTrainingGraph(m, GraphOptions(params)); err != nil {
 			return nil, err
 		}
 	}

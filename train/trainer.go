@@ -15,6 +15,7 @@ import (
 	"github.com/robust-go/robust/dataset"
 	"github.com/robust-go/robust/internal/liberr"
 	og "github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 	"github.com/robust-go/robust/ort"
 )
 
@@ -146,7 +147,7 @@ func New(env *ort.Env, model *og.Model, data, val *dataset.Dataset, cfg Config) 
 // with [GraphOptions](cfg.Params), so that it is not built again (harden
 // builds it once, to check that a model can be trained before loading any
 // data).
-func NewFromGraph(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val *dataset.Dataset, cfg Config) (t *Trainer, err error) {
+func NewFromGraph(env *ort.Env, model *og.Model, tg *traingraph.TrainingGraph, data, val *dataset.Dataset, cfg Config) (t *Trainer, err error) {
 	defer liberr.Prefix(&err, "train")
 	if tg == nil {
 		return nil, errors.New("train: no training graph")
@@ -163,7 +164,7 @@ func NewFromGraph(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val
 	return newTrainerWith(env, model, tg, data, val, cfg)
 }
 
-func newTrainerWith(env *ort.Env, model *og.Model, tg *og.TrainingGraph, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
+func newTrainerWith(env *ort.Env, model *og.Model, tg *traingraph.TrainingGraph, data, val *dataset.Dataset, cfg Config) (*Trainer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -238,7 +239,7 @@ func (t *Trainer) Close() (err error) {
 }
 
 // TrainingGraph returns the training graph the trainer runs.
-func (t *Trainer) TrainingGraph() *og.TrainingGraph { return t.eng.tg }
+func (t *Trainer) TrainingGraph() *traingraph.TrainingGraph { return t.eng.tg }
 
 // Config returns the configuration, with defaults filled in.
 func (t *Trainer) Config() Config { return t.cfg }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/robust-go/robust/internal/testenv"
 	"github.com/robust-go/robust/onnxgraph"
+	"github.com/robust-go/robust/onnxgraph/traingraph"
 	"github.com/robust-go/robust/ort"
 )
 
@@ -137,14 +138,14 @@ type gradSession struct {
 // and no BatchNormalization gradient is emitted) and again on the result
 // (no-ops emitted by the autodiff): the two calls BuildInputGradientGraph
 // is meant to make.
-func inputGradient(tb testing.TB, m *onnxgraph.Model, specialize bool) (*onnxgraph.InputGradientGraph, onnxgraph.SpecializeStats) {
+func inputGradient(tb testing.TB, m *onnxgraph.Model, specialize bool) (*traingraph.InputGradientGraph, onnxgraph.SpecializeStats) {
 	tb.Helper()
 	var st onnxgraph.SpecializeStats
 	if specialize {
 		m = m.Clone()
 		st = onnxgraph.SpecializeFrozen(m)
 	}
-	ig, err := onnxgraph.BuildInputGradientGraph(m, onnxgraph.InputGradientOptions{})
+	ig, err := traingraph.BuildInputGradientGraph(m, traingraph.InputGradientOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func inputGradient(tb testing.TB, m *onnxgraph.Model, specialize bool) (*onnxgra
 	return ig, st
 }
 
-func newGradSession(tb testing.TB, env *ort.Env, ig *onnxgraph.InputGradientGraph, size int, so ort.SessionOptions) *gradSession {
+func newGradSession(tb testing.TB, env *ort.Env, ig *traingraph.InputGradientGraph, size int, so ort.SessionOptions) *gradSession {
 	tb.Helper()
 	data, err := onnxgraph.Encode(ig.Model)
 	if err != nil {
@@ -343,7 +344,7 @@ func BenchmarkArchs(b *testing.B) {
 
 // timePGD times one PGD-10 attack of the batch on a new session of ig,
 // after a one-step warm-up, and counts it in the benchmark's time.
-func timePGD(b *testing.B, env *ort.Env, ig *onnxgraph.InputGradientGraph, size int, x []float32, y []int64, adv []float32, logStats bool) float64 {
+func timePGD(b *testing.B, env *ort.Env, ig *traingraph.InputGradientGraph, size int, x []float32, y []int64, adv []float32, logStats bool) float64 {
 	b.Helper()
 	gs := newGradSession(b, env, ig, size, ort.SessionOptions{Spinning: spinning()})
 	defer func() {

@@ -1,9 +1,11 @@
-package onnxgraph
+package traingraph
 
 import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/robust-go/robust/onnxgraph"
 )
 
 // TrainOptions configure [BuildTrainingGraph].
@@ -15,31 +17,31 @@ type TrainOptions struct {
 	// Loss is the loss head (default: mean softmax cross-entropy).
 	Loss LossOptions
 	// Params lists the trainable initializers. Empty means
-	// [TrainableParams]: every float initializer used as a
+	// [onnxgraph.TrainableParams]: every float initializer used as a
 	// Conv/ConvTranspose weight or bias, a Gemm or MatMul operand, a
 	// Batch-, Layer-, Instance- or GroupNormalization scale or bias, or a
 	// PRelu slope.
 	Params []string
-	// UnbiasedRunningVar and MaxPool are passed to [Gradients].
+	// UnbiasedRunningVar and MaxPool are passed to [onnxgraph.Gradients].
 	UnbiasedRunningVar bool
-	MaxPool            MaxPoolGrad
+	MaxPool            onnxgraph.MaxPoolGrad
 }
 
 // Param is a trainable parameter of a training graph.
 type Param struct {
-	Name string  // graph input fed with the current value
-	Grad string  // graph output ∂loss/∂Name
-	Init *Tensor // the value the model held, to start training from
+	Name string            // graph input fed with the current value
+	Grad string            // graph output ∂loss/∂Name
+	Init *onnxgraph.Tensor // the value the model held, to start training from
 }
 
 // BNStat is the running-statistics state of one BatchNormalization of a
 // training graph: Mean and Var are graph inputs, NewMean and NewVar graph
-// outputs holding the updated values (see [Gradients] for the convention).
+// outputs holding the updated values (see [onnxgraph.Gradients] for the convention).
 type BNStat struct {
 	Mean, Var       string
 	NewMean, NewVar string
-	InitMean        *Tensor
-	InitVar         *Tensor
+	InitMean        *onnxgraph.Tensor
+	InitVar         *onnxgraph.Tensor
 }
 
 // TrainingGraph is a model computing, in one run, the loss of a batch and
@@ -49,7 +51,7 @@ type BNStat struct {
 // Outputs, in this order: Loss, Logits, PerSample, each Param.Grad,
 // InputGrad, then each BNStat NewMean and NewVar.
 type TrainingGraph struct {
-	Model     *Model
+	Model     *onnxgraph.Model
 	Input     string
 	Labels    string
 	Loss      string
@@ -66,10 +68,10 @@ type TrainingGraph struct {
 // their updated running statistics, Dropout nodes are switched on, a loss
 // head is appended and the gradients of the loss with respect to every
 // parameter and the input are outputs. The model is not modified.
-func BuildTrainingGraph(m *Model, opts TrainOptions) (_ *TrainingGraph, err error) {
+func BuildTrainingGraph(m *onnxgraph.Model, opts TrainOptions) (_ *TrainingGraph, err error) {
 	defer prefixErr(&err)
 	work := m.Clone()
-	if err := UpgradeOpset(work); err != nil {
+	if err := onnxgraph.UpgradeOpset(work); err != nil {
 		return nil, fmt.Errorf("training graph: %w", err)
 	}
 	g := work.Graph
@@ -78,7 +80,7 @@ func BuildTrainingGraph(m *Model, opts TrainOptions) (_ *TrainingGraph, err erro
 		return nil, fmt.Errorf("training graph: %w", err)
 	}
 	tg := &TrainingGraph{Model: work, Input: input, Logits: logits}
-	b := Extend(g, work.Opset(""))
+	b := onnxgraph.Extend(g, work.Opset(""))
 	for _, n := range g.Nodes {
 		switch n.OpType {
 		case "BatchNormalization":
@@ -91,12 +93,12 @@ func BuildTrainingGraph(m *Model, opts TrainOptions) (_ *TrainingGraph, err erro
 			for len(n.Inputs) < 2 {
 				n.Inputs = append(n.Inputs, "")
 			}
-			n.Inputs = append(n.Inputs[:2], b.Initializer(&Tensor{DataType: Bool, Dims: []int64{}, Raw: []byte{1}}))
+			n.Inputs = append(n.Inputs[:2], b.Initializer(&onnxgraph.Tensor{DataType: onnxgraph.Bool, Dims: []int64{}, Raw: []byte{1}}))
 		}
 	}
 	params := opts.Params
 	if len(params) == 0 {
-		params = TrainableParams(g)
+		params = onnxgraph.TrainableParams(g)
 	}
 	wrt := make([]string, 0, len(params)+1)
 	for _, p := range params {
@@ -112,8 +114,8 @@ func BuildTrainingGraph(m *Model, opts TrainOptions) (_ *TrainingGraph, err erro
 		return nil, fmt.Errorf("training graph: %w", err)
 	}
 	tg.Labels, tg.Loss, tg.PerSample = head.Labels, head.Loss, head.PerSample
-	grads, err := Gradients(work, tg.Loss, append(wrt, input),
-		&GradOptions{UnbiasedRunningVar: opts.UnbiasedRunningVar, MaxPool: opts.MaxPool})
+	grads, err := onnxgraph.Gradients(work, tg.Loss, append(wrt, input),
+		&onnxgraph.GradOptions{UnbiasedRunningVar: opts.UnbiasedRunningVar, MaxPool: opts.MaxPool})
 	if err != nil {
 		return nil, fmt.Errorf("training graph: %w", err)
 	}
@@ -138,7 +140,7 @@ func BuildTrainingGraph(m *Model, opts TrainOptions) (_ *TrainingGraph, err erro
 // trainBatchNorm switches a BatchNormalization node to training mode: its
 // running statistics become graph inputs and its extra outputs the updated
 // statistics.
-func trainBatchNorm(g *Graph, b *Builder, n *Node) (*BNStat, error) {
+func trainBatchNorm(g *onnxgraph.Graph, b *onnxgraph.Builder, n *onnxgraph.Node) (*BNStat, error) {
 	st := &BNStat{Mean: n.Input(3), Var: n.Input(4)}
 	var err error
 	if st.InitMean, err = promoteToInput(g, st.Mean); err != nil {
@@ -149,19 +151,19 @@ func trainBatchNorm(g *Graph, b *Builder, n *Node) (*BNStat, error) {
 	}
 	st.NewMean, st.NewVar = b.Fresh(st.Mean+"_updated"), b.Fresh(st.Var+"_updated")
 	n.Outputs = []string{n.Outputs[0], st.NewMean, st.NewVar}
-	n.SetAttr(IntAttr("training_mode", 1))
+	n.SetAttr(onnxgraph.IntAttr("training_mode", 1))
 	for _, v := range []struct {
 		name string
-		init *Tensor
+		init *onnxgraph.Tensor
 	}{{st.NewMean, st.InitMean}, {st.NewVar, st.InitVar}} {
-		g.Outputs = append(g.Outputs, NewValueInfo(v.name, v.init.DataType, v.init.Shape()))
+		g.Outputs = append(g.Outputs, onnxgraph.NewValueInfo(v.name, v.init.DataType, v.init.Shape()))
 	}
 	return st, nil
 }
 
 // promoteToInput turns an initializer into a graph input of the same type
 // and returns its value.
-func promoteToInput(g *Graph, name string) (*Tensor, error) {
+func promoteToInput(g *onnxgraph.Graph, name string) (*onnxgraph.Tensor, error) {
 	t := g.Initializer(name)
 	if t == nil {
 		return nil, fmt.Errorf("%q is not an initializer", name)
@@ -171,7 +173,7 @@ func promoteToInput(g *Graph, name string) (*Tensor, error) {
 	}
 	g.RemoveInitializer(name)
 	if g.Input(name) == nil {
-		g.Inputs = append(g.Inputs, NewValueInfo(name, t.DataType, t.Shape()))
+		g.Inputs = append(g.Inputs, onnxgraph.NewValueInfo(name, t.DataType, t.Shape()))
 	}
 	return t, nil
 }
@@ -179,7 +181,7 @@ func promoteToInput(g *Graph, name string) (*Tensor, error) {
 // ClassifierIO resolves the image input and the logits output of a
 // classifier: empty names mean the graph's only (non-initializer) input and
 // its only output. Errors list the candidates.
-func ClassifierIO(g *Graph, input, logits string) (_, _ string, err error) {
+func ClassifierIO(g *onnxgraph.Graph, input, logits string) (_, _ string, err error) {
 	defer prefixErr(&err)
 	ins := g.RealInputs()
 	if input == "" {
@@ -201,7 +203,7 @@ func ClassifierIO(g *Graph, input, logits string) (_, _ string, err error) {
 	return input, logits, nil
 }
 
-func valueNames(vs []*ValueInfo) string {
+func valueNames(vs []*onnxgraph.ValueInfo) string {
 	names := make([]string, len(vs))
 	for i, v := range vs {
 		names[i] = v.Name
@@ -211,9 +213,9 @@ func valueNames(vs []*ValueInfo) string {
 
 // orderOutputs puts the named outputs first, in the given order, followed by
 // the graph's other outputs.
-func orderOutputs(m *Model, order []string) error {
+func orderOutputs(m *onnxgraph.Model, order []string) error {
 	g := m.Graph
-	var out []*ValueInfo
+	var out []*onnxgraph.ValueInfo
 	for _, name := range order {
 		v := g.Output(name)
 		if v == nil {
@@ -238,15 +240,15 @@ type InputGradientOptions struct {
 	// names. Per-sample losses are always summed, so that each
 	// sample's input gradient is that of its own loss.
 	Loss LossOptions
-	// MaxPool is passed to [Gradients].
-	MaxPool MaxPoolGrad
+	// MaxPool is passed to [onnxgraph.Gradients].
+	MaxPool onnxgraph.MaxPoolGrad
 }
 
 // InputGradientGraph is a model for attacking a frozen classifier. Inputs:
 // Input, Labels and, for the targeted losses (DLRTargeted, LogitDiff),
 // Targets; outputs, in this order: Logits, Loss, PerSample, InputGrad.
 type InputGradientGraph struct {
-	Model     *Model
+	Model     *onnxgraph.Model
 	Input     string
 	Labels    string
 	Targets   string // "" unless the loss is targeted
@@ -260,10 +262,10 @@ type InputGradientGraph struct {
 // summed loss with respect to the input to a frozen classifier: parameters
 // stay initializers and BatchNormalization uses its running statistics. The
 // model is not modified.
-func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (_ *InputGradientGraph, err error) {
+func BuildInputGradientGraph(m *onnxgraph.Model, opts InputGradientOptions) (_ *InputGradientGraph, err error) {
 	defer prefixErr(&err)
 	work := m.Clone()
-	if err := UpgradeOpset(work); err != nil {
+	if err := onnxgraph.UpgradeOpset(work); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
 	input, logits, err := ClassifierIO(work.Graph, opts.Input, opts.Logits)
@@ -271,22 +273,22 @@ func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (_ *InputGradi
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
 	for _, n := range work.Graph.Nodes {
-		if n.OpType == "BatchNormalization" && bnTraining(n) {
-			dropAttrs(n, "training_mode")
+		if n.OpType == "BatchNormalization" && n.AttrInt("training_mode", 0) != 0 {
+			n.DeleteAttrs("training_mode")
 			n.Outputs = n.Outputs[:1]
 		}
 	}
 	// The weights are fixed: fold inference BatchNormalization into its
 	// Conv before differentiating, so the backward convolutions use the
 	// folded weights and no BN gradient is built.
-	SpecializeFrozen(work)
+	onnxgraph.SpecializeFrozen(work)
 	lo := opts.Loss
 	lo.Sum = true
 	head, err := AddLoss(work, logits, lo)
 	if err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
-	grads, err := Gradients(work, head.Loss, []string{input}, &GradOptions{MaxPool: opts.MaxPool})
+	grads, err := onnxgraph.Gradients(work, head.Loss, []string{input}, &onnxgraph.GradOptions{MaxPool: opts.MaxPool})
 	if err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
@@ -295,7 +297,7 @@ func BuildInputGradientGraph(m *Model, opts InputGradientOptions) (_ *InputGradi
 	if err := orderOutputs(work, []string{logits, head.Loss, head.PerSample, grads[0]}); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
-	SpecializeFrozen(work) // the backward graph's rewrites (Clip's gradient)
+	onnxgraph.SpecializeFrozen(work) // the backward graph's rewrites (Clip's gradient)
 	if err := work.Validate(); err != nil {
 		return nil, fmt.Errorf("input-gradient graph: %w", err)
 	}
