@@ -12,9 +12,12 @@ import (
 // cross-entropy loss with respect to the input and to the parameters with
 // PyTorch autograd's, for tiny instances of torchvision's ViT, ConvNeXt,
 // MobileNetV3, ShuffleNetV2 and Swin exported by PyTorch 1.13 (fixtures
-// written by scripts/check_torch.py --fixtures; see package torchref). The
-// issue's bar is max |Δ| / max |g| ≤ 1e-3; float32 rounding measured
-// below 1e-6, so the test asks for 1e-4.
+// written by scripts/check_torch.py --fixtures; see package torchref), on
+// the export as users make it and on one without constant folding, in which
+// every parameter is compared. The bar is max |Δ| / max |g| ≤ 1e-3;
+// float32 rounding measured below 1e-6, so the test asks for 1e-4
+// (torchref.Result.Pass: against PyTorch's float64 gradients, or PyTorch
+// float32's own error against them where that is larger).
 func TestGradientsMatchPyTorch(t *testing.T) {
 	env := testenv.ORT(t)
 	dirs, err := torchref.Dirs(filepath.Join("testdata", "torch"))
@@ -28,13 +31,18 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.InputErr > tol {
-				t.Errorf("input gradient: max rel error %.2g > %g", res.InputErr, tol)
+			if !res.Pass(tol) {
+				t.Errorf("input gradient: max rel error %.2g, parameter gradient of %s: %.2g (> %g)",
+					res.InputErr, res.WorstParam, res.ParamErr, tol)
+				if res.Exact != nil {
+					t.Errorf("against PyTorch's float64 gradients: %+v; PyTorch float32's own: %+v", *res.Exact, *res.Torch)
+				}
 			}
-			if res.ParamErr > tol {
-				t.Errorf("parameter gradient of %s: max rel error %.2g > %g", res.WorstParam, res.ParamErr, tol)
-			}
-			if res.Params == 0 || res.Missing > res.Params {
+			// The export without constant folding keeps every parameter an
+			// initializer of its own name (ViT's class token and position
+			// embedding, Swin's relative position bias tables): all are
+			// compared.
+			if res.Params == 0 || res.Missing > 0 {
 				t.Errorf("compared %d parameter gradients, %d folded by the exporter", res.Params, res.Missing)
 			}
 			t.Logf("dx error %.2g, dθ error %.2g over %d parameters (%d folded), %d trainable by default",

@@ -29,6 +29,8 @@ MobileNetV3, ShuffleNetV2 and Swin of a few thousand parameters) with their PyTo
 gradients into the given directory; `go test ./onnxgraph` checks them without torch.
 """
 import argparse
+import contextlib
+import copy
 import json
 import os
 import shutil
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import torch
 import torch.nn as nn
@@ -79,30 +82,107 @@ def save(dirname, name, t):
     return {"shape": list(t.shape), "file": name + ".bin"}
 
 
-def reference(model, x, labels, dirname):
-    """Writes x, labels and PyTorch's gradients of the mean cross-entropy."""
+def backward(model, x, labels):
+    """Returns the gradients of the mean cross-entropy: the input's, then each parameter's."""
     x = x.clone().requires_grad_(True)
     model.zero_grad()
     F.cross_entropy(model(x), labels).backward()
-    grads = {"x": save(dirname, "grad_x", x.grad)}
-    for i, (pname, p) in enumerate(model.named_parameters()):
-        if p.grad is not None:
-            grads[pname] = save(dirname, "grad_p%d" % i, p.grad)
-    ref = {"input": dict(save(dirname, "x", x), name="x"), "labels": labels.tolist(), "grads": grads}
+    return x.grad, [(n, p.grad) for n, p in model.named_parameters()]
+
+
+# The kinks of piecewise-linear activations: where the derivative jumps.
+KINKS = {nn.ReLU: (0.0,), nn.ReLU6: (0.0, 6.0), nn.Hardswish: (-3.0, 3.0), nn.Hardsigmoid: (-3.0, 3.0)}
+
+
+@contextlib.contextmanager
+def kink_margin(model):
+    """Records, while the model runs, the input of an activation module (ReLU,
+    ReLU6, Hardswish, Hardsigmoid) nearest to a kink, relative to the largest
+    input of that call: float32 rounds a pre-activation to about 1e-7 of its
+    scale (more after long sums), so a unit closer than that may be on either
+    side of the kink in a float32 implementation, and its gradient with it.
+    Yields a dict that gets "module" and "margin" (1 without such modules)."""
+    found = {"module": "", "margin": 1.0}
+    handles = []
+
+    def hook(name, kinks):
+        def f(mod, inp):
+            z = inp[0].detach()
+            scale = z.abs().max().item()
+            if scale == 0:
+                return
+            m = min((z - k).abs().min().item() for k in kinks) / scale
+            if m < found["margin"]:
+                found.update(module=name, margin=m)
+        return f
+
+    for name, mod in model.named_modules():
+        kinks = KINKS.get(type(mod))
+        if kinks:
+            handles.append(mod.register_forward_pre_hook(hook(name, kinks)))
+    try:
+        yield found
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def reference(model, x, labels, dirname):
+    """Writes x, labels and PyTorch's gradients of the mean cross-entropy, in
+    float32 (what robust is compared with) and in float64 (the exact gradient
+    for these weights, up to float64 rounding)."""
+    gx, gp = backward(model, x, labels)
+    grads = {"x": save(dirname, "grad_x", gx)}
+    for i, (pname, g) in enumerate(gp):
+        if g is not None:
+            grads[pname] = save(dirname, "grad_p%d" % i, g)
+    ref = {"input": dict(save(dirname, "x", x), name="x"), "labels": labels.tolist(), "grads": grads,
+           "unfolded": "model_unfolded.onnx"}
+    # Both float32 implementations round differently: where a ReLU's input is
+    # within float32 rounding of zero, or two max-pooled values tie, they may
+    # take different sides and differ by more than rounding. The float64
+    # gradients tell which of them is off the exact one, and by how much.
+    m64 = copy.deepcopy(model).double()
+    with kink_margin(m64) as kink:
+        gx, gp = backward(m64, x.double(), labels)
+    del m64
+    ref["kink"] = kink
+    # Stored rounded to float32 (relative rounding 6e-8, far below the errors
+    # compared).
+    grads64 = {"x": save(dirname, "grad64_x", gx)}
+    for i, (pname, g) in enumerate(gp):
+        if g is not None:
+            grads64[pname] = save(dirname, "grad64_p%d" % i, g)
+    ref["grads64"] = grads64
     with open(os.path.join(dirname, "ref.json"), "w") as f:
         json.dump(ref, f, indent=1)
 
 
 def export(model, x, opset, dirname):
+    """Writes two exports: model.onnx as users export (constant folding on) and
+    model_unfolded.onnx with every parameter an initializer of its own name."""
     # PRESERVE exports the eval-mode model without the eval peephole pass, which
     # would fuse BatchNorm into Conv and leave the BatchNorm parameters without a
     # name to compare. Grad mode stays on: under no_grad, nn.MultiheadAttention
     # takes a fused fast path (aten::_native_multi_head_attention) that the
     # exporter cannot convert.
-    torch.onnx.export(model, x, os.path.join(dirname, "model.onnx"), opset_version=opset,
-                      input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}},  # as users export
-                      training=torch.onnx.TrainingMode.PRESERVE)
+    #
+    # With constant folding on (the default, what users get), the exporter folds
+    # a parameter and the constant operations applied to it (a Linear weight's
+    # transpose, ViT's class token and position embedding, Swin's relative
+    # position bias table gathered by constant indices) into a constant of
+    # another name, which cannot be compared with PyTorch's gradient by name.
+    # model_unfolded.onnx keeps every parameter an initializer under its own
+    # name: robust's input gradient is compared on both exports, its parameter
+    # gradients on the unfolded one.
+    for name, folding in (("model.onnx", True), ("model_unfolded.onnx", False)):
+        with warnings.catch_warnings():
+            # The exporter recommends folding off in PRESERVE mode; both are wanted.
+            warnings.filterwarnings("ignore", message=".*constant folding be turned off.*")
+            torch.onnx.export(model, x, os.path.join(dirname, name), opset_version=opset,
+                              input_names=["x"], output_names=["logits"],
+                              dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}},  # as users export
+                              training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=folding)
 
 
 def prepare(name, model, size, opsets, batch, root, seed=0):
@@ -145,22 +225,36 @@ def torchcheck(dirs):
 
 
 def table(rows, results):
-    print("| architecture | opset | trainable | max rel err dx | max rel err dtheta (compared/folded) | seconds |")
-    print("|---|---|---|---|---|---|")
+    # With PyTorch's float64 gradients, robust's errors are against those (the
+    # exact gradients), beside PyTorch float32's own errors against them; a row
+    # passes when robust's are at most TOL or at most PyTorch float32's
+    # (torchref.Result.Pass).
+    print("| architecture | opset | trainable | max rel err dx | max rel err dtheta (compared/folded) "
+          "| PyTorch float32's dx, dtheta | seconds |")
+    print("|---|---|---|---|---|---|---|")
     bad = 0
     for name, d, opset, secs, err in rows:
         r = results.get(d)
         if err is None and r is not None and r.get("error"):
             err = "robust: " + r["error"][:160]
         if err is not None:
-            print("| %s | %d | - | - | %s | %.1f |" % (name, opset, err.replace("|", "/"), secs))
+            print("| %s | %d | - | - | %s | - | %.1f |" % (name, opset, err.replace("|", "/"), secs))
             bad += not err.startswith("PyTorch cannot export") and not err.startswith("skipped")
             continue
-        ok = r["input_err"] <= TOL and r["param_err"] <= TOL
+        ok = r["ok"]
         bad += not ok
-        print("| %s | %d | %d | %.1e | %.1e (%d/%d) | %.1f |%s" % (
-            name, opset, r["trainable"], r["input_err"], r["param_err"], r["params"], r["missing"],
-            secs + r["seconds"], "" if ok else " FAIL"))
+        dx, dtheta, torch = r["input_err"], r["param_err"], "-"
+        if "input_err_exact" in r:
+            dx, dtheta = r["input_err_exact"], r["param_err_exact"]
+            torch = "%.1e, %.1e" % (r["torch_input_err"], r["torch_param_err"])
+        note = "" if ok else " FAIL"
+        kink = json.load(open(os.path.join(d, "ref.json"))).get("kink")
+        if not ok and kink and kink["module"]:
+            # Not a verdict: a lead for the investigation (docs/design.md).
+            note += " (an input of %s is %.1e of its scale from a kink)" % (kink["module"], kink["margin"])
+        print("| %s | %d | %d | %.1e | %.1e (%d/%d) | %s | %.1f |%s" % (
+            name, opset, r["trainable"], dx, dtheta, r["params"], r["missing"], torch,
+            secs + r["seconds"], note))
     return bad
 
 
@@ -210,6 +304,9 @@ def main():
         names = args.only.split(",") if args.only else architectures()
         for name in names:
             start = time.time()
+            # Seeded before building, so that an architecture's random weights do
+            # not depend on the ones checked before it: --only reproduces a row.
+            torch.manual_seed(0)
             try:
                 model, size = build(name, args.size)
             except Exception as e:

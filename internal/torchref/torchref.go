@@ -9,9 +9,14 @@
 // onnxgraph.Gradients, runs it on ONNX Runtime and reports the largest
 // error relative to the largest PyTorch gradient, per tensor.
 //
-// Parameters that the exporter folded away (a BatchNormalization fused into
-// the preceding Conv in eval mode) have no initializer of their name and
-// are not compared; [Result] counts the ones that are.
+// With constant folding on, as users export, PyTorch's exporter folds a
+// parameter and the constant operations applied to it (a transposed Linear
+// weight, a table gathered by constant indices) into a constant of another
+// name. The directory therefore also holds an export without constant
+// folding (Reference.Unfolded), in which every parameter keeps its name:
+// the parameter gradients are compared on it, the input gradient on both.
+// Parameters that still have no initializer of their name are not compared;
+// [Result] counts them.
 package torchref
 
 import (
@@ -19,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -36,6 +42,15 @@ type Reference struct {
 	// Grads are PyTorch's gradients by name: the input's name and the
 	// parameters' (initializer) names.
 	Grads map[string]Tensor `json:"grads"`
+	// Grads64, when set, are PyTorch's gradients computed in float64 (the
+	// model and input converted), stored rounded to float32: the exact
+	// gradients for these weights, against which both float32
+	// implementations' rounding can be measured.
+	Grads64 map[string]Tensor `json:"grads64,omitempty"`
+	// Unfolded, when set, names a second export of the model, made without
+	// constant folding, in which every parameter is an initializer of its
+	// own name (model.onnx is exported as users do, with folding).
+	Unfolded string `json:"unfolded,omitempty"`
 }
 
 // Tensor is a float32 tensor stored in a raw file of the directory.
@@ -56,10 +71,19 @@ type Result struct {
 	// PyTorch has but the exported graph lacks (folded by the exporter).
 	Params, Missing int
 	// Trainable is the number of parameters robust trains by default
-	// (onnxgraph.TrainableParams).
+	// (onnxgraph.TrainableParams) in model.onnx, the export users make.
 	Trainable int
+	// NotTrainable lists the compared parameters that
+	// onnxgraph.TrainableParams leaves out of the graph they were compared
+	// on: their gradients are right, but training does not update them by
+	// default.
+	NotTrainable []string
 	// Errors holds each compared parameter's error.
 	Errors map[string]float64
+	// Exact holds, when the directory has PyTorch's float64 gradients
+	// (Reference.Grads64), robust's errors against them, and Torch
+	// PyTorch float32's own errors against them; both nil otherwise.
+	Exact, Torch *Errors
 }
 
 // ReadFloats reads a raw little-endian float32 file of n values.
@@ -102,18 +126,81 @@ func Load(dir string) (*Reference, error) {
 	return &ref, nil
 }
 
-// Check compares robust's gradients of the model in dir with PyTorch's.
+// Check compares robust's gradients of the model in dir with PyTorch's:
+// the input gradient on the export as users make it (model.onnx) and, when
+// the directory has one, on the export without constant folding, and the
+// parameter gradients on the latter (on model.onnx otherwise).
 func Check(env *ort.Env, dir string) (*Result, error) {
 	ref, err := Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	m, err := og.Load(filepath.Join(dir, "model.onnx"))
+	user, err := compare(env, dir, ref, "model.onnx", ref.Unfolded == "")
+	if err != nil {
+		return nil, err
+	}
+	params := user
+	if ref.Unfolded != "" {
+		if params, err = compare(env, dir, ref, ref.Unfolded, true); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{Trainable: user.trainable, Params: len(params.vsTorch.Params), Missing: params.missing,
+		NotTrainable: params.notTrainable, Errors: params.vsTorch.Params}
+	res.InputErr = max(user.vsTorch.Input, params.vsTorch.Input)
+	res.ParamErr, res.WorstParam = params.vsTorch.MaxParam()
+	if params.vsExact.Params != nil {
+		res.Exact = &Errors{Input: max(user.vsExact.Input, params.vsExact.Input), Params: params.vsExact.Params}
+		res.Torch = &params.torchVsExact
+	}
+	return res, nil
+}
+
+// Pass reports whether robust's gradients agree with PyTorch's: max |Δ| /
+// max |g| at most tol for the input gradient and for every parameter's.
+//
+// With PyTorch's float64 gradients (Exact set), robust's are measured
+// against them, the exact gradients for the weights at hand, and may be as
+// far from them as PyTorch's own float32 gradients are. Two float32
+// implementations round differently, and where a ReLU's input lies within
+// float32 rounding of zero (or two pooled values tie), each may take either
+// side of the kink: the gradient then jumps by one unit's contribution, in
+// PyTorch's float32 result as in robust's. Measured against PyTorch float32
+// alone, such a flip reads as an error of robust's (docs/design.md).
+// Without float64 gradients, robust's are measured against PyTorch's
+// float32 ones.
+func (r *Result) Pass(tol float64) bool {
+	if r.Exact == nil {
+		return r.InputErr <= tol && r.ParamErr <= tol
+	}
+	pe, _ := r.Exact.MaxParam()
+	tpe, _ := r.Torch.MaxParam()
+	return r.Exact.Input <= max(tol, r.Torch.Input) && pe <= max(tol, tpe)
+}
+
+// side is the comparison of one export.
+type side struct {
+	// vsTorch are robust's errors against PyTorch's float32 gradients;
+	// vsExact against the float64 ones and torchVsExact PyTorch float32's,
+	// when the reference has float64 gradients (Params nil otherwise).
+	vsTorch, vsExact, torchVsExact Errors
+	missing                        int      // PyTorch parameters without an initializer of their name
+	trainable                      int      // len(og.TrainableParams)
+	notTrainable                   []string // compared parameters og.TrainableParams leaves out
+}
+
+// compare differentiates the mean cross-entropy of the export file of dir
+// with respect to the input and, if withParams, to every initializer named
+// like a PyTorch parameter, runs it and compares the gradients with
+// PyTorch's.
+func compare(env *ort.Env, dir string, ref *Reference, file string, withParams bool) (*side, error) {
+	m, err := og.Load(filepath.Join(dir, file))
 	if err != nil {
 		return nil, fmt.Errorf("torchref: %w", err)
 	}
 	untie(m.Graph)
-	res := &Result{Trainable: len(og.TrainableParams(m.Graph))}
+	trainable := og.TrainableParams(m.Graph)
+	res := &side{trainable: len(trainable)}
 	if len(m.Graph.Outputs) != 1 {
 		return nil, fmt.Errorf("torchref: %s: model has %d outputs, want the logits only", dir, len(m.Graph.Outputs))
 	}
@@ -128,18 +215,22 @@ func Check(env *ort.Env, dir string) (*Result, error) {
 	var params []string
 	for name := range ref.Grads {
 		switch {
-		case name == ref.Input.Name:
+		case name == ref.Input.Name || !withParams:
 		case m.Graph.Initializer(name) != nil:
 			params = append(params, name)
+			if !slices.Contains(trainable, name) {
+				res.notTrainable = append(res.notTrainable, name)
+			}
 		default:
-			res.Missing++
+			res.missing++
 		}
 	}
 	slices.Sort(params)
+	slices.Sort(res.notTrainable)
 	wrt = append(wrt, params...)
 	grads, err := og.Gradients(m, loss, wrt, nil)
 	if err != nil {
-		return nil, fmt.Errorf("torchref: %s: %w", dir, err)
+		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
 	data, err := og.Encode(m)
 	if err != nil {
@@ -147,7 +238,7 @@ func Check(env *ort.Env, dir string) (*Result, error) {
 	}
 	sess, err := env.NewSession(data, []string{ref.Input.Name, labels}, grads)
 	if err != nil {
-		return nil, fmt.Errorf("torchref: %s: %w", dir, err)
+		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
 	defer sess.Close()
 	x, err := ReadFloats(filepath.Join(dir, ref.Input.File), size(ref.Input.Shape))
@@ -157,37 +248,83 @@ func Check(env *ort.Env, dir string) (*Result, error) {
 	out, err := sess.RunTensors(&ort.Tensor{Shape: ref.Input.Shape, Data: x},
 		&ort.Tensor{Shape: []int64{int64(len(ref.Labels))}, Data: ref.Labels})
 	if err != nil {
-		return nil, fmt.Errorf("torchref: %s: %w", dir, err)
+		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
-	type pair struct{ got, want []float32 }
-	pairs := make([]pair, len(wrt))
-	var largest float64 // over all parameter gradients
+	got := make([][]float32, len(wrt))
 	for i, name := range wrt {
-		want := ref.Grads[name]
-		g, err := ReadFloats(filepath.Join(dir, want.File), size(want.Shape))
+		g, ok := out[i].Data.([]float32)
+		if want := ref.Grads[name]; !ok || int64(len(g)) != size(want.Shape) {
+			return nil, fmt.Errorf("torchref: %s: %s: gradient of %q has %d values, PyTorch's %d", dir, file, name, len(g), size(want.Shape))
+		}
+		got[i] = g
+	}
+	torch32, err := readGrads(dir, ref.Grads, wrt)
+	if err != nil {
+		return nil, err
+	}
+	res.vsTorch = compareGrads(got, torch32, params)
+	if ref.Grads64 != nil {
+		exact, err := readGrads(dir, ref.Grads64, wrt)
 		if err != nil {
 			return nil, err
 		}
-		got, ok := out[i].Data.([]float32)
-		if !ok || len(got) != len(g) {
-			return nil, fmt.Errorf("torchref: %s: gradient of %q has %d values, PyTorch's %d", dir, name, len(got), len(g))
-		}
-		pairs[i] = pair{got, g}
-		if i > 0 {
-			largest = max(largest, maxAbs(g))
-		}
-	}
-	res.InputErr = RelErr(pairs[0].got, pairs[0].want, 0)
-	res.Errors = map[string]float64{}
-	for i, p := range pairs[1:] {
-		res.Params++
-		e := RelErr(p.got, p.want, ParamFloor*largest)
-		res.Errors[params[i]] = e
-		if e >= res.ParamErr {
-			res.ParamErr, res.WorstParam = e, params[i]
-		}
+		res.vsExact = compareGrads(got, exact, params)
+		res.torchVsExact = compareGrads(torch32, exact, params)
 	}
 	return res, nil
+}
+
+// readGrads reads the gradients of the named tensors.
+func readGrads(dir string, grads map[string]Tensor, names []string) ([][]float32, error) {
+	out := make([][]float32, len(names))
+	for i, name := range names {
+		t, ok := grads[name]
+		if !ok {
+			return nil, fmt.Errorf("torchref: %s: no reference gradient of %q", dir, name)
+		}
+		g, err := ReadFloats(filepath.Join(dir, t.File), size(t.Shape))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = g
+	}
+	return out, nil
+}
+
+// Errors are the errors of one set of gradients against another: the
+// input's (index 0 of the gradients compared) and each parameter's.
+type Errors struct {
+	Input  float64
+	Params map[string]float64
+}
+
+// MaxParam returns the largest parameter error and its parameter (the
+// first by name among equal ones); 0 and "" without parameters.
+func (e Errors) MaxParam() (float64, string) {
+	var worst float64
+	var name string
+	for _, n := range slices.Sorted(maps.Keys(e.Params)) {
+		if e.Params[n] > worst || name == "" {
+			worst, name = e.Params[n], n
+		}
+	}
+	return worst, name
+}
+
+// compareGrads compares gradients got with want: the input's (index 0)
+// relative to its largest value, the parameters' (named params) relative to
+// their largest value floored at ParamFloor of the largest over all
+// parameters.
+func compareGrads(got, want [][]float32, params []string) Errors {
+	var largest float64
+	for _, w := range want[1:] {
+		largest = max(largest, maxAbs(w))
+	}
+	e := Errors{Input: RelErr(got[0], want[0], 0), Params: make(map[string]float64, len(params))}
+	for i, name := range params {
+		e.Params[name] = RelErr(got[i+1], want[i+1], ParamFloor*largest)
+	}
+	return e
 }
 
 // ParamFloor bounds the scale of a parameter's error from below, as a

@@ -21,3 +21,47 @@ func TestRelErr(t *testing.T) {
 		}
 	}
 }
+
+// TestPass checks the criterion: against PyTorch's float32 gradients when
+// there are no float64 ones; against the float64 ones otherwise, up to
+// PyTorch float32's own error where that exceeds the tolerance.
+func TestPass(t *testing.T) {
+	exact := func(in float64, params ...float64) *Errors {
+		e := &Errors{Input: in, Params: map[string]float64{}}
+		for i, p := range params {
+			e.Params[string(rune('a'+i))] = p
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name string
+		r    Result
+		want bool
+	}{
+		{"float32 only, within", Result{InputErr: 1e-6, ParamErr: 1e-4}, true},
+		{"float32 only, parameter off", Result{InputErr: 1e-6, ParamErr: 2e-3}, false},
+		{"float32 only, input off", Result{InputErr: 2e-3, ParamErr: 1e-6}, false},
+		// A float32 disagreement that the float64 gradients side with robust on.
+		{"exact within, float32 off", Result{InputErr: 5e-3, ParamErr: 4e-3,
+			Exact: exact(1e-6, 1e-6, 2e-6), Torch: exact(5e-3, 4e-3, 1e-6)}, true},
+		{"as far from exact as PyTorch float32", Result{InputErr: 1e-6, ParamErr: 1e-6,
+			Exact: exact(3e-3, 1e-6, 4e-3), Torch: exact(3e-3, 4e-3, 1e-6)}, true},
+		{"further from exact than PyTorch float32", Result{InputErr: 1e-6, ParamErr: 0.17,
+			Exact: exact(1e-6, 0.17, 1e-6), Torch: exact(1e-6, 1e-6, 1e-6)}, false},
+		{"input further from exact", Result{Exact: exact(2e-3, 1e-6), Torch: exact(1e-3, 1e-6)}, false},
+	} {
+		if got := tc.r.Pass(1e-3); got != tc.want {
+			t.Errorf("%s: Pass = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestMaxParam(t *testing.T) {
+	e := Errors{Params: map[string]float64{"b": 2e-6, "a": 2e-6, "c": 1e-6}}
+	if got, name := e.MaxParam(); got != 2e-6 || name != "a" {
+		t.Errorf("MaxParam = %g, %q; want 2e-06, \"a\"", got, name)
+	}
+	if got, name := (Errors{}).MaxParam(); got != 0 || name != "" {
+		t.Errorf("MaxParam of none = %g, %q", got, name)
+	}
+}

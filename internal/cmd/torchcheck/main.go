@@ -2,9 +2,13 @@
 // reference directories written by scripts/check_torch.py (see package
 // torchref), printing one JSON object per directory:
 //
-//	{"dir": ..., "input_err": ..., "param_err": ..., "params": ..., "seconds": ...}
+//	{"dir": ..., "input_err": ..., "param_err": ..., "params": ..., "ok": ..., "seconds": ...}
 //
-// or {"dir": ..., "error": ...}. It exits non-zero when a directory fails.
+// (input_err and param_err against PyTorch's float32 gradients; with its
+// float64 ones, input_err_exact and param_err_exact against those and
+// torch_input_err and torch_param_err PyTorch float32's own; ok is
+// torchref.Result.Pass) or {"dir": ..., "error": ...}. It exits non-zero
+// when a directory fails.
 //
 // Usage: go run ./internal/cmd/torchcheck [-tol 1e-3] DIR...
 package main
@@ -31,8 +35,19 @@ type line struct {
 	Params     int     `json:"params"`
 	Missing    int     `json:"missing"`
 	Trainable  int     `json:"trainable"`
-	Seconds    float64 `json:"seconds"`
-	Error      string  `json:"error,omitempty"`
+	// NotTrainable names the compared parameters robust does not train by
+	// default (onnxgraph.TrainableParams).
+	NotTrainable []string `json:"not_trainable,omitempty"`
+	// With PyTorch's float64 gradients in the directory: robust's errors
+	// against them (the exact gradients) and PyTorch float32's own.
+	InputErrExact *float64 `json:"input_err_exact,omitempty"`
+	ParamErrExact *float64 `json:"param_err_exact,omitempty"`
+	TorchInputErr *float64 `json:"torch_input_err,omitempty"`
+	TorchParamErr *float64 `json:"torch_param_err,omitempty"`
+	// OK is torchref.Result.Pass.
+	OK      bool    `json:"ok"`
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
 }
 
 func main() {
@@ -61,13 +76,25 @@ func main() {
 			failed = true
 		} else {
 			l.InputErr, l.ParamErr, l.WorstParam = res.InputErr, res.ParamErr, res.WorstParam
-			l.Params, l.Missing, l.Trainable = res.Params, res.Missing, res.Trainable
-			failed = failed || res.InputErr > *tol || res.ParamErr > *tol
+			l.Params, l.Missing, l.Trainable, l.NotTrainable = res.Params, res.Missing, res.Trainable, res.NotTrainable
+			if res.Exact != nil {
+				pe, _ := res.Exact.MaxParam()
+				tp, _ := res.Torch.MaxParam()
+				l.InputErrExact, l.ParamErrExact = &res.Exact.Input, &pe
+				l.TorchInputErr, l.TorchParamErr = &res.Torch.Input, &tp
+			}
+			l.OK = res.Pass(*tol)
+			failed = failed || !l.OK
 			if *verbose {
 				names := slices.SortedFunc(maps.Keys(res.Errors), func(a, b string) int {
 					return cmp.Compare(res.Errors[b], res.Errors[a])
 				})
 				for _, name := range names {
+					if res.Exact != nil {
+						fmt.Fprintf(os.Stderr, "%s\t%.3g\tvs float64 %.3g\ttorch float32 vs float64 %.3g\n",
+							name, res.Errors[name], res.Exact.Params[name], res.Torch.Params[name])
+						continue
+					}
 					fmt.Fprintf(os.Stderr, "%s\t%.3g\n", name, res.Errors[name])
 				}
 			}
