@@ -102,6 +102,18 @@ func ReadFloats(path string, n int64) ([]float32, error) {
 	return out, nil
 }
 
+// writeFloats writes values as a raw little-endian float32 file.
+func writeFloats(path string, v []float32) error {
+	raw := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		return fmt.Errorf("torchref: %w", err)
+	}
+	return nil
+}
+
 func size(shape []int64) int64 {
 	n := int64(1)
 	for _, d := range shape {
@@ -130,18 +142,26 @@ func Load(dir string) (*Reference, error) {
 // the input gradient on the export as users make it (model.onnx) and, when
 // the directory has one, on the export without constant folding, and the
 // parameter gradients on the latter (on model.onnx otherwise).
-func Check(env *ort.Env, dir string) (*Result, error) {
+func Check(env *ort.Env, dir string) (*Result, error) { return check(env, dir, false) }
+
+// CheckDump is Check that also writes robust's gradients, of the export the
+// parameters are compared on, next to PyTorch's: each as "robust_" and the
+// name of PyTorch's file. scripts/check_torch.py reads them to test whether
+// a disagreement is a float32 flip at a ReLU.
+func CheckDump(env *ort.Env, dir string) (*Result, error) { return check(env, dir, true) }
+
+func check(env *ort.Env, dir string, dump bool) (*Result, error) {
 	ref, err := Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	user, err := compare(env, dir, ref, "model.onnx", ref.Unfolded == "")
+	user, err := compare(env, dir, ref, "model.onnx", ref.Unfolded == "", dump && ref.Unfolded == "")
 	if err != nil {
 		return nil, err
 	}
 	params := user
 	if ref.Unfolded != "" {
-		if params, err = compare(env, dir, ref, ref.Unfolded, true); err != nil {
+		if params, err = compare(env, dir, ref, ref.Unfolded, true, dump); err != nil {
 			return nil, err
 		}
 	}
@@ -168,7 +188,9 @@ func Check(env *ort.Env, dir string) (*Result, error) {
 // PyTorch's float32 result as in robust's. Measured against PyTorch float32
 // alone, such a flip reads as an error of robust's (docs/design.md).
 // Without float64 gradients, robust's are measured against PyTorch's
-// float32 ones.
+// float32 ones. A flip that robust alone makes fails Pass;
+// scripts/check_torch.py then tests whether one unit near a kink accounts
+// for the whole difference (CheckDump writes what it needs).
 func (r *Result) Pass(tol float64) bool {
 	if r.Exact == nil {
 		return r.InputErr <= tol && r.ParamErr <= tol
@@ -192,8 +214,8 @@ type side struct {
 // compare differentiates the mean cross-entropy of the export file of dir
 // with respect to the input and, if withParams, to every initializer named
 // like a PyTorch parameter, runs it and compares the gradients with
-// PyTorch's.
-func compare(env *ort.Env, dir string, ref *Reference, file string, withParams bool) (*side, error) {
+// PyTorch's. With dump, it writes robust's gradients (see CheckDump).
+func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, dump bool) (*side, error) {
 	m, err := og.Load(filepath.Join(dir, file))
 	if err != nil {
 		return nil, fmt.Errorf("torchref: %w", err)
@@ -257,6 +279,11 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams b
 			return nil, fmt.Errorf("torchref: %s: %s: gradient of %q has %d values, PyTorch's %d", dir, file, name, len(g), size(want.Shape))
 		}
 		got[i] = g
+		if dump {
+			if err := writeFloats(filepath.Join(dir, "robust_"+ref.Grads[name].File), g); err != nil {
+				return nil, err
+			}
+		}
 	}
 	torch32, err := readGrads(dir, ref.Grads, wrt)
 	if err != nil {

@@ -2,6 +2,8 @@ package torchref
 
 import (
 	"math"
+	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -63,5 +65,25 @@ func TestMaxParam(t *testing.T) {
 	}
 	if got, name := (Errors{}).MaxParam(); got != 0 || name != "" {
 		t.Errorf("MaxParam of none = %g, %q", got, name)
+	}
+}
+
+// TestWriteReadFloats checks that the gradients CheckDump writes read back
+// as written, and that ReadFloats refuses a file of the wrong size.
+func TestWriteReadFloats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.bin")
+	want := []float32{0, -1.5, float32(math.Inf(1)), 3.25e-7}
+	if err := writeFloats(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFloats(path, int64(len(want)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("read %v, wrote %v", got, want)
+	}
+	if _, err := ReadFloats(path, 5); err == nil {
+		t.Error("ReadFloats of 5 values from a file of 4: no error")
 	}
 }

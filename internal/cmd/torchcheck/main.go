@@ -10,7 +10,11 @@
 // torchref.Result.Pass) or {"dir": ..., "error": ...}. It exits non-zero
 // when a directory fails.
 //
-// Usage: go run ./internal/cmd/torchcheck [-tol 1e-3] DIR...
+// With -dump, robust's gradients are written next to PyTorch's
+// (torchref.CheckDump), for scripts/check_torch.py's test of float32 flips
+// at ReLU kinks.
+//
+// Usage: go run ./internal/cmd/torchcheck [-tol 1e-3] [-dump] [-v] DIR...
 package main
 
 import (
@@ -54,6 +58,7 @@ func main() {
 	tol := flag.Float64("tol", 1e-3, "largest accepted max |Δ| / max |g|")
 	threads := flag.Int("threads", 2, "ONNX Runtime intra-op threads")
 	verbose := flag.Bool("v", false, "print every parameter's error to stderr, largest first")
+	dump := flag.Bool("dump", false, "write robust's gradients next to PyTorch's (robust_*.bin)")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: torchcheck [-tol 1e-3] DIR...")
@@ -69,7 +74,11 @@ func main() {
 	for _, dir := range flag.Args() {
 		start := time.Now()
 		l := line{Dir: dir}
-		res, err := torchref.Check(env, dir)
+		check := torchref.Check
+		if *dump {
+			check = torchref.CheckDump
+		}
+		res, err := check(env, dir)
 		l.Seconds = time.Since(start).Seconds()
 		if err != nil {
 			l.Error = err.Error()
