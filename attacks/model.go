@@ -58,6 +58,10 @@ type ModelOptions struct {
 	MaxPool onnxgraph.MaxPoolGrad
 }
 
+// sessionOptions are the options of the model's sessions: attacks run
+// them on batches whose size changes as samples are broken.
+var sessionOptions = ort.SessionOptions{VaryingShapes: true}
+
 // ONNXModel is a [Model] backed by ONNX Runtime. It is safe for concurrent
 // use (calls are serialised) and must be closed.
 type ONNXModel struct {
@@ -90,7 +94,7 @@ func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXMod
 	if err != nil {
 		return nil, fmt.Errorf("attacks: new model: %w", err)
 	}
-	s, err := env.NewSession(data, []string{om.input}, []string{om.logits})
+	s, err := env.NewSessionWith(data, []string{om.input}, []string{om.logits}, sessionOptions)
 	if err != nil {
 		return nil, fmt.Errorf("attacks: new model: %w", err)
 	}
@@ -263,7 +267,7 @@ func (om *ONNXModel) gradRunner(loss Loss) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := om.env.NewSession(data, ins, []string{ig.Logits, ig.PerSample, ig.InputGrad})
+	s, err := om.env.NewSessionWith(data, ins, []string{ig.Logits, ig.PerSample, ig.InputGrad}, sessionOptions)
 	if err != nil {
 		return nil, err
 	}
