@@ -3,7 +3,6 @@ package attacks
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/robust-go/robust/onnxgraph"
@@ -60,9 +59,9 @@ type ModelOptions struct {
 	MaxPool onnxgraph.MaxPoolGrad
 }
 
-// maxCachedSizes bounds the number of batch sizes whose tensors a session
-// keeps; the least recently used size is released first.
-const maxCachedSizes = 6
+// sessionOptions are the options of the model's sessions: attacks run
+// them on batches whose size changes as samples are broken.
+var sessionOptions = ort.SessionOptions{VaryingShapes: true}
 
 // ONNXModel is a [Model] backed by ONNX Runtime. It is safe for concurrent
 // use (calls are serialised) and must be closed.
@@ -96,7 +95,7 @@ func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXMod
 	if err != nil {
 		return nil, fmt.Errorf("attacks: new model: %w", err)
 	}
-	s, err := env.NewSession(data, []string{om.input}, []string{om.logits})
+	s, err := env.NewSessionWith(data, []string{om.input}, []string{om.logits}, sessionOptions)
 	if err != nil {
 		return nil, fmt.Errorf("attacks: new model: %w", err)
 	}
@@ -269,7 +268,7 @@ func (om *ONNXModel) gradRunner(loss Loss) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := om.env.NewSession(data, ins, []string{ig.Logits, ig.PerSample, ig.InputGrad})
+	s, err := om.env.NewSessionWith(data, ins, []string{ig.Logits, ig.PerSample, ig.InputGrad}, sessionOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +293,13 @@ func (om *ONNXModel) Close() error {
 	return errors.Join(errs...)
 }
 
-// runner is one session with its tensors cached per batch size.
+// runner is one session. Its inputs and outputs are tensors that wrap the
+// caller's buffers for the duration of one run: ONNX Runtime reads the
+// images and writes the logits and gradients in place. Earlier versions
+// kept tensors of their own per batch size (up to six sizes, the input and
+// the gradient each a whole batch of images) and copied in and out; for a
+// batch of 128 ImageNet-sized images that was over a gigabyte held for
+// nothing, since wrapping a buffer costs no allocation of its size.
 type runner struct {
 	s        *ort.Session
 	d        int // values per sample
@@ -302,141 +307,64 @@ type runner struct {
 	grad     bool // inputs: image, labels (, targets); outputs: logits, losses, gradient
 	targeted bool
 	shape    [3]int
-	cache    []*tensors // most recently used last
-}
-
-// tensors are the pre-allocated inputs and outputs of one batch size.
-type tensors struct {
-	size    int
-	x       *ort.TensorValue[float32]
-	labels  *ort.TensorValue[int64]
-	targets *ort.TensorValue[int64]
-	logits  *ort.TensorValue[float32]
-	losses  *ort.TensorValue[float32]
-	grad    *ort.TensorValue[float32]
-	ins     []ort.Value
-	outs    []ort.Value
 }
 
 func newRunner(s *ort.Session, om *ONNXModel, grad, targeted bool) *runner {
 	return &runner{s: s, d: om.sampleSize(), classes: om.classes, grad: grad, targeted: targeted, shape: om.shape}
 }
 
-// bucket rounds a batch size up to one of a few sizes (eight per octave),
-// so that a shrinking batch reuses tensors; the extra rows are padding.
-func bucket(n int) int {
-	if n <= 16 {
-		return n
-	}
-	step := 1
-	for m := (n - 1) >> 4; m > 0; m >>= 1 {
-		step <<= 1
-	}
-	return (n + step - 1) / step * step
-}
+// values wraps caller buffers as tensors for one run and closes them.
+type values []ort.Value
 
-// tensorsFor returns the tensors of a batch size, allocating them on first
-// use.
-func (r *runner) tensorsFor(n int) (*tensors, error) {
-	size := bucket(n)
-	for i, t := range r.cache {
-		if t.size == size {
-			if i != len(r.cache)-1 {
-				r.cache = append(slices.Delete(r.cache, i, i+1), t)
-			}
-			return t, nil
-		}
-	}
-	t, err := r.allocate(size)
-	if err != nil {
-		return nil, err
-	}
-	if len(r.cache) == maxCachedSizes {
-		if err := r.cache[0].close(); err != nil {
-			return nil, err
-		}
-		r.cache = slices.Delete(r.cache, 0, 1)
-	}
-	r.cache = append(r.cache, t)
-	return t, nil
-}
-
-func (r *runner) allocate(size int) (t *tensors, err error) {
-	t = &tensors{size: size}
-	defer func() {
-		if err != nil {
-			_ = t.close()
-		}
-	}()
-	n := int64(size)
-	img := []int64{n, int64(r.shape[0]), int64(r.shape[1]), int64(r.shape[2])}
-	if t.x, err = ort.NewEmptyValue[float32](img); err != nil {
-		return nil, err
-	}
-	if t.logits, err = ort.NewEmptyValue[float32]([]int64{n, int64(r.classes)}); err != nil {
-		return nil, err
-	}
-	t.ins, t.outs = []ort.Value{t.x}, []ort.Value{t.logits}
-	if !r.grad {
-		return t, nil
-	}
-	if t.labels, err = ort.NewEmptyValue[int64]([]int64{n}); err != nil {
-		return nil, err
-	}
-	t.ins = append(t.ins, t.labels)
-	if r.targeted {
-		if t.targets, err = ort.NewEmptyValue[int64]([]int64{n}); err != nil {
-			return nil, err
-		}
-		t.ins = append(t.ins, t.targets)
-	}
-	if t.losses, err = ort.NewEmptyValue[float32]([]int64{n}); err != nil {
-		return nil, err
-	}
-	if t.grad, err = ort.NewEmptyValue[float32](img); err != nil {
-		return nil, err
-	}
-	t.outs = append(t.outs, t.losses, t.grad)
-	return t, nil
-}
-
-// run copies n samples in, runs the session and copies the results out.
-func (r *runner) run(x []float32, labels, targets []int64, n int, logits, losses, grad []float32) error {
-	t, err := r.tensorsFor(n)
+// wrap appends a tensor of the given shape over data (exactly its size).
+func wrap[T ort.Element](vs *values, shape []int64, data []T) error {
+	v, err := ort.NewValue(shape, data)
 	if err != nil {
 		return err
 	}
-	copy(t.x.Data(), x[:n*r.d])
-	if r.grad {
-		copy(t.labels.Data(), labels[:n])
-		if r.targeted {
-			copy(t.targets.Data(), targets[:n])
-		}
-	}
-	if err := r.s.Run(t.ins, t.outs); err != nil {
-		return err
-	}
-	copy(logits[:n*r.classes], t.logits.Data())
-	if r.grad {
-		copy(losses[:n], t.losses.Data())
-		copy(grad[:n*r.d], t.grad.Data())
-	}
+	*vs = append(*vs, v)
 	return nil
 }
 
-func (r *runner) close() error {
-	errs := []error{r.s.Close()}
-	for _, t := range r.cache {
-		errs = append(errs, t.close())
-	}
-	r.cache = nil
-	return errors.Join(errs...)
-}
-
-func (t *tensors) close() error {
+func (vs values) close() error {
 	var errs []error
-	for _, v := range []ort.Value{t.x, t.labels, t.targets, t.logits, t.losses, t.grad} {
+	for _, v := range vs {
 		errs = append(errs, v.Close())
 	}
 	return errors.Join(errs...)
 }
+
+// run evaluates the session on n samples: x's first n images (and labels,
+// targets) in, the logits (losses, gradient) written straight into the
+// first n rows of the output buffers.
+func (r *runner) run(x []float32, labels, targets []int64, n int, logits, losses, grad []float32) (err error) {
+	var ins, outs values
+	defer func() { err = errors.Join(err, ins.close(), outs.close()) }()
+	b := int64(n)
+	img := []int64{b, int64(r.shape[0]), int64(r.shape[1]), int64(r.shape[2])}
+	if err := wrap(&ins, img, x[:n*r.d]); err != nil {
+		return err
+	}
+	if err := wrap(&outs, []int64{b, int64(r.classes)}, logits[:n*r.classes]); err != nil {
+		return err
+	}
+	if r.grad {
+		if err := wrap(&ins, []int64{b}, labels[:n]); err != nil {
+			return err
+		}
+		if r.targeted {
+			if err := wrap(&ins, []int64{b}, targets[:n]); err != nil {
+				return err
+			}
+		}
+		if err := wrap(&outs, []int64{b}, losses[:n]); err != nil {
+			return err
+		}
+		if err := wrap(&outs, img, grad[:n*r.d]); err != nil {
+			return err
+		}
+	}
+	return r.s.Run(ins, outs)
+}
+
+func (r *runner) close() error { return r.s.Close() }

@@ -64,7 +64,10 @@ type Dataset struct {
 	Y   []int64   // N labels
 
 	// Skipped lists the files left out because they could not be read
-	// (streamed image folders opened with SkipBad).
+	// (streamed image folders opened with SkipBad). Subset, Select, Split
+	// and InMemory keep it: it describes the source the samples were
+	// drawn from, which reports must name (an evaluation of the first
+	// 1000 samples still ran on a folder with those files left out).
 	Skipped []BadFile
 
 	stream *stream // streamed storage; nil for in-memory data
@@ -240,12 +243,13 @@ func maxLabel(y []int64) int64 {
 	return m
 }
 
-// like returns an empty dataset with d's metadata.
+// like returns an empty dataset with d's metadata (and its list of
+// skipped files).
 func (d *Dataset) like() *Dataset {
 	return &Dataset{
 		Name: d.Name, Partition: d.Partition,
 		C: d.C, H: d.H, W: d.W,
-		NumClasses: d.NumClasses, Classes: d.Classes,
+		NumClasses: d.NumClasses, Classes: d.Classes, Skipped: d.Skipped,
 	}
 }
 
@@ -439,7 +443,7 @@ func (d *Dataset) InMemory() (_ *Dataset, err error) {
 		return d, nil
 	}
 	m := d.like()
-	m.Y, m.Skipped = d.Y, d.Skipped
+	m.Y = d.Y
 	m.Pix = make([]uint8, d.Len()*d.ImageSize())
 	idx := make([]int, d.Len())
 	for i := range idx {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -322,6 +323,25 @@ func TestImageFolderHostile(t *testing.T) {
 			}
 			if _, err := d.Floats(nil, 0, d.Len()); err != nil {
 				t.Errorf("SkipBad: %v", err)
+			}
+			// Data derived from the folder still names the files left
+			// out of it (evaluation reports list them).
+			sel, err := d.Select([]int{1, 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			train, val, err := d.Split(2, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem, err := d.Subset(3).InMemory()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, dd := range map[string]*Dataset{"Subset": d.Subset(3), "Select": sel, "Split train": train, "Split validation": val, "InMemory": mem} {
+				if !slices.Equal(dd.Skipped, d.Skipped) {
+					t.Errorf("%s: skipped %+v, want %+v", name, dd.Skipped, d.Skipped)
+				}
 			}
 		})
 	}

@@ -24,8 +24,9 @@ var ErrMismatch = errors.New("the reports do not belong together")
 // Merge refuses, with an error wrapping [ErrMismatch], reports that do not
 // belong together: not shard reports, partial ones, or ones that differ in
 // model, data, sample selection, norm, ε, suite and its settings, mode,
-// seed, sanity checks, number of shards or robust and ONNX Runtime
-// versions, and shards that overlap or are missing.
+// seed, sanity checks, number of shards, files left out of the data
+// (Report.Skipped) or robust and ONNX Runtime versions, and shards that
+// overlap or are missing.
 func Merge(parts []*Report) (*Report, error) {
 	if len(parts) == 0 {
 		return nil, fmt.Errorf("evaluate: merge: %w: no reports", ErrMismatch)
@@ -95,6 +96,7 @@ func mergeRecords(first *Report, parts []*Report, recs []SampleRecord) (*Report,
 	m := &Report{Schema: Schema, Model: first.Model, Data: first.Data, Samples: len(recs), Norm: first.Norm,
 		Suite: first.Suite, Mode: first.Mode, Seed: first.Seed, Budgets: slices.Clone(first.Budgets),
 		RandomSuite: first.RandomSuite, Flags: slices.Clone(first.Shard.PriorFlags)}
+	m.setSkipped(first.Skipped) // the same in every shard (see signature)
 	if first.Reproduction != nil {
 		r := *first.Reproduction
 		r.Command = nil
@@ -198,6 +200,10 @@ func signature(r *Report) []field {
 		{"per-sample records asked for", fmt.Sprint(r.Shard.Records)},
 		{"findings before the run", js(r.Shard.PriorFlags)},
 		{"attacks run", strings.Join(points, "; ")},
+		// Every shard reads the whole split and numbers the samples
+		// after leaving out the unreadable files: shards that left out
+		// different files numbered different samples.
+		{"files left out of the data (--skip-bad)", js(r.Skipped)},
 	}
 	return append(f,
 		field{"robust version", rp.Robust},

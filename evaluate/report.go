@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/robust-go/robust/dataset"
 )
 
 // Schema identifies the JSON report format; it changes when fields change
@@ -59,6 +61,18 @@ type Report struct {
 	// Records holds each sample's outcome, by index (Config.Records,
 	// robust eval --samples; always in a shard report).
 	Records []SampleRecord `json:"records,omitempty"`
+	// SkippedCount and Skipped count and list the files left out of the
+	// data because they could not be read (dataset.Dataset.Skipped: an
+	// image folder read with --skip-bad), path and reason; absent when
+	// none were. They describe the whole split the samples were taken
+	// from, so every shard of an evaluation lists the same files.
+	SkippedCount int               `json:"skipped_count,omitempty"`
+	Skipped      []dataset.BadFile `json:"skipped_files,omitempty"`
+}
+
+// setSkipped records the files left out of the data.
+func (r *Report) setSkipped(files []dataset.BadFile) {
+	r.Skipped, r.SkippedCount = slices.Clone(files), len(files)
 }
 
 // Point is the evaluation at one ε.
@@ -200,6 +214,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.MinEps != nil {
 		fmt.Fprintf(w, "\nminimal ε: %s\n", r.MinEps.summary())
 	}
+	if r.SkippedCount > 0 {
+		fmt.Fprintf(w, "\n%s\n", r.skippedSummary())
+	}
 	if r.Sanity != nil {
 		fmt.Fprintf(w, "\nsanity: %s\n", r.Sanity.summary(r.Norm))
 	}
@@ -219,6 +236,15 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// maxListedSkipped bounds the skipped files a Markdown report lists (a CI
+// job summary stays readable when a broken mount skips thousands).
+const maxListedSkipped = 20
+
+// skippedSummary says how many files were left out of the data.
+func (r *Report) skippedSummary() string {
+	return fmt.Sprintf("%d unreadable file(s) were left out of the data (--skip-bad)", r.SkippedCount)
 }
 
 func passFail(ok bool) string {
@@ -251,6 +277,17 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	if r.MinEps != nil {
 		fmt.Fprintf(&b, "**Minimal ε:** %s\n\n", r.MinEps.summary())
+	}
+	if r.SkippedCount > 0 {
+		fmt.Fprintf(&b, "**%s**\n\n", r.skippedSummary())
+		for i, f := range r.Skipped {
+			if i == maxListedSkipped {
+				fmt.Fprintf(&b, "- … and %d more (the JSON report lists them all)\n", len(r.Skipped)-i)
+				break
+			}
+			fmt.Fprintf(&b, "- `%s`: %s\n", f.Path, f.Err)
+		}
+		b.WriteString("\n")
 	}
 	if len(r.Flags) > 0 {
 		b.WriteString("### Flags\n\n")

@@ -229,6 +229,7 @@ func newEvaluation(m attacks.Model, d *dataset.Dataset, cfg Config) (*evaluation
 	e.report = &Report{Schema: Schema, Model: cfg.Model, Data: cfg.Data, Samples: e.n,
 		Norm: cfg.Norm.String(), Suite: cfg.SuiteName, Mode: mode, Seed: cfg.Seed,
 		Flags: append([]Flag(nil), cfg.Flags...), RandomSuite: slices.ContainsFunc(cfg.Attacks, attacks.UsesEoT), Shard: shard}
+	e.report.setSkipped(d.Skipped)
 	if cfg.Reproduction != nil {
 		r := *cfg.Reproduction
 		r.Norm, r.Mode, r.Seed = cfg.Norm.String(), mode, cfg.Seed

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/robust-go/robust/attacks"
@@ -91,7 +93,13 @@ func shardReports(t *testing.T, m attacks.Model, d *dataset.Dataset, cfg Config,
 // accuracy, interval, norm, sanity measurement, flag, per-sample record
 // and gate decision.
 func TestShardMerge(t *testing.T) {
-	m, d := tinyModel(t)
+	m, tiny := tinyModel(t)
+	// As if two files of the folder had been left out (--skip-bad): every
+	// shard report and the merged one must list them as the whole run does.
+	skipped := []dataset.BadFile{{Path: "data/c1/broken.jpg", Err: "load data/c1/broken.jpg: truncated file"},
+		{Path: "data/c3/bomb.png", Err: "image too large"}}
+	d := *tiny
+	d.Skipped = skipped
 	gates, err := ParseGates("clean=50%,pgd=10%,robust@1/10=90%,square@1/10=5%")
 	if err != nil {
 		t.Fatal(err)
@@ -99,9 +107,9 @@ func TestShardMerge(t *testing.T) {
 	for _, independent := range []bool{false, true} {
 		cfg := shardConfig(t, independent)
 		cfg.BatchSize = 10
-		whole := runReport(t, m, d, cfg)
+		whole := runReport(t, m, &d, cfg)
 		cfg.BatchSize = 7
-		parts := shardReports(t, m, d, cfg, 3)
+		parts := shardReports(t, m, &d, cfg, 3)
 		// The parts go through JSON, as between machines, in any order.
 		var decoded []*Report
 		for _, i := range []int{2, 0, 1} {
@@ -124,6 +132,11 @@ func TestShardMerge(t *testing.T) {
 		if len(merged.Records) != 32 || merged.Sanity == nil || len(merged.Flags) < 1 {
 			t.Fatalf("merged report lacks records, sanity or flags: %d records, %d flags", len(merged.Records), len(merged.Flags))
 		}
+		for _, r := range append([]*Report{whole, merged}, parts...) {
+			if r.SkippedCount != 2 || !slices.Equal(r.Skipped, skipped) {
+				t.Fatalf("skipped files: %d %+v, want %+v", r.SkippedCount, r.Skipped, skipped)
+			}
+		}
 		if got, want := reportJSON(t, merged), reportJSON(t, whole); got != want {
 			t.Errorf("independent=%v: merged report differs from the whole one:\n%s\nwant\n%s", independent, got, want)
 		}
@@ -135,6 +148,9 @@ func TestShardMerge(t *testing.T) {
 		whole.WriteMarkdown(&b2)
 		if b1.String() != b2.String() {
 			t.Errorf("Markdown differs:\n%s\nwant\n%s", b1.String(), b2.String())
+		}
+		if !strings.Contains(b1.String(), "2 unreadable file(s) were left out") || !strings.Contains(b1.String(), "`data/c3/bomb.png`: image too large") {
+			t.Errorf("the Markdown report does not list the skipped files:\n%s", b1.String())
 		}
 	}
 }
@@ -180,6 +196,10 @@ func TestMergeMismatch(t *testing.T) {
 		{"seed", func(p []*Report) []*Report { p[2].Seed = 8; return p }, "seed"},
 		{"mode", func(p []*Report) []*Report { p[2].Mode = "independent"; return p }, "mode"},
 		{"shard count", func(p []*Report) []*Report { p[2].Shard.Count = 4; return p }, "number of shards"},
+		{"skipped files", func(p []*Report) []*Report {
+			p[1].Skipped, p[1].SkippedCount = []dataset.BadFile{{Path: "c1/x.jpg", Err: "truncated"}}, 1
+			return p
+		}, "files left out of the data"},
 		{"overlap", func(p []*Report) []*Report { return append(p, p[1]) }, "given twice"},
 		{"missing", func(p []*Report) []*Report { return p[:2] }, "2/3 missing"},
 		{"wrong range", func(p []*Report) []*Report { p[1].Shard.First++; return p }, "should cover"},

@@ -19,6 +19,7 @@ func TestNewSessionWith(t *testing.T) {
 		{name: "zero"},
 		{name: "spin-on", opts: SessionOptions{Spinning: SpinOn}},
 		{name: "spin-off", opts: SessionOptions{Spinning: SpinOff}},
+		{name: "varying-shapes", opts: SessionOptions{VaryingShapes: true}},
 		{name: "bad-spinning", opts: SessionOptions{Spinning: Spinning(7)}, wantErr: "unknown spinning setting 7"},
 		{
 			name: "optimized-model", opts: SessionOptions{OptimizedModelPath: filepath.Join(dir, "opt.onnx")},
@@ -60,6 +61,15 @@ func TestNewSessionWith(t *testing.T) {
 			}
 			if !equal(out[0].Data.([]float32), []float32{2, 3, 4, 5}) {
 				t.Errorf("z = %v", out[0].Data)
+			}
+			// A second batch size: sessions take any batch, whatever
+			// their memory options.
+			out, err = s.RunTensors(&Tensor{Shape: []int64{2, 4}, Data: []float32{1, 2, 3, 4, 5, 6, 7, 8}}, &Tensor{Shape: []int64{2, 4}, Data: []float32{1, 1, 1, 1, 2, 2, 2, 2}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equal(out[0].Data.([]float32), []float32{2, 3, 4, 5, 7, 8, 9, 10}) {
+				t.Errorf("z = %v at batch 2", out[0].Data)
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)

@@ -22,7 +22,7 @@ type DataFlags struct {
 
 	Resize    int   `placeholder:"N" help:"imagefolder and tar data: resize each image so that its shorter side is N pixels (bilinear, antialiased, as torchvision's Resize). Default: the crop size, or 256 when --crop is unset too."`
 	Crop      int   `placeholder:"N" help:"imagefolder and tar data: centre crop of N×N pixels after resizing (torchvision's CenterCrop). Default 224."`
-	SkipBad   bool  `name:"skip-bad" help:"imagefolder and tar data: leave out unreadable or oversized images, counted and listed on stderr, instead of stopping at the first one (every image is decoded once up front)."`
+	SkipBad   bool  `name:"skip-bad" help:"imagefolder and tar data: leave out unreadable or oversized images, counted and listed on stderr and in robust eval's reports, instead of stopping at the first one (every image is decoded once up front)."`
 	MaxPixels int64 `name:"max-pixels" placeholder:"N" help:"imagefolder and tar data: refuse images whose header announces more than N pixels (decompression bombs). Default 89478485, PIL's limit."`
 }
 

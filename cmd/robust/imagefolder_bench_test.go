@@ -67,19 +67,24 @@ func BenchmarkEvalImageFolder(b *testing.B) {
 
 // poolLinear224 builds logits = W·flatten(AveragePool8×8(x)) + b for
 // 3×224×224 images and 10 classes, with fixed small weights.
-func poolLinear224() *onnxgraph.Model {
+func poolLinear224() *onnxgraph.Model { return poolLinear(224, 8, 10) }
+
+// poolLinear builds logits = W·flatten(AveragePool k×k(x)) + b for
+// 3×size×size images and the given number of classes, with fixed small
+// weights.
+func poolLinear(size, k, classes int) *onnxgraph.Model {
 	bld := onnxgraph.NewBuilder("pool-linear")
-	x := bld.Input("input", onnxgraph.Float, onnxgraph.Shape{onnxgraph.Sym("N"), onnxgraph.D(3), onnxgraph.D(224), onnxgraph.D(224)})
-	p := bld.AveragePool(x, onnxgraph.PoolOpts{Kernel: []int64{8, 8}, Strides: []int64{8, 8}})
-	const d, classes = 3 * 28 * 28, 10
+	x := bld.Input("input", onnxgraph.Float, onnxgraph.Shape{onnxgraph.Sym("N"), onnxgraph.D(3), onnxgraph.D(int64(size)), onnxgraph.D(int64(size))})
+	p := bld.AveragePool(x, onnxgraph.PoolOpts{Kernel: []int64{int64(k), int64(k)}, Strides: []int64{int64(k), int64(k)}})
+	d := 3 * (size / k) * (size / k)
 	w := make([]float32, classes*d)
 	for i := range w {
 		w[i] = float32((i*7919)%200-100) / 1e4
 	}
-	wt := bld.Initializer(onnxgraph.NewFloatTensor("w", []int64{classes, d}, w))
-	bt := bld.Initializer(onnxgraph.NewFloatTensor("b", []int64{classes}, make([]float32, classes)))
+	wt := bld.Initializer(onnxgraph.NewFloatTensor("w", []int64{int64(classes), int64(d)}, w))
+	bt := bld.Initializer(onnxgraph.NewFloatTensor("b", []int64{int64(classes)}, make([]float32, classes)))
 	z := bld.Gemm(bld.Flatten(p, 1), wt, bt, onnxgraph.GemmOpts{TransB: true})
-	bld.Output(z, onnxgraph.Float, onnxgraph.Shape{onnxgraph.Sym("N"), onnxgraph.D(classes)})
+	bld.Output(z, onnxgraph.Float, onnxgraph.Shape{onnxgraph.Sym("N"), onnxgraph.D(int64(classes))})
 	return bld.Model()
 }
 

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/robust-go/robust/evaluate"
 	"github.com/robust-go/robust/internal/testenv"
+	"github.com/robust-go/robust/onnxgraph"
 )
 
 // shardArgs are the flags of an evaluation of the tiny fixture whose
@@ -143,5 +145,77 @@ func TestShardFlags(t *testing.T) {
 				t.Fatalf("exit %d (want %d), stderr should say %q:\n%s\n%s", code, exitUsage, c.says, out, errOut)
 			}
 		})
+	}
+}
+
+// TestShardedEvalSkipBad evaluates an image folder holding an unreadable
+// file with --skip-bad, whole and as 3 shards: the whole report, every
+// shard's and the merged one count and list the file (JSON and Markdown),
+// and the merge still equals the whole run.
+func TestShardedEvalSkipBad(t *testing.T) {
+	testenv.ORT(t)
+	data, bad := writeImageFolder(t, 6)
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	model := path("pool-linear.onnx")
+	if err := onnxgraph.Save(model, poolLinear(16, 4, 3)); err != nil {
+		t.Fatal(err)
+	}
+	args := func(extra ...string) []string {
+		return append([]string{"--threads", "2", "eval", model, "--data", "imagefolder:" + data, "--split", "train",
+			"--resize", "18", "--crop", "16", "--skip-bad", "--n", "0", "--eps", "4/255", "--suite", "fgsm,pgd",
+			"--steps", "3", "--seed", "5", "--no-progress"}, extra...)
+	}
+	code, stdout, stderr := robust(t, args("--json", path("whole.json"), "--markdown", path("whole.md"))...)
+	if code != exitOK {
+		t.Fatalf("whole: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "1 unreadable file(s) were left out of the data") {
+		t.Errorf("the text report does not mention the skipped file:\n%s", stdout)
+	}
+	parts := []string{"merge", "--json", path("all.json"), "--markdown", path("all.md")}
+	for i := range 3 {
+		name := path("part-" + strconv.Itoa(i) + ".json")
+		code, stdout, stderr := robust(t, args("--shard", strconv.Itoa(i)+"/3", "--batch", "4", "--json", name)...)
+		if code != exitOK {
+			t.Fatalf("shard %d: exit %d\n%s%s", i, code, stdout, stderr)
+		}
+		parts = append(parts, name)
+	}
+	if code, stdout, stderr := robust(t, parts...); code != exitOK {
+		t.Fatalf("merge: exit %d\n%s%s", code, stdout, stderr)
+	}
+	whole, all := loadReport(t, path("whole.json")), loadReport(t, path("all.json"))
+	if whole != all {
+		t.Fatalf("merged report differs from the whole one:\n%s\nwant\n%s", all, whole)
+	}
+	for _, name := range append(parts[5:], path("whole.json"), path("all.json")) {
+		var r struct {
+			Samples int `json:"samples"`
+			Count   int `json:"skipped_count"`
+			Files   []struct {
+				Path  string `json:"path"`
+				Error string `json:"error"`
+			} `json:"skipped_files"`
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Count != 1 || len(r.Files) != 1 || r.Files[0].Path != bad || !strings.Contains(r.Files[0].Error, "truncated") {
+			t.Errorf("%s: skipped_count %d, skipped_files %+v; want %s listed with its error", filepath.Base(name), r.Count, r.Files, bad)
+		}
+	}
+	for _, name := range []string{"whole.md", "all.md"} {
+		b, err := os.ReadFile(path(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "1 unreadable file(s) were left out") || !strings.Contains(string(b), "`"+bad+"`") {
+			t.Errorf("%s does not list the skipped file:\n%s", name, b)
+		}
 	}
 }
