@@ -8,24 +8,24 @@ import (
 	"github.com/robust-go/robust/attacks"
 )
 
-// randomDraws is the number of runs of a randomised model whose majority
-// decides each verdict: odd, so that there are no ties between right and
-// wrong, and as many as the EoT samples of the autoattack-rand suite
-// (20), plus one.
+// randomDraws is the number of runs of a randomised model whose most
+// frequent prediction decides each verdict: the autoattack-rand suite's 20
+// EoT samples plus one, odd so that a two-way split cannot tie.
 const randomDraws = 21
 
 // A randomised model (one the sanity check finds non-deterministic: two
 // runs on the same inputs differ) has no single prediction: each run draws
-// its own. Its accuracy on an input is the probability that a run
-// classifies it correctly, and robust verdicts are judged on that, not on
-// one run, for every suite alike:
+// its own. robust then takes as the model's prediction on an input its
+// most frequent prediction over randomDraws runs (a tie with the true
+// label counts against the model), and judges every verdict on it, for
+// every suite alike:
 //
-//   - a sample is correctly classified when the model predicts its label
-//     in the majority of randomDraws runs of the clean image;
-//   - an attack breaks it when its example lies in the ball and the model
-//     misclassifies it in the majority of randomDraws runs, whether or not
-//     the attack claimed it (an attack's own verdict rests on single runs,
-//     and one lucky run proves nothing: Athalye et al. 2018).
+//   - a sample is correctly classified when the model's most frequent
+//     prediction on the clean image is its label;
+//   - an attack breaks it when its example lies in the ball and the most
+//     frequent prediction on it is another class, whether or not the
+//     attack claimed it (an attack's own verdict rests on single runs, and
+//     one lucky run proves nothing: Athalye et al. 2018).
 //
 // Attacks with expectation over transformation (the autoattack-rand
 // suite) average gradients, logits and losses over their draws, so they
@@ -39,11 +39,10 @@ func (e *evaluation) randomModel() bool {
 	return slices.ContainsFunc(e.report.Flags, func(f Flag) bool { return f.Code == "non-deterministic" })
 }
 
-// majorityClean redoes the clean verdicts of a randomised model by
-// majority over e.draws runs: the records' clean predictions become the
-// most frequent ones and the clean accuracy counts the samples predicted
-// correctly in most runs.
-func (e *evaluation) majorityClean(ctx context.Context) error {
+// votedClean redoes the clean verdicts of a randomised model over
+// e.draws runs: the records' clean predictions become the most frequent
+// ones (votedPrediction), and the clean accuracy counts them.
+func (e *evaluation) votedClean(ctx context.Context) error {
 	bs := e.cfg.BatchSize
 	mean := make([]float32, bs*e.classes)
 	votes := make([]int, bs*e.classes)
@@ -64,8 +63,8 @@ func (e *evaluation) majorityClean(ctx context.Context) error {
 		}
 		for k := range hi - lo {
 			i, v := lo+k, votes[k*e.classes:(k+1)*e.classes]
-			e.correct[i] = 2*v[e.d.Y[i]] > e.draws
-			e.records[i].Clean = mostVoted(v)
+			e.records[i].Clean = votedPrediction(v, e.d.Y[i])
+			e.correct[i] = e.records[i].Clean == int(e.d.Y[i])
 			e.records[i].CleanMargin = margin(mean[k*e.classes:(k+1)*e.classes], e.d.Y[i])
 			if e.correct[i] {
 				count++
@@ -102,11 +101,13 @@ func voteDraws(m attacks.Model, x []float32, n, draws int, mean []float32, votes
 	return nil
 }
 
-// mostVoted returns the class with the most votes (the first on ties).
-func mostVoted(votes []int) int {
-	best := 0
+// votedPrediction returns the class with the most votes for a sample of
+// the given label: on a tie, the first of the tied classes other than the
+// label (a tie is not a correct classification).
+func votedPrediction(votes []int, label int64) int {
+	best := -1
 	for j, v := range votes {
-		if v > votes[best] {
+		if best < 0 || v > votes[best] || v == votes[best] && int64(best) == label {
 			best = j
 		}
 	}

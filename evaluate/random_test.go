@@ -47,13 +47,15 @@ func dropoutModel(t *testing.T, ratio float32) (*attacks.ONNXModel, error) {
 
 // TestRandomisedModel evaluates the Dropout fixture with the autoattack
 // and autoattack-rand suites: the sanity check flags the randomness, says
-// that verdicts are majority votes and points to autoattack-rand, and
+// that verdicts rest on the most frequent prediction over 21 runs and
+// points to autoattack-rand, and
 // CheckRandomness refuses the deterministic suite's number unless allowed.
 // autoattack-rand must give the lower robust accuracy (summed over four
 // seeds, each run on a fresh model so that both suites see the same
 // sequence of Dropout masks, hence the same clean verdicts): single-run
 // attacks follow one run's gradient and stop at the first run they fool,
-// which a majority of runs then rejects, where EoT attacks average 20
+// which the most frequent prediction then contradicts, where EoT attacks
+// average 20
 // runs' gradients and logits and stop where the expected output is
 // fooled. EoT must also make APGD-CE and APGD-DLR stronger on their own.
 func TestRandomisedModel(t *testing.T) {
@@ -100,7 +102,7 @@ func TestRandomisedModel(t *testing.T) {
 			t.Fatalf("%s: no non-deterministic flag in %+v", r.Suite, r.Flags)
 		}
 		msg := r.Flags[i].Message
-		if strings.Contains(msg, "autoattack-rand") != !r.RandomSuite || !strings.Contains(msg, "most of 21 runs") {
+		if strings.Contains(msg, "autoattack-rand") != !r.RandomSuite || !strings.Contains(msg, "most frequent prediction over 21 runs") {
 			t.Errorf("%s: flag %q", r.Suite, msg)
 		}
 	}
@@ -132,13 +134,14 @@ func (a luckyAttack) Run(_ context.Context, _ attacks.Model, x []float32, y []in
 	return &attacks.Result{Adv: adv, Success: ok}, nil
 }
 
-// TestMajorityVerdicts checks the verdicts on a randomised model (the
+// TestVotedVerdicts checks the verdicts on a randomised model (the
 // Dropout fixture at ratio 0.6, on a random image where its runs
-// disagree): with Draws, a sample counts as broken exactly when most runs
-// misclassify the example, so a claim resting on a lucky run does not
-// break a sample that the model gets right in nearly every run, while one
-// verification run lets such luck through.
-func TestMajorityVerdicts(t *testing.T) {
+// disagree, one class taking 60–85% of them): with Draws, a sample counts
+// as broken when the most frequent prediction is not its label, so a
+// claim resting on a lucky run does not break a sample whose label is
+// that class, while one verification run lets such luck through; and a
+// sample whose label takes at most 15% of the runs is always broken.
+func TestVotedVerdicts(t *testing.T) {
 	m, err := dropoutModel(t, 0.6)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +164,7 @@ func TestMajorityVerdicts(t *testing.T) {
 		if err := voteDraws(m, point, 1, 400, mean, votes); err != nil {
 			t.Fatal(err)
 		}
-		if top := votes[mostVoted(votes)]; top >= 240 && top <= 340 {
+		if top := votes[votedPrediction(votes, -1)]; top >= 240 && top <= 340 {
 			break
 		}
 	}
@@ -172,7 +175,8 @@ func TestMajorityVerdicts(t *testing.T) {
 		idx[i] = i
 	}
 	tm := attacks.ThreatModel{Norm: attacks.Linf, Eps: 1}
-	lucky := 0 // single-run verdicts against the majority
+	top := votedPrediction(votes, -1)
+	single, voted := 0, 0 // breaks of samples labelled with the top class
 	for range 10 {
 		for _, draws := range []int{0, randomDraws} {
 			out, err := Attack(context.Background(), m, luckyAttack{point}, tm, d, idx, AttackOptions{Draws: draws})
@@ -182,17 +186,18 @@ func TestMajorityVerdicts(t *testing.T) {
 			for k, i := range idx {
 				rate := float64(votes[d.Y[i]]) / 400 // runs right on the image
 				switch {
-				case draws > 1 && rate >= 0.85 && out.Success[k]:
-					t.Fatalf("sample %d (label right in %.0f%% of runs) broken by a majority of %d runs", i, 100*rate, draws)
 				case draws > 1 && rate <= 0.15 && !out.Success[k]:
-					t.Fatalf("sample %d (label right in %.0f%% of runs) not broken by a majority of %d runs", i, 100*rate, draws)
-				case draws <= 1 && rate > 0.5 && out.Success[k]:
-					lucky++
+					t.Fatalf("sample %d (label right in %.0f%% of runs) not broken by the vote of %d runs", i, 100*rate, draws)
+				case int(d.Y[i]) == top && out.Success[k] && draws > 1:
+					voted++
+				case int(d.Y[i]) == top && out.Success[k]:
+					single++
 				}
 			}
 		}
 	}
-	if lucky == 0 {
-		t.Errorf("single-run verification never accepted a lucky claim")
+	t.Logf("samples labelled %d broken %d times by single runs, %d times by the vote", top, single, voted)
+	if single == 0 || voted*3 >= single {
+		t.Errorf("lucky claims on samples labelled %d accepted %d times by single runs, %d times by the vote of %d runs", top, single, voted, randomDraws)
 	}
 }

@@ -95,10 +95,11 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 			return nil, err
 		}
 		if e.randomModel() {
-			// Verdicts on a randomised model are majority votes over
-			// several runs, the clean ones included (see random.go).
+			// Verdicts on a randomised model rest on its most frequent
+			// prediction over several runs, the clean ones included (see
+			// random.go).
 			e.draws = randomDraws
-			if err := e.majorityClean(ctx); err != nil {
+			if err := e.votedClean(ctx); err != nil {
 				if ctx.Err() != nil {
 					return e.interrupted(start, err)
 				}
@@ -166,8 +167,8 @@ type evaluation struct {
 	// sample (the shard's first); records holds every sample's outcome.
 	offset  int
 	records []SampleRecord
-	// draws is the number of runs whose majority decides each verdict on
-	// a randomised model; 0 on a deterministic one.
+	// draws is the number of runs whose most frequent prediction decides
+	// each verdict on a randomised model; 0 on a deterministic one.
 	draws int
 }
 
@@ -457,11 +458,11 @@ type AttackOptions struct {
 	// image folder needs only the verdicts).
 	DiscardAdv bool
 	// Draws, when above 1, verifies on a randomised model: each returned
-	// example is run Draws times and breaks its sample when it lies in
-	// the ball and the model misclassifies it in the majority of the
-	// runs, whether or not the attack claimed it (an attack's own verdict
-	// rests on single runs); Pred is then the most frequent prediction and
-	// Margins come from the mean logits.
+	// example is run Draws times, Pred is the most frequent prediction (a
+	// tie with the label counts against the model) and Margins come from
+	// the mean logits; the example breaks its sample when it lies in the
+	// ball and Pred is not the label, whether or not the attack claimed
+	// it (an attack's own verdict rests on single runs).
 	Draws int
 }
 
@@ -555,12 +556,11 @@ func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.Th
 			inBall := t.Contains(clean, adv)
 			claimed, verified := res.Success[k], inBall && attacks.Fooled(z, y[k], -1)
 			if votes != nil {
-				// A randomised model: the majority of the runs decides,
-				// and a claim that failed only the vote (a lucky run) is
-				// not a rejection.
-				v := votes[k*classes : (k+1)*classes]
-				out.Pred[j] = mostVoted(v)
-				verified = inBall && 2*v[y[k]] < opts.Draws
+				// A randomised model: its most frequent prediction
+				// decides, and a claim that failed only the vote (a lucky
+				// run) is not a rejection.
+				out.Pred[j] = votedPrediction(votes[k*classes:(k+1)*classes], y[k])
+				verified = inBall && int64(out.Pred[j]) != y[k]
 				claimed = claimed && !inBall || verified
 			}
 			if claimed && !verified {
