@@ -26,11 +26,16 @@ import (
 // Each is a breakpoint search on a piecewise-linear, increasing gain
 // function: by selection for L∞ and L2 (expected O(d)), by sorting for L1.
 type boundary struct {
-	idx  []int
-	room []float64 // u_i: the room in the box in the direction of a_i
-	abs  []float64 // |a_i|
-	key  []float64 // the breakpoint of coordinate i
-	c, s []float64 // the gain of coordinate i: min(t·s_i, c_i)
+	// on holds the coordinates that can move, with their breakpoints and
+	// gains; level and sort permute it.
+	on []coord
+}
+
+// coord is a coordinate that can move towards the hyperplane: its index
+// i, its breakpoint key and its gain min(t·s, c) at level t.
+type coord struct {
+	key, c, s float64
+	i         int
 }
 
 // step writes δ into delta for the point p, normal w and offset r.
@@ -44,26 +49,25 @@ func (b *boundary) step(n Norm, p, w []float32, r float64, delta []float32) {
 		sign = -1
 	}
 	want := math.Abs(r)
-	d := len(p)
-	grow := func(v []float64) []float64 { return slices.Grow(v[:0], d)[:d] }
-	b.idx = b.idx[:0]
-	b.room, b.abs, b.key, b.c, b.s = grow(b.room), grow(b.abs), grow(b.key), grow(b.c), grow(b.s)
+	b.on = slices.Grow(b.on[:0], len(p))
 	var reach float64 // the gain of the full corner step
 	for i, wi := range w {
+		var room float64 // u_i: the room in the box in the direction of a_i
 		switch a := sign * wi; {
 		case a > 0:
-			b.room[i] = 1 - float64(p[i])
+			room = 1 - float64(p[i])
 		case a < 0:
-			b.room[i] = float64(p[i])
+			room = float64(p[i])
 		default: // zero or NaN
 			continue
 		}
-		if b.room[i] <= 0 {
+		if room <= 0 {
 			continue
 		}
-		b.abs[i] = math.Abs(float64(wi))
-		b.idx = append(b.idx, i)
-		reach += b.abs[i] * b.room[i]
+		abs := math.Abs(float64(wi))
+		// key and s are set per norm below; c is the full gain.
+		b.on = append(b.on, coord{key: room, c: abs * room, s: abs, i: i})
+		reach += abs * room
 	}
 	// dir is the sign of coordinate i's move: that of a_i = sign·w_i.
 	dir := func(i int) float64 {
@@ -73,59 +77,53 @@ func (b *boundary) step(n Norm, p, w []float32, r float64, delta []float32) {
 		return -1
 	}
 	if reach <= want {
-		for _, i := range b.idx {
-			delta[i] = float32(dir(i) * b.room[i])
+		for _, e := range b.on {
+			delta[e.i] = float32(dir(e.i) * e.key)
 		}
 		return
 	}
 	switch n {
 	case L1:
-		for _, i := range b.idx {
-			b.key[i] = -b.abs[i]
-		}
-		b.sort()
+		// Cheapest gain first: by decreasing |a_i| = s, then index.
+		slices.SortFunc(b.on, func(x, y coord) int {
+			switch {
+			case x.s > y.s:
+				return -1
+			case x.s < y.s:
+				return 1
+			}
+			return x.i - y.i
+		})
 		left := want
-		for _, i := range b.idx {
-			gain := b.abs[i] * b.room[i]
-			if gain >= left {
-				delta[i] = float32(dir(i) * left / b.abs[i])
+		for _, e := range b.on {
+			if e.c >= left {
+				delta[e.i] = float32(dir(e.i) * left / e.s)
 				return
 			}
-			delta[i] = float32(dir(i) * b.room[i])
-			left -= gain
+			delta[e.i] = float32(dir(e.i) * e.key)
+			left -= e.c
 		}
 	case L2:
 		// Coordinate i saturates at μ = u_i/|a_i|; below, it gains μ·a_i².
-		for _, i := range b.idx {
-			b.key[i], b.c[i], b.s[i] = b.room[i]/b.abs[i], b.abs[i]*b.room[i], b.abs[i]*b.abs[i]
+		for k := range b.on {
+			e := &b.on[k]
+			e.key, e.s = e.key/e.s, e.s*e.s
 		}
 		mu := b.level(want)
-		for _, i := range b.idx {
-			delta[i] = float32(dir(i) * min(mu*b.abs[i], b.room[i]))
+		for _, e := range b.on {
+			room, abs := float64(p[e.i]), math.Abs(float64(w[e.i]))
+			if sign*w[e.i] > 0 {
+				room = 1 - room
+			}
+			delta[e.i] = float32(dir(e.i) * min(mu*abs, room))
 		}
 	default:
 		// Coordinate i saturates at λ = u_i; below, it gains λ·|a_i|.
-		for _, i := range b.idx {
-			b.key[i], b.c[i], b.s[i] = b.room[i], b.abs[i]*b.room[i], b.abs[i]
-		}
 		lambda := b.level(want)
-		for _, i := range b.idx {
-			delta[i] = float32(dir(i) * min(lambda, b.room[i]))
+		for _, e := range b.on {
+			delta[e.i] = float32(dir(e.i) * min(lambda, e.key))
 		}
 	}
-}
-
-// sort orders idx by increasing key.
-func (b *boundary) sort() {
-	slices.SortFunc(b.idx, func(i, j int) int {
-		switch {
-		case b.key[i] < b.key[j]:
-			return -1
-		case b.key[i] > b.key[j]:
-			return 1
-		}
-		return i - j
-	})
 }
 
 // level finds the level t at which the gain G(t) = Σ_i min(t·s_i, c_i)
@@ -134,27 +132,27 @@ func (b *boundary) sort() {
 // expected O(d) time instead of a sort's O(d log d): the projection runs
 // twice per sample and step of FAB.
 func (b *boundary) level(want float64) float64 {
-	idx := b.idx
+	on := b.on
 	// saturated sums c_i over the coordinates known to saturate below the
-	// level, slope s_i over those known to stay linear up to it; idx[lo:hi]
+	// level, slope s_i over those known to stay linear up to it; on[lo:hi]
 	// are undecided.
 	var saturated, slope float64
-	lo, hi := 0, len(idx)
+	lo, hi := 0, len(on)
 	for lo < hi {
-		pivot := b.key[idx[lo+(hi-lo)/2]]
+		pivot := on[lo+(hi-lo)/2].key
 		m := lo
 		for j := lo; j < hi; j++ {
-			if b.key[idx[j]] < pivot {
-				idx[m], idx[j] = idx[j], idx[m]
+			if on[j].key < pivot {
+				on[m], on[j] = on[j], on[m]
 				m++
 			}
 		}
 		var below, above float64
-		for _, i := range idx[lo:m] {
-			below += b.c[i]
+		for _, e := range on[lo:m] {
+			below += e.c
 		}
-		for _, i := range idx[m:hi] {
-			above += b.s[i]
+		for _, e := range on[m:hi] {
+			above += e.s
 		}
 		if saturated+below+pivot*(slope+above) >= want {
 			slope += above // the level is at most the pivot
@@ -164,9 +162,9 @@ func (b *boundary) level(want float64) float64 {
 		// The level is above the pivot: keys up to it saturate.
 		saturated += below
 		for j := m; j < hi; j++ {
-			if b.key[idx[j]] == pivot {
-				idx[m], idx[j] = idx[j], idx[m]
-				saturated += b.c[idx[m]]
+			if on[j].key == pivot {
+				on[m], on[j] = on[j], on[m]
+				saturated += on[m].c
 				m++
 			}
 		}

@@ -169,15 +169,29 @@ func (a FAB) Minimize(ctx context.Context, m Model, x []float32, y []int64, t Th
 
 // fab is one FAB attack on a batch.
 type fab struct {
-	a                    FAB
-	p                    *problem
-	alphaMax, eta, beta  float64
-	adv                  []float32 // closest adversarial image per sample
-	dist                 []float64 // its distance
-	targeted             bool
-	ranked               [][]int64 // FAB-T: classes by decreasing clean logit
-	bnd1, bnd0           boundary
-	delta1, delta0, zero []float32 // scratch, d values (zero stays all zeros)
+	a                   FAB
+	p                   *problem
+	alphaMax, eta, beta float64
+	adv                 []float32 // closest adversarial image per sample
+	dist                []float64 // its distance
+	targeted            bool
+	ranked              [][]int64 // FAB-T: classes by decreasing clean logit
+	scratch             []fabScratch
+}
+
+// fabScratch is the scratch space of one goroutine's FAB steps.
+type fabScratch struct {
+	bnd1, bnd0     boundary
+	delta1, delta0 []float32 // d values
+}
+
+// init allocates the scratch space of the goroutines that share the
+// per-row work.
+func (f *fab) init() {
+	f.scratch = make([]fabScratch, rowWorkers())
+	for w := range f.scratch {
+		f.scratch[w].delta1, f.scratch[w].delta0 = make([]float32, f.p.d), make([]float32, f.p.d)
+	}
 }
 
 func (a FAB) start(ctx context.Context, m Model, x []float32, y []int64, t ThreatModel, rng *rand.Rand, rows []*rand.Rand) (*fab, error) {
@@ -191,9 +205,9 @@ func (a FAB) start(ctx context.Context, m Model, x []float32, y []int64, t Threa
 	if err != nil {
 		return nil, err
 	}
-	f := &fab{a: a, p: p, adv: slices.Clone(x), dist: make([]float64, p.n), targeted: a.TargetClasses > 0,
-		delta1: make([]float32, p.d), delta0: make([]float32, p.d), zero: make([]float32, p.d)}
+	f := &fab{a: a, p: p, adv: slices.Clone(x), dist: make([]float64, p.n), targeted: a.TargetClasses > 0}
 	f.alphaMax, f.eta, f.beta = a.params()
+	f.init()
 	for i := range f.dist {
 		f.dist[i] = math.Inf(1)
 	}
@@ -277,31 +291,22 @@ func (f *fab) run(random, stop bool) error {
 		if err := f.linearise(r, s); err != nil {
 			return err
 		}
-		for k := range r.len() {
-			f.move(row(s.x1, k, p.d), p.clean(r, k), row(s.w, k, p.d), s.df[k])
-		}
+		forRows(r.len(), len(f.scratch), func(w, lo, hi int) {
+			for k := lo; k < hi; k++ {
+				f.move(&f.scratch[w], row(s.x1, k, p.d), p.clean(r, k), row(s.w, k, p.d), s.df[k])
+			}
+		})
 		if err := p.logits(r, s.x1, s.logits); err != nil {
 			return err
 		}
-		kept := 0
-		for k, i := range r.idx {
-			x0, x1 := p.clean(r, k), row(s.x1, k, p.d)
-			s.keep[k] = true
-			if Predict(row(s.logits, k, p.c)) != int(p.y[i]) {
-				if dd := p.t.Norm.Distance(x1, x0); dd < f.dist[i] {
-					f.dist[i] = dd
-					copy(row(f.adv, i, p.d), x1)
-					if p.t.Contains(x0, x1) {
-						p.res.Success[i] = true
-						copy(row(p.res.Adv, i, p.d), x1)
-						s.keep[k] = !stop
-					}
-				}
-				for j, v := range x0 {
-					x1[j] = v + (x1[j]-v)*float32(f.beta)
-				}
+		forRows(r.len(), len(f.scratch), func(_, lo, hi int) {
+			for k := lo; k < hi; k++ {
+				f.check(r, s, k, stop)
 			}
-			if s.keep[k] {
+		})
+		kept := 0
+		for _, ok := range s.keep[:r.len()] {
+			if ok {
 				kept++
 			}
 		}
@@ -313,6 +318,31 @@ func (f *fab) run(random, stop bool) error {
 		}
 	}
 	return nil
+}
+
+// check records the iterate of row k if it is adversarial and closer
+// than the sample's best, and then pulls it back towards the clean image
+// by β; it sets keep[k] unless stop is set and the sample is broken.
+func (f *fab) check(r *rows, s *fabRows, k int, stop bool) {
+	p := f.p
+	i := r.idx[k]
+	x0, x1 := p.clean(r, k), row(s.x1, k, p.d)
+	s.keep[k] = true
+	if Predict(row(s.logits, k, p.c)) == int(p.y[i]) {
+		return
+	}
+	if dd := p.t.Norm.Distance(x1, x0); dd < f.dist[i] {
+		f.dist[i] = dd
+		copy(row(f.adv, i, p.d), x1)
+		if p.t.Contains(x0, x1) {
+			p.res.Success[i] = true
+			copy(row(p.res.Adv, i, p.d), x1)
+			s.keep[k] = !stop
+		}
+	}
+	for j, v := range x0 {
+		x1[j] = v + (x1[j]-v)*float32(f.beta)
+	}
 }
 
 // randomStart sets x1 to a random point at distance ε/2 from x0 (in the
@@ -376,19 +406,26 @@ func (f *fab) linearise(r *rows, s *fabRows) error {
 
 // move takes one FAB step from x1 for the clean image x0 and the
 // hyperplane w·(x − x1) + df = 0.
-func (f *fab) move(x1, x0, w []float32, df float64) {
+func (f *fab) move(s *fabScratch, x1, x0, w []float32, df float64) {
 	var wDiff float64 // w·(x1 − x0)
 	for j, v := range x1 {
 		wDiff += float64(w[j]) * float64(v-x0[j])
 	}
 	norm := f.p.t.Norm
-	f.bnd1.step(norm, x1, w, -df, f.delta1)
-	f.bnd0.step(norm, x0, w, -df+wDiff, f.delta0)
-	a1 := max(norm.Distance(f.delta1, f.zero), 1e-8)
-	a0 := max(norm.Distance(f.delta0, f.zero), 1e-8)
+	s.bnd1.step(norm, x1, w, -df, s.delta1)
+	s.bnd0.step(norm, x0, w, -df+wDiff, s.delta0)
+	a1 := max(norm.length(s.delta1), 1e-8)
+	a0 := max(norm.length(s.delta0), 1e-8)
 	alpha := min(max(a1/(a1+a0), 0), f.alphaMax)
 	for j := range x1 {
-		v := (float64(x1[j])+f.eta*float64(f.delta1[j]))*(1-alpha) + (float64(x0[j])+f.eta*float64(f.delta0[j]))*alpha
-		x1[j] = float32(min(max(v, 0), 1))
+		v := (float64(x1[j])+f.eta*float64(s.delta1[j]))*(1-alpha) + (float64(x0[j])+f.eta*float64(s.delta0[j]))*alpha
+		// min(max(v, 0), 1), NaN kept, without the built-ins' NaN and
+		// signed-zero branches.
+		if v <= 0 {
+			v = 0
+		} else if v > 1 {
+			v = 1
+		}
+		x1[j] = float32(v)
 	}
 }

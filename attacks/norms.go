@@ -3,6 +3,8 @@ package attacks
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 )
 
 // project moves adv, an image near the clean image x, to the closest point
@@ -111,3 +113,65 @@ func ascend(adv, g []float32, n Norm, alpha, sign float32) {
 
 // row returns row i of a matrix with rows of w values.
 func row[T any](s []T, i, w int) []T { return s[i*w : (i+1)*w : (i+1)*w] }
+
+// length returns the norm of v: its distance from 0, as Distance
+// computes it (the same sums in the same order).
+func (n Norm) length(v []float32) float64 {
+	switch n {
+	case L2:
+		var s float64
+		for _, x := range v {
+			d := float64(x)
+			s += d * d
+		}
+		return math.Sqrt(s)
+	case L1:
+		var s float64
+		for _, x := range v {
+			s += math.Abs(float64(x))
+		}
+		return s
+	}
+	return maxAbs64(v)
+}
+
+// maxAbs64 returns max_i |v_i| as a float64, or NaN if any v_i is NaN.
+func maxAbs64(v []float32) float64 {
+	var m float32
+	for _, x := range v {
+		a := math.Float32frombits(math.Float32bits(x) &^ (1 << 31))
+		if a > m {
+			m = a
+		} else if a != a {
+			return math.NaN()
+		}
+	}
+	return float64(m)
+}
+
+// rowWorkers is the number of goroutines that share an attack's per-row
+// Go work (FAB's projections): GOMAXPROCS.
+func rowWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// forRows calls fn on the rows [0, n) split into contiguous chunks, one
+// per worker w < workers (fewer when n is smaller), concurrently, and
+// returns when all are done. fn must touch only its rows' data and the
+// worker's own scratch space; each row's result is then independent of
+// the split.
+func forRows(n, workers int, fn func(w, lo, hi int)) {
+	workers = min(workers, n)
+	if workers <= 1 {
+		fn(0, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(w, n*w/workers, n*(w+1)/workers)
+		}()
+	}
+	fn(0, 0, n/workers)
+	wg.Wait()
+}

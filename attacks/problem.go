@@ -49,6 +49,8 @@ type problem struct {
 	res  *Result
 	best []float32 // highest margin seen per sample (the worst case)
 	sum  []float32 // EoT: the running sum of gradients
+	// EoT: the running sums of logits and losses
+	logitSum, lossSum []float64
 
 	// lossTargets are the target classes of a targeted loss: the attack's
 	// targets, or the classes APGD-T and FAB-T pick for an untargeted goal.
@@ -231,10 +233,22 @@ func (p *problem) grad(r *rows, adv, logits, losses, grad []float32) error {
 		return nil
 	}
 	// Expectation over transformation: average the gradients of several
-	// evaluations of a randomised model; the logits and losses are the
-	// last evaluation's, as in AutoAttack.
-	size := r.len() * p.d
+	// evaluations of a randomised model, and their logits and losses, so
+	// that the attack judges its progress, and success, on the model's
+	// expected output rather than on one lucky run. (AutoAttack keeps the
+	// last evaluation's logits and losses.) The sums are in float64: on a
+	// deterministic model the means are then the values themselves.
+	n := r.len()
+	size := n * p.d
 	p.sum = append(p.sum[:0], grad[:size]...)
+	p.logitSum = p.logitSum[:0]
+	for _, v := range logits[:n*p.c] {
+		p.logitSum = append(p.logitSum, float64(v))
+	}
+	p.lossSum = p.lossSum[:0]
+	for _, v := range losses[:n] {
+		p.lossSum = append(p.lossSum, float64(v))
+	}
 	for range p.s.eot - 1 {
 		if err := p.m.Grad(in, out); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
@@ -243,9 +257,22 @@ func (p *problem) grad(r *rows, adv, logits, losses, grad []float32) error {
 		for j, v := range grad[:size] {
 			p.sum[j] += v
 		}
+		for j, v := range logits[:n*p.c] {
+			p.logitSum[j] += float64(v)
+		}
+		for j, v := range losses[:n] {
+			p.lossSum[j] += float64(v)
+		}
 	}
+	k := float64(p.s.eot)
 	for j, v := range p.sum {
 		grad[j] = v / float32(p.s.eot)
+	}
+	for j, v := range p.logitSum {
+		logits[j] = float32(v / k)
+	}
+	for j, v := range p.lossSum {
+		losses[j] = float32(v / k)
 	}
 	return nil
 }

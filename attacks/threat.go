@@ -69,20 +69,28 @@ func (n Norm) MaxEps(d int) float64 {
 
 // Distance returns the norm of a − b.
 func (n Norm) Distance(a, b []float32) float64 {
+	b = b[:len(a)]
 	var s float64
+	switch n {
+	case L2:
+		for i, v := range a {
+			d := float64(v) - float64(b[i])
+			s += d * d
+		}
+		return math.Sqrt(s)
+	case L1:
+		for i, v := range a {
+			s += math.Abs(float64(v) - float64(b[i]))
+		}
+		return s
+	}
 	for i, v := range a {
 		d := math.Abs(float64(v) - float64(b[i]))
-		switch n {
-		case L2:
-			s += d * d
-		case L1:
-			s += d
-		default:
-			s = max(s, d)
+		if d > s {
+			s = d
+		} else if d != d {
+			return d // NaN
 		}
-	}
-	if n == L2 {
-		return math.Sqrt(s)
 	}
 	return s
 }

@@ -94,6 +94,18 @@ func Run(ctx context.Context, m attacks.Model, d *dataset.Dataset, cfg Config) (
 			}
 			return nil, err
 		}
+		if e.randomModel() {
+			// Verdicts on a randomised model rest on its most frequent
+			// prediction over several runs, the clean ones included (see
+			// random.go).
+			e.draws = randomDraws
+			if err := e.votedClean(ctx); err != nil {
+				if ctx.Err() != nil {
+					return e.interrupted(start, err)
+				}
+				return nil, err
+			}
+		}
 	}
 	for i, eps := range cfg.Eps {
 		p, err := e.point(ctx, i, eps)
@@ -155,6 +167,9 @@ type evaluation struct {
 	// sample (the shard's first); records holds every sample's outcome.
 	offset  int
 	records []SampleRecord
+	// draws is the number of runs whose most frequent prediction decides
+	// each verdict on a randomised model; 0 on a deterministic one.
+	draws int
 }
 
 // finishRecords puts the records in the report if they were asked for or
@@ -364,7 +379,7 @@ func (e *evaluation) point(ctx context.Context, index int, eps Eps) (*Point, err
 			}
 		}
 		out, err := Attack(ctx, e.m, a, attacks.ThreatModel{Norm: e.cfg.Norm, Eps: eps.Value}, e.d, idx, AttackOptions{
-			BatchSize: e.cfg.BatchSize, DiscardAdv: true,
+			BatchSize: e.cfg.BatchSize, DiscardAdv: true, Draws: e.draws,
 			SampleRng: func(k int) *rand.Rand { return sampleRng(e.cfg.Seed, e.offset+idx[k], index, ai) },
 			Progress:  func(done, total int) { e.progress(fmt.Sprintf("%s ε=%s", a.Name(), eps.Text), done, total) },
 		})
@@ -443,6 +458,13 @@ type AttackOptions struct {
 	// whatever the number of samples (an evaluation of a large streamed
 	// image folder needs only the verdicts).
 	DiscardAdv bool
+	// Draws, when above 1, verifies on a randomised model: each returned
+	// example is run Draws times, Pred is the most frequent prediction (a
+	// tie with the label counts against the model) and Margins come from
+	// the mean logits; the example breaks its sample when it lies in the
+	// ball and Pred is not the label, whether or not the attack claimed
+	// it (an attack's own verdict rests on single runs).
+	Draws int
 }
 
 // Outcome is the verified result of an attack on a list of samples.
@@ -488,6 +510,10 @@ func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.Th
 	x := make([]float32, 0, bs*size)
 	y := make([]int64, 0, bs)
 	logits := make([]float32, bs*classes)
+	var votes []int
+	if opts.Draws > 1 {
+		votes = make([]int, bs*classes)
+	}
 	start := time.Now()
 	for lo := 0; lo < len(idx); lo += bs {
 		hi := min(lo+bs, len(idx))
@@ -510,7 +536,12 @@ func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.Th
 		}
 		out.Queries += res.Queries
 		out.Rejected += res.Rejected
-		if err := m.Logits(res.Adv, hi-lo, logits); err != nil {
+		if votes != nil {
+			err = voteDraws(m, res.Adv, hi-lo, opts.Draws, logits, votes)
+		} else {
+			err = m.Logits(res.Adv, hi-lo, logits)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("%s: verify: %w", a.Name(), err)
 		}
 		for k := range hi - lo {
@@ -523,14 +554,23 @@ func Attack(ctx context.Context, m attacks.Model, a attacks.Attack, t attacks.Th
 			out.Pred[j] = attacks.Predict(z)
 			out.Margins[j] = margin(z, y[k])
 			out.Norms[j] = t.Norm.Distance(adv, clean)
-			verified := t.Contains(clean, adv) && attacks.Fooled(z, y[k], -1)
-			if res.Success[k] && !verified {
+			inBall := t.Contains(clean, adv)
+			claimed, verified := res.Success[k], inBall && attacks.Fooled(z, y[k], -1)
+			if votes != nil {
+				// A randomised model: its most frequent prediction
+				// decides, and a claim that failed only the vote (a lucky
+				// run) is not a rejection.
+				out.Pred[j] = votedPrediction(votes[k*classes:(k+1)*classes], y[k])
+				verified = inBall && int64(out.Pred[j]) != y[k]
+				claimed = claimed && !inBall || verified
+			}
+			if claimed && !verified {
 				out.Rejected++
 				if out.SampleRejected != nil {
 					out.SampleRejected[j]++
 				}
 			}
-			out.Success[j] = res.Success[k] && verified
+			out.Success[j] = claimed && verified
 		}
 		if opts.Progress != nil {
 			opts.Progress(hi, len(idx))

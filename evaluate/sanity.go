@@ -149,9 +149,9 @@ func sanityFlags(s *Sanity, n int, randomSuite bool, norm attacks.Norm) []Flag {
 	}
 	if s.MaxOutputDiff > 1e-4 {
 		if randomSuite {
-			flags = append(flags, warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model; the suite averages gradients over its randomness (EoT), and robust accuracy is noisy", s.MaxOutputDiff))
+			flags = append(flags, warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model; the suite averages gradients over its randomness (EoT), and every verdict rests on the model's most frequent prediction over %d runs", s.MaxOutputDiff, randomDraws))
 		} else {
-			flags = append(flags, warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model defeats single-sample attacks and makes robust accuracy noisy; rerun with --suite autoattack-rand (attacks with EoT over 20 samples)", s.MaxOutputDiff))
+			flags = append(flags, warning("non-deterministic", "two runs on the same inputs differ by up to %.3g (relative): a randomised model defeats single-sample attacks; every verdict rests on the model's most frequent prediction over %d runs; rerun with --suite autoattack-rand (attacks with EoT over 20 samples)", s.MaxOutputDiff, randomDraws))
 		}
 	}
 	if s.LargeEpsAccuracy > maskingAccuracy {
