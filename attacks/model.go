@@ -3,6 +3,7 @@ package attacks
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/robust-go/robust/onnxgraph"
@@ -57,11 +58,48 @@ type ModelOptions struct {
 	Shape [3]int
 	// MaxPool selects the MaxPool gradient formulation.
 	MaxPool onnxgraph.MaxPoolGrad
+	// Sessions is the number of ONNX Runtime sessions per graph that each
+	// run a slice of every batch at the same time (data parallelism
+	// inside one process). 0 chooses: on the CPU one session per intra-op
+	// thread of the Env, each with one thread; on a GPU one session. 1
+	// is one session with all the Env's threads.
+	Sessions int
 }
 
-// sessionOptions are the options of the model's sessions: attacks run
-// them on batches whose size changes as samples are broken.
-var sessionOptions = ort.SessionOptions{VaryingShapes: true}
+// sessions returns how many sessions run each graph and the intra-op
+// threads of each (0: the Env's).
+//
+// On the CPU, one single-threaded session per core beats one session whose
+// operators are split over the cores for the models attacks usually run:
+// ONNX Runtime's intra-op parallelism splits each operator, and on small
+// images and batches of a few hundred the split and the synchronisation
+// between operators cost as much as they gain (docs/attacks.md: the demo
+// model needs twice the CPU time with two threads as with one, for the
+// same results). A slice of the batch per session keeps every core busy
+// from the first operator to the last with no synchronisation at all.
+func (o ModelOptions) sessions(env *ort.Env) (n, threads int) {
+	if o.Sessions > 0 {
+		if o.Sessions == 1 {
+			return 1, 0
+		}
+		return o.Sessions, max(1, cores(env)/o.Sessions)
+	}
+	if env.Device().Kind != ort.DeviceCPU {
+		return 1, 0
+	}
+	if c := cores(env); c > 1 {
+		return c, 1
+	}
+	return 1, 0
+}
+
+// cores is the intra-op thread count of the Env's sessions.
+func cores(env *ort.Env) int {
+	if t := env.Threads(); t > 0 {
+		return t
+	}
+	return runtime.NumCPU()
+}
 
 // ONNXModel is a [Model] backed by ONNX Runtime. It is safe for concurrent
 // use (calls are serialised) and must be closed.
@@ -77,6 +115,10 @@ type ONNXModel struct {
 	mu    sync.Mutex
 	fwd   *runner
 	grads map[Loss]*runner
+	// so and replicas: every graph runs in replicas sessions with these
+	// options.
+	so       ort.SessionOptions
+	replicas int
 }
 
 // NewONNXModel prepares a classifier for attacks. The model must take one
@@ -87,19 +129,25 @@ func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXMod
 	if env == nil || m == nil || m.Graph == nil {
 		return nil, errors.New("attacks: new model: nil environment or model")
 	}
+	if opts.Sessions < 0 {
+		return nil, fmt.Errorf("attacks: new model: %d sessions", opts.Sessions)
+	}
 	om := &ONNXModel{env: env, model: m, opts: opts, grads: map[Loss]*runner{}}
 	if err := om.resolveIO(); err != nil {
 		return nil, fmt.Errorf("attacks: new model: %w", err)
 	}
+	// Attacks run the sessions on batches whose size changes as samples
+	// are broken (ort.SessionOptions.VaryingShapes).
+	om.replicas, om.so.Threads = opts.sessions(env)
+	om.so.VaryingShapes = true
 	data, err := onnxgraph.Encode(m)
 	if err != nil {
 		return nil, fmt.Errorf("attacks: new model: %w", err)
 	}
-	s, err := env.NewSessionWith(data, []string{om.input}, []string{om.logits}, sessionOptions)
+	om.fwd, err = om.newRunner(data, []string{om.input}, []string{om.logits}, false, false)
 	if err != nil {
 		return nil, fmt.Errorf("attacks: new model: %w", err)
 	}
-	om.fwd = newRunner(s, om, false, false)
 	return om, nil
 }
 
@@ -268,11 +316,10 @@ func (om *ONNXModel) gradRunner(loss Loss) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := om.env.NewSessionWith(data, ins, []string{ig.Logits, ig.PerSample, ig.InputGrad}, sessionOptions)
+	r, err := om.newRunner(data, ins, []string{ig.Logits, ig.PerSample, ig.InputGrad}, true, loss.Targeted())
 	if err != nil {
 		return nil, err
 	}
-	r := newRunner(s, om, true, loss.Targeted())
 	om.grads[loss] = r
 	return r, nil
 }
@@ -293,15 +340,22 @@ func (om *ONNXModel) Close() error {
 	return errors.Join(errs...)
 }
 
-// runner is one session. Its inputs and outputs are tensors that wrap the
-// caller's buffers for the duration of one run: ONNX Runtime reads the
+// runner runs one graph: in om.replicas sessions, each on its own slice of
+// every batch at the same time. Inputs and outputs are tensors that wrap
+// the caller's buffers for the duration of one run: ONNX Runtime reads the
 // images and writes the logits and gradients in place. Earlier versions
 // kept tensors of their own per batch size (up to six sizes, the input and
 // the gradient each a whole batch of images) and copied in and out; for a
 // batch of 128 ImageNet-sized images that was over a gigabyte held for
 // nothing, since wrapping a buffer costs no allocation of its size.
+//
+// A sample's results do not depend on the slice it lands in: the graphs
+// treat samples independently (BatchNormalization in inference form), and
+// ONNX Runtime's kernels compute each sample's values in the same order
+// whatever the batch size (the golden reports and TestSessionsAgree check
+// this).
 type runner struct {
-	s        *ort.Session
+	ss       []*ort.Session
 	d        int // values per sample
 	classes  int
 	grad     bool // inputs: image, labels (, targets); outputs: logits, losses, gradient
@@ -309,8 +363,25 @@ type runner struct {
 	shape    [3]int
 }
 
-func newRunner(s *ort.Session, om *ONNXModel, grad, targeted bool) *runner {
-	return &runner{s: s, d: om.sampleSize(), classes: om.classes, grad: grad, targeted: targeted, shape: om.shape}
+// newRunner creates the sessions of a graph, concurrently (ONNX Runtime
+// optimises each).
+func (om *ONNXModel) newRunner(data []byte, ins, outs []string, grad, targeted bool) (*runner, error) {
+	r := &runner{ss: make([]*ort.Session, om.replicas), d: om.sampleSize(), classes: om.classes,
+		grad: grad, targeted: targeted, shape: om.shape}
+	errs := make([]error, len(r.ss))
+	var wg sync.WaitGroup
+	for i := range r.ss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.ss[i], errs[i] = om.env.NewSessionWith(data, ins, outs, om.so)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, errors.Join(err, r.close())
+	}
+	return r, nil
 }
 
 // values wraps caller buffers as tensors for one run and closes them.
@@ -334,37 +405,66 @@ func (vs values) close() error {
 	return errors.Join(errs...)
 }
 
-// run evaluates the session on n samples: x's first n images (and labels,
+// run evaluates the graph on n samples: x's first n images (and labels,
 // targets) in, the logits (losses, gradient) written straight into the
-// first n rows of the output buffers.
-func (r *runner) run(x []float32, labels, targets []int64, n int, logits, losses, grad []float32) (err error) {
+// first n rows of the output buffers. The rows are cut into one slice per
+// session, run at the same time.
+func (r *runner) run(x []float32, labels, targets []int64, n int, logits, losses, grad []float32) error {
+	k := min(len(r.ss), n)
+	if k == 1 {
+		return r.runSlice(r.ss[0], x, labels, targets, 0, n, logits, losses, grad)
+	}
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for i := range k {
+		lo, hi := i*n/k, (i+1)*n/k
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.runSlice(r.ss[i], x, labels, targets, lo, hi, logits, losses, grad)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// runSlice runs one session on rows lo…hi-1.
+func (r *runner) runSlice(s *ort.Session, x []float32, labels, targets []int64, lo, hi int, logits, losses, grad []float32) (err error) {
 	var ins, outs values
 	defer func() { err = errors.Join(err, ins.close(), outs.close()) }()
-	b := int64(n)
+	b := int64(hi - lo)
 	img := []int64{b, int64(r.shape[0]), int64(r.shape[1]), int64(r.shape[2])}
-	if err := wrap(&ins, img, x[:n*r.d]); err != nil {
+	if err := wrap(&ins, img, x[lo*r.d:hi*r.d]); err != nil {
 		return err
 	}
-	if err := wrap(&outs, []int64{b, int64(r.classes)}, logits[:n*r.classes]); err != nil {
+	if err := wrap(&outs, []int64{b, int64(r.classes)}, logits[lo*r.classes:hi*r.classes]); err != nil {
 		return err
 	}
 	if r.grad {
-		if err := wrap(&ins, []int64{b}, labels[:n]); err != nil {
+		if err := wrap(&ins, []int64{b}, labels[lo:hi]); err != nil {
 			return err
 		}
 		if r.targeted {
-			if err := wrap(&ins, []int64{b}, targets[:n]); err != nil {
+			if err := wrap(&ins, []int64{b}, targets[lo:hi]); err != nil {
 				return err
 			}
 		}
-		if err := wrap(&outs, []int64{b}, losses[:n]); err != nil {
+		if err := wrap(&outs, []int64{b}, losses[lo:hi]); err != nil {
 			return err
 		}
-		if err := wrap(&outs, img, grad[:n*r.d]); err != nil {
+		if err := wrap(&outs, img, grad[lo*r.d:hi*r.d]); err != nil {
 			return err
 		}
 	}
-	return r.s.Run(ins, outs)
+	return s.Run(ins, outs)
 }
 
-func (r *runner) close() error { return r.s.Close() }
+func (r *runner) close() error {
+	var errs []error
+	for _, s := range r.ss {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -82,6 +82,10 @@ type SessionOptions struct {
 	// changing that only adds memory (measured: about 10% of the peak of
 	// an ImageNet-sized evaluation) and no speed.
 	VaryingShapes bool
+	// Threads, when positive, overrides the Env's intra-op thread count for
+	// this session (several sessions that run at the same time, one thread
+	// each, instead of one session with a thread per core).
+	Threads int
 }
 
 // apply sets the options on ONNX Runtime session options.
@@ -94,6 +98,14 @@ func (o *SessionOptions) apply(so *ortgo.SessionOptions) error {
 	if o.OptimizedModelPath != "" {
 		if err := so.SetOptimizedModelFilePath(o.OptimizedModelPath); err != nil {
 			return fmt.Errorf("ort: set optimized model path: %w", err)
+		}
+	}
+	if o.Threads < 0 {
+		return fmt.Errorf("ort: negative thread count %d", o.Threads)
+	}
+	if o.Threads > 0 {
+		if err := so.SetIntraOpNumThreads(o.Threads); err != nil {
+			return fmt.Errorf("ort: set %d intra-op threads: %w", o.Threads, err)
 		}
 	}
 	if o.VaryingShapes {

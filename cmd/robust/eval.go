@@ -97,7 +97,7 @@ func (f *ModelFlags) load(g *Globals, eps []evaluate.Eps, norm attacks.Norm) (*l
 		return nil, err
 	}
 	g.sessions++
-	m, err := attacks.NewONNXModel(env, prepared, attacks.ModelOptions{Input: f.Input, Logits: f.Output, Shape: shape})
+	m, err := attacks.NewONNXModel(env, prepared, attacks.ModelOptions{Input: f.Input, Logits: f.Output, Shape: shape, Sessions: g.Sessions})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("%s: %w", f.Model, err)}
 	}
