@@ -61,6 +61,8 @@ func TestEvalValidatesBeforeRunning(t *testing.T) {
 		{"eps out of range", []string{"--eps", "1.5"}, []string{"--eps: ε 1.5 is out of range (0, 1] for the L∞ norm\n"}},
 		{"eps fraction out of range", []string{"--eps", "3/2"}, []string{"--eps: ε 3/2 = 1.5 is out of range"}},
 		{"negative n", []string{"--n=-5"}, []string{"--n -5: want 0 (all) or more"}},
+		{"negative sessions", []string{"--sessions=-2", "--threads=-1"},
+			[]string{"--sessions -2: want 0 (chosen for the device) or more", "--threads -1: want 0 (one per core) or more"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

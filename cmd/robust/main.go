@@ -238,3 +238,9 @@ func helpWithDefault(v *kong.Value) string {
 	}
 	return help + fmt.Sprintf(" (default: %s).", v.Default)
 }
+
+// Validate refuses negative thread and session counts before any command
+// runs.
+func (g *Globals) Validate() error {
+	return checkCounts(count{"--threads", g.Threads, 0, "one per core"}, count{"--sessions", g.Sessions, 0, "chosen for the device"})
+}
