@@ -172,10 +172,13 @@ func IsNonDifferentiable(opType string) bool {
 // constant-folded like its relative-position bias) or a fixed sinusoidal
 // position encoding is trained like a learned bias; preprocessing written
 // as a Mul by 1/std and an Add of −mean/std is trained like an affine
-// layer; a learned scalar (a one-element temperature or scale) is left out.
+// layer; a learned scalar (a one-element temperature or scale) or a
+// learned tensor that is subtracted or divided by is left out. A listed
+// tensor that reaches the loss only through inputs without a gradient (a
+// Resize scale assembled by a Concat) gets a zero gradient.
 // Callers choose the parameters themselves where that matters: package
 // harden removes the names its Options.Freeze patterns match (robust harden
-// --freeze), and traingraph.Options.Params replaces the default set.
+// --freeze), and traingraph.TrainOptions.Params replaces the default set.
 // Initializers read through Identity nodes are not included (see package
 // harden, which unties them first).
 func TrainableParams(g *Graph) []string {
