@@ -23,7 +23,15 @@ func TestOpTableConsistent(t *testing.T) {
 				t.Errorf("%s: weight-decayed input %d is not a parameter input", name, i)
 			}
 		}
-		if d.quantized && (d.grad != nil || len(d.params) > 0) {
+		for _, i := range d.learned {
+			if i < allInputs || slices.Contains(d.params, i) {
+				t.Errorf("%s: learned input %d is invalid or also a parameter input", name, i)
+			}
+		}
+		if d.view && !slices.Equal(d.learned, []int{0}) {
+			t.Errorf("%s: a view operator's data input must be its only learned input", name)
+		}
+		if d.quantized && (d.grad != nil || len(d.params) > 0 || len(d.learned) > 0) {
 			t.Errorf("quantised operator %s has a gradient rule or parameters", name)
 		}
 	}
