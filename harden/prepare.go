@@ -26,7 +26,10 @@ type Options struct {
 	Mean, Std []float32
 	// Freeze lists patterns of parameter names to keep fixed: shell globs
 	// ("layer1.*", "conv?.weight") or, between slashes, regular expressions
-	// ("/^features\./").
+	// ("/^features\./"). The parameters are onnxgraph.TrainableParams's,
+	// which cannot tell a learned tensor from a buffer of the same role
+	// (a constant attention mask added to logits, a fixed position
+	// encoding): freezing such a tensor keeps it as exported.
 	Freeze []string
 }
 
@@ -85,7 +88,7 @@ func Prepare(m *onnxgraph.Model, opts Options) (_ *Plan, err error) {
 	}
 	all := onnxgraph.TrainableParams(g)
 	if len(all) == 0 {
-		return nil, fmt.Errorf("%w: no Conv, Gemm, MatMul or BatchNormalization reads a float initializer", ErrNoParameters)
+		return nil, fmt.Errorf("%w: no Conv, Gemm, MatMul or normalisation reads a float initializer, and no other operator reads one of more than one element where models keep learned tensors (see onnxgraph.TrainableParams)", ErrNoParameters)
 	}
 	freeze, err := compilePatterns(opts.Freeze)
 	if err != nil {
@@ -139,7 +142,7 @@ func CheckTrainable(m *onnxgraph.Model) (_ []string, err error) {
 		}
 	}
 	if len(wrt) == 0 {
-		return nil, fmt.Errorf("%w: no float parameters in Conv, Gemm, MatMul or BatchNormalization, and no float inputs", ErrNoParameters)
+		return nil, fmt.Errorf("%w: no float parameters (onnxgraph.TrainableParams: Conv, Gemm, MatMul and normalisation weights, learned tensors) and no float inputs", ErrNoParameters)
 	}
 	b := onnxgraph.Extend(g, p.Trainable.Opset(""))
 	loss := b.ReduceSum(g.Outputs[0].Name, nil, false)
@@ -147,7 +150,7 @@ func CheckTrainable(m *onnxgraph.Model) (_ []string, err error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotTrainable, err)
 	}
 	if len(params) == 0 {
-		return nil, fmt.Errorf("%w (every operator is differentiable, but no Conv, Gemm, MatMul or BatchNormalization reads a float initializer)", ErrNoParameters)
+		return nil, fmt.Errorf("%w (every operator is differentiable, but no Conv, Gemm, MatMul or normalisation reads a float initializer, nor any other operator one of more than one element where models keep learned tensors)", ErrNoParameters)
 	}
 	return params, nil
 }

@@ -5,8 +5,9 @@ import "slices"
 // The operator table. Everything robust knows about one operator of the
 // default ONNX domain lives in its entry: how to infer its output types,
 // how to differentiate it (or that no gradient flows through it), which
-// inputs are trainable parameters and which of those get weight decay by
-// default, and how to bring a node from an older opset to DefaultOpset.
+// inputs are trainable parameters or may hold learned tensors and which
+// get weight decay by default, and how to bring a node from an older
+// opset to DefaultOpset.
 // Entries are grouped by family in the ops_*.go files, next to the rules
 // they name; adding an operator touches one file.
 
@@ -30,6 +31,15 @@ type opDef struct {
 	// that get weight decay by default (weights, not biases or
 	// normalisation parameters).
 	params, decay []int
+	// learned lists the inputs that hold learned tensors when they are
+	// float initializers of more than one element (the bias of a Linear
+	// layer exported as MatMul + Add, embeddings, layer scales; see
+	// [TrainableParams]); allInputs stands for every input.
+	learned []int
+	// view marks operators whose output is their first input's values
+	// rearranged (Reshape, Transpose, ...): a weight read through one is
+	// still a weight ([WeightDecayed]).
+	view bool
 	// upgrade rewrites a node of a model importing an opset older than
 	// DefaultOpset into its DefaultOpset form.
 	upgrade func(u *upgrader, n *Node) error
@@ -39,6 +49,9 @@ type opDef struct {
 	// quantized marks operators of integer-quantised models.
 	quantized bool
 }
+
+// allInputs in opDef.learned stands for every input of the node.
+const allInputs = -1
 
 // ops is the operator table, filled by init from the families below and
 // read-only afterwards.
@@ -131,29 +144,66 @@ func IsNonDifferentiable(opType string) bool {
 }
 
 // TrainableParams returns the float initializers a training graph trains by
-// default: the parameter inputs of the operator table (weights and biases of
-// Conv, ConvTranspose and Gemm, MatMul operands, normalisation scales and
-// biases, PRelu slopes) and the scale and bias of normalisations exported
-// as primitive operators (LayerNorm before opset 17), in order of first
-// use. Initializers read through
-// Identity nodes are not included (see package harden, which unties them
-// first).
+// default, in order of first use:
+//
+//   - whatever their size, the parameter inputs of the operator table:
+//     weights and biases of Conv, ConvTranspose and Gemm, MatMul operands,
+//     normalisation scales and biases, PRelu slopes;
+//   - float initializers of more than one element at the inputs where
+//     exported models keep their other learned tensors: either operand of
+//     Add and Mul (the bias of a Linear layer exported as MatMul + Add, a
+//     position embedding, a layer scale, the scale and bias of a LayerNorm
+//     exported as primitive operators, an attention bias the exporter
+//     folded to a constant), every input of Concat and Sum (a class token),
+//     the two values of Where, and the data input of Expand, Gather, Slice,
+//     Transpose, Reshape, Flatten, Squeeze and Unsqueeze (a class token
+//     broadcast to the batch, an embedding table, a Linear weight exported
+//     with its Transpose).
+//
+// Neither operand of Sub or Div is trained (that is where models bake in
+// their preprocessing, (x − mean)/std, which PyTorch keeps as buffers), nor
+// a one-element constant (GELU's 0.5 and 1/√2, epsilons, attention's 1/√d),
+// nor any input of another operator (Resize scales, Pad values, Clip
+// bounds, Pow exponents, BatchNormalization's running statistics).
+//
+// The rule reads the graph, which does not record whether the exporter's
+// tensor was a parameter or a buffer, so it errs where the two look alike:
+// a constant mask added to attention logits (Swin's shifted-window mask,
+// constant-folded like its relative-position bias) or a fixed sinusoidal
+// position encoding is trained like a learned bias; preprocessing written
+// as a Mul by 1/std and an Add of −mean/std is trained like an affine
+// layer; a learned scalar (a one-element temperature or scale) or a
+// learned tensor that is subtracted or divided by is left out. A listed
+// tensor that reaches the loss only through inputs without a gradient (a
+// Resize scale assembled by a Concat) gets a zero gradient.
+// Callers choose the parameters themselves where that matters: package
+// harden removes the names its Options.Freeze patterns match (robust harden
+// --freeze), and traingraph.TrainOptions.Params replaces the default set.
+// Initializers read through Identity nodes are not included (see package
+// harden, which unties them first).
 func TrainableParams(g *Graph) []string {
 	var out []string
-	affine := decomposedNormAffine(g)
+	add := func(name string, anySize bool) {
+		t := g.Initializer(name)
+		if t != nil && t.DataType.IsFloat() && (anySize || t.NumElements() > 1) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
 	for _, n := range g.Nodes {
 		d := opOf(n)
 		if d == nil {
 			continue
 		}
-		params := d.params
-		if i, ok := affine[n]; ok {
-			params = []int{i}
+		for _, i := range d.params {
+			add(n.Input(i), true)
 		}
-		for _, i := range params {
-			name := n.Input(i)
-			if t := g.Initializer(name); t != nil && t.DataType.IsFloat() && !slices.Contains(out, name) {
-				out = append(out, name)
+		for _, i := range d.learned {
+			if i != allInputs {
+				add(n.Input(i), false)
+				continue
+			}
+			for _, in := range n.Inputs {
+				add(in, false)
 			}
 		}
 	}
@@ -162,65 +212,22 @@ func TrainableParams(g *Graph) []string {
 
 // WeightDecayed reports whether weight decay applies by default to the
 // parameter name: a Conv or ConvTranspose weight or a Gemm or MatMul matrix,
-// not a bias or normalisation parameter.
+// also when read through views (a Linear weight exported with its
+// Transpose), not a bias, embedding, layer scale or normalisation
+// parameter.
 func WeightDecayed(g *Graph, name string) bool {
+	views := map[string]bool{name: true}
 	for _, n := range g.Nodes {
-		if d := opOf(n); d != nil && slices.ContainsFunc(d.decay, func(i int) bool { return n.Input(i) == name }) {
+		d := opOf(n)
+		if d == nil {
+			continue
+		}
+		if slices.ContainsFunc(d.decay, func(i int) bool { return views[n.Input(i)] }) {
 			return true
+		}
+		if d.view && views[n.Input(0)] && len(n.Outputs) == 1 {
+			views[n.Outputs[0]] = true
 		}
 	}
 	return false
-}
-
-// decomposedNormAffine finds the scale and bias of normalisations that an
-// exporter wrote as primitive operators (PyTorch's LayerNorm before opset
-// 17):
-//
-//	y = (x − ReduceMean(x)) / Sqrt(…) · γ + β
-//
-// It returns the Mul and Add nodes that apply γ and β, with the index of
-// the initializer input.
-func decomposedNormAffine(g *Graph) map[*Node]int {
-	producers, consumers := g.Producers(), g.Consumers()
-	isOp := func(v, op string) *Node {
-		if p := producers[v]; p != nil && p.OpType == op && normDomain(p.Domain) == "" {
-			return p
-		}
-		return nil
-	}
-	// floatInit returns the index of n's float initializer operand, or −1.
-	floatInit := func(n *Node) int {
-		for i, in := range n.Inputs {
-			if t := g.Initializer(in); t != nil && t.DataType.IsFloat() && t.NumElements() > 1 {
-				return i
-			}
-		}
-		return -1
-	}
-	found := map[*Node]int{}
-	for _, n := range g.Nodes {
-		if n.OpType != "Div" || normDomain(n.Domain) != "" {
-			continue
-		}
-		sub := isOp(n.Input(0), "Sub")
-		if sub == nil || isOp(sub.Input(1), "ReduceMean") == nil || isOp(n.Input(1), "Sqrt") == nil {
-			continue
-		}
-		cs := consumers[n.Outputs[0]]
-		if len(cs) != 1 || cs[0].OpType != "Mul" {
-			continue
-		}
-		mul := cs[0]
-		i := floatInit(mul)
-		if i < 0 {
-			continue
-		}
-		found[mul] = i
-		if as := consumers[mul.Outputs[0]]; len(as) == 1 && as[0].OpType == "Add" {
-			if j := floatInit(as[0]); j >= 0 {
-				found[as[0]] = j
-			}
-		}
-	}
-	return found
 }

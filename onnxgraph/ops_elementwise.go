@@ -33,13 +33,13 @@ func elementwiseOps() map[string]*opDef {
 		"Cast":       {shape: castShape, grad: castGrad},
 		"CastLike":   {shape: castLikeShape},
 
-		"Add":   {shape: broadcastShape, grad: addGrad, legacyBroadcast: true},
+		"Add":   {shape: broadcastShape, grad: addGrad, legacyBroadcast: true, learned: []int{0, 1}},
 		"Sub":   {shape: broadcastShape, grad: subGrad, legacyBroadcast: true},
-		"Mul":   {shape: broadcastShape, grad: mulGrad, legacyBroadcast: true},
+		"Mul":   {shape: broadcastShape, grad: mulGrad, legacyBroadcast: true, learned: []int{0, 1}},
 		"Div":   {shape: broadcastShape, grad: divGrad, legacyBroadcast: true},
 		"Pow":   {shape: broadcastShape, grad: powGrad, legacyBroadcast: true},
-		"Sum":   {shape: broadcastShape, grad: sumGrad},
-		"Where": {shape: whereShape, grad: whereGrad},
+		"Sum":   {shape: broadcastShape, grad: sumGrad, learned: []int{allInputs}},
+		"Where": {shape: whereShape, grad: whereGrad, learned: []int{1, 2}},
 
 		// Differentiable almost everywhere with a zero derivative: no
 		// gradient flows through them.

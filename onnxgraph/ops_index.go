@@ -11,7 +11,7 @@ import (
 
 func indexOps() map[string]*opDef {
 	return map[string]*opDef{
-		"Gather":          {shape: (*shapeState).gather, grad: gatherGrad},
+		"Gather":          {shape: (*shapeState).gather, grad: gatherGrad, learned: []int{0}},
 		"GatherElements":  {shape: gatherElementsShape, grad: gatherElementsGrad},
 		"GatherND":        {shape: gatherNDShape, grad: gatherNDGrad},
 		"ScatterElements": {shape: sameShape, grad: scatterGrad("GatherElements")},

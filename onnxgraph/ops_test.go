@@ -23,7 +23,15 @@ func TestOpTableConsistent(t *testing.T) {
 				t.Errorf("%s: weight-decayed input %d is not a parameter input", name, i)
 			}
 		}
-		if d.quantized && (d.grad != nil || len(d.params) > 0) {
+		for _, i := range d.learned {
+			if i < allInputs || slices.Contains(d.params, i) {
+				t.Errorf("%s: learned input %d is invalid or also a parameter input", name, i)
+			}
+		}
+		if d.view && !slices.Equal(d.learned, []int{0}) {
+			t.Errorf("%s: a view operator's data input must be its only learned input", name)
+		}
+		if d.quantized && (d.grad != nil || len(d.params) > 0 || len(d.learned) > 0) {
 			t.Errorf("quantised operator %s has a gradient rule or parameters", name)
 		}
 	}
@@ -99,5 +107,46 @@ func TestTrainableDecomposedLayerNorm(t *testing.T) {
 	m := b.Model()
 	if got, want := TrainableParams(m.Graph), []string{"gamma", "beta"}; !slices.Equal(got, want) {
 		t.Errorf("TrainableParams = %v, want %v", got, want)
+	}
+}
+
+// TestTrainableLearnedTensors checks the learned-tensor inputs: the bias
+// of a Linear layer exported as MatMul + Add, a Linear weight read through
+// a Transpose (weight-decayed like a MatMul operand), a position embedding,
+// a class token broadcast by Expand and concatenated, a layer scale, while
+// one-element constants and the operands of Sub and Div (preprocessing)
+// stay constants.
+func TestTrainableLearnedTensors(t *testing.T) {
+	b := NewBuilder("learned")
+	f := func(name string, dims ...int64) string {
+		n := int64(1)
+		for _, d := range dims {
+			n *= d
+		}
+		return b.Initializer(NewFloatTensor(name, dims, make([]float32, n)))
+	}
+	x := b.Input("x", Float, Dims(2, 4, 6))
+	x = b.Op("Div", []string{b.Op("Sub", []string{x, f("mean", 1, 1, 6)}), f("std", 1, 1, 6)})
+	token := b.Op("Expand", []string{f("cls", 1, 1, 6), b.ConstInt64(2, 1, 6)})
+	x = b.Op("Concat", []string{token, x}, IntAttr("axis", 1))
+	x = b.Op("Add", []string{x, f("pos", 1, 5, 6)})
+	w := b.Op("Transpose", []string{f("w", 3, 6)}, IntsAttr("perm", 1, 0))
+	x = b.Op("Add", []string{f("bias", 3), b.Op("MatMul", []string{x, w})})
+	x = b.Op("Mul", []string{f("gamma", 3), x})
+	x = b.Op("Mul", []string{x, f("half", 1)})
+	x = b.Op("Add", []string{x, b.ScalarFloat(1e-6)})
+	b.Output(x, Float, Dims(2, 5, 3))
+	m := b.Model()
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"cls", "pos", "w", "bias", "gamma"}
+	if got := TrainableParams(m.Graph); !slices.Equal(got, want) {
+		t.Errorf("TrainableParams = %v, want %v", got, want)
+	}
+	for _, name := range want {
+		if got := WeightDecayed(m.Graph, name); got != (name == "w") {
+			t.Errorf("WeightDecayed(%s) = %v, want %v", name, got, name == "w")
+		}
 	}
 }

@@ -28,9 +28,12 @@ const (
 )
 
 // modelInfo is what `robust info` reports. Parameters are what robust
-// trains (Conv, Gemm and MatMul weights and biases, BatchNormalization
-// scales and biases), counted as zoo list counts them; buffers are the
-// other float initializers (running statistics, constants).
+// trains (onnxgraph.TrainableParams: Conv, Gemm and MatMul weights and
+// biases, normalisation scales and biases, and the learned tensors of
+// more than one element that other operators read, such as Linear biases
+// after a MatMul, class tokens, position embeddings and layer scales),
+// counted as zoo list counts them; buffers are the other float
+// initializers (running statistics, constants).
 type modelInfo struct {
 	Schema           string            `json:"schema"`
 	Path             string            `json:"path"`
