@@ -312,6 +312,15 @@ def torchcheck(dirs):
     return res
 
 
+def read_kink(dirname):
+    """Returns the kink record reference() wrote, or None."""
+    try:
+        with open(os.path.join(dirname, "ref.json")) as f:
+            return json.load(f).get("kink")
+    except OSError:
+        return None
+
+
 def table(rows, results):
     # With PyTorch's float64 gradients, robust's errors are against those (the
     # exact gradients), beside PyTorch float32's own errors against them; a row
@@ -340,7 +349,7 @@ def table(rows, results):
             f = r["flip"]
             note = " (a float32 flip: the input of %s at %s is %.2g in float64; with its ReLU derivative " \
                    "flipped, robust is within %.1e, %.1e)" % (f["module"], f["unit"], f["z"], f["dx"], f["dtheta"])
-        kink = json.load(open(os.path.join(d, "ref.json"))).get("kink")
+        kink = r.get("kink")
         if not ok and kink and kink["module"]:
             # Not a verdict: a lead for the investigation (docs/design.md).
             note += " (an input of %s is %.1e of its scale from a kink)" % (kink["module"], kink["margin"])
@@ -414,6 +423,10 @@ def main():
             # up on disk (every opset of vit_h_14 is 2.5 GB).
             mine = prepare(name, model, size, opsets, args.batch, root)
             results.update(torchcheck([d for _, d, _, _, err in mine if err is None]))
+            for _, d, _, _, err in mine:
+                # The kink lead is read now: the export is deleted below.
+                if err is None and d in results:
+                    results[d]["kink"] = read_kink(d)
             for _, d, _, _, err in mine:
                 r = results.get(d)
                 if err is None and r is not None and r.get("ok") is False and "input_err_exact" in r:
