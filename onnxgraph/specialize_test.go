@@ -78,7 +78,7 @@ func TestSpecializeFrozen(t *testing.T) {
 				h = n.bn("bn2", n.conv("c2", h, 8, 8, 3, og.ConvOpts{Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}}, false), 8)
 				return n.head(n.b.Relu(h), 8)
 			},
-			want:         og.SpecializeStats{FoldedBatchNorms: 2, Bypassed: 1},
+			want:         og.SpecializeStats{FoldedBatchNorms: 2, Bypassed: 1, SubpixelConvTransposes: 1},
 			forwardFolds: 2,
 		},
 		{

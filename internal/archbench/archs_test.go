@@ -153,6 +153,7 @@ func inputGradient(tb testing.TB, m *onnxgraph.Model, specialize bool) (*onnxgra
 		st.FoldedBatchNorms += after.FoldedBatchNorms
 		st.Bypassed += after.Bypassed
 		st.ClipMasks += after.ClipMasks
+		st.SubpixelConvTransposes += after.SubpixelConvTransposes
 		st.DeadNodes += after.DeadNodes
 		st.DeadInitializers += after.DeadInitializers
 	}
@@ -314,7 +315,7 @@ func BenchmarkArchs(b *testing.B) {
 				x, y := images(size)
 				adv := make([]float32, len(x))
 				ig, st := inputGradient(b, m, true)
-				rewrites := st.FoldedBatchNorms + st.Bypassed + st.ClipMasks
+				rewrites := st.FoldedBatchNorms + st.Bypassed + st.ClipMasks + st.SubpixelConvTransposes
 				var robustSec, torchSec, plainSec float64
 				for i := range b.N {
 					robustSec += timePGD(b, env, ig, size, x, y, adv, i == 0)
