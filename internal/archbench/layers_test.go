@@ -51,7 +51,7 @@ func convT(cin, cout, h, k, p int64) layerCase {
 var layerCases = []layerCase{
 	convT(64, 3, 32, 7, 3), convT(512, 256, 2, 3, 1), convT(256, 128, 4, 3, 1), convT(128, 64, 8, 3, 1),
 	convT(512, 256, 2, 1, 0),
-	convT(64, 3, 112, 7, 3), convT(512, 256, 7, 3, 1), convT(128, 64, 28, 3, 1),
+	convT(64, 3, 112, 7, 3), convT(512, 256, 7, 3, 1), convT(256, 128, 14, 3, 1), convT(128, 64, 28, 3, 1),
 }
 
 // BenchmarkLayers times single operators of the input-gradient graphs as
