@@ -22,6 +22,10 @@ Two commands (Debian python3-torch 1.13, python3-torchvision 0.14):
   archs_bench.py fwd ...    steps forward passes only (no_grad): the roofline
       reference of the attack.
 
+  archs_bench.py conv --conv CIN,COUT,H,K,S,P --batch 64 --reps 5
+      Times one forward convolution of that shape: {"conv", "batch", "seconds"}
+      (robust's BenchmarkLayers compares ONNX Runtime's Conv on the same shape).
+
 Only robust's benchmarks call it; nothing in robust itself depends on PyTorch.
 """
 import argparse
@@ -136,6 +140,23 @@ def forward(model, x, steps):
             model(x)
 
 
+def time_conv(args):
+    """Times one forward Conv2d (batch, cin, h, h) -> cout with a k x k kernel,
+    stride s, pad p (--conv cin,cout,h,k,s,p) under no_grad, after a warm-up."""
+    torch.set_num_threads(args.threads)
+    cin, cout, h, k, s, p = (int(v) for v in args.conv.split(","))
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(args.batch, cin, h, h, generator=g)
+    w = torch.rand(cout, cin, k, k, generator=g) - 0.5
+    with torch.no_grad():
+        F.conv2d(x, w, stride=s, padding=p)
+        start = time.perf_counter()
+        for _ in range(args.reps):
+            F.conv2d(x, w, stride=s, padding=p)
+    sec = (time.perf_counter() - start) / args.reps
+    print(json.dumps({"conv": args.conv, "batch": args.batch, "seconds": sec}))
+
+
 def time_pgd(args):
     torch.set_num_threads(args.threads)
     m = build(args.arch, args.size)
@@ -159,8 +180,9 @@ def time_pgd(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["export", "pgd", "apgd", "fwd"])
-    p.add_argument("--arch", required=True, choices=sorted(ARCHS))
+    p.add_argument("command", choices=["export", "pgd", "apgd", "fwd", "conv"])
+    p.add_argument("--arch", choices=sorted(ARCHS))
+    p.add_argument("--conv", help="cin,cout,h,k,s,p for the conv command")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--out", default=".")
     p.add_argument("--batch", type=int, default=64)
@@ -169,6 +191,11 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--keep-bn", action="store_true")
     args = p.parse_args()
+    if args.command == "conv":
+        time_conv(args)
+        return
+    if args.arch is None:
+        p.error("--arch is required")
     if args.command == "export":
         export(args)
     else:
