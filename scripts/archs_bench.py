@@ -43,6 +43,7 @@ ARCHS = {
     "mobilenet_v2": lambda size: torchvision.models.mobilenet_v2(num_classes=10),
     "efficientnet_b0": lambda size: torchvision.models.efficientnet_b0(num_classes=10),
     "vit_b_16": lambda size: torchvision.models.vit_b_16(num_classes=10, image_size=size),
+    "vit_b_32": lambda size: torchvision.models.vit_b_32(num_classes=10, image_size=size),
 }
 
 

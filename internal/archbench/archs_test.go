@@ -34,7 +34,7 @@ import (
 //
 // (-benchtime Nx repeats each case N times and averages; on a loaded
 // machine add ROBUST_BENCH_PASSIVE=1, see passive.) Cases are
-// ARCH-SIZE for ARCH in resnet18, mobilenet_v2, resnet50, efficientnet_b0, vit_b_16,
+// ARCH-SIZE for ARCH in resnet18, mobilenet_v2, resnet50, efficientnet_b0, vit_b_16, vit_b_32,
 // resnet18-bn (BatchNormalization kept unfused in the export) and SIZE in
 // 64, 224; 224×224 ResNet-50 takes minutes per case on 2 cores.
 // Models are exported by PyTorch at benchmark time into
@@ -70,7 +70,7 @@ func (a arch) file(size int) string {
 
 var archs = []arch{
 	{name: "resnet18"}, {name: "mobilenet_v2"}, {name: "resnet50"}, {name: "efficientnet_b0"},
-	{name: "resnet18", keepBN: true}, {name: "vit_b_16"},
+	{name: "resnet18", keepBN: true}, {name: "vit_b_16"}, {name: "vit_b_32"},
 }
 
 var sizes = []int{64, 224}
