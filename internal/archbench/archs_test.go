@@ -422,7 +422,11 @@ func benchArchs(b *testing.B, attack string) {
 				rewrites := st.FoldedBatchNorms + st.Bypassed + st.ClipMasks + st.SubpixelConvTransposes
 				var robustSec, torchSec, fwdSec, torchFwdSec float64
 				for i := range b.N {
-					robustSec += timeAttack(b, env, ig, attack, size, x, y, adv, i == 0)
+					sec := timeAttack(b, env, ig, attack, size, x, y, adv, i == 0)
+					robustSec += sec
+					// Printed at once (b.Logf waits for the case to end): PyTorch's
+					// side may not finish (vit_b_*, see the README).
+					fmt.Fprintf(os.Stderr, "%s: robust %s %.3g img/s\n", b.Name(), attack, batch/sec)
 					if tips, ok := torchTime(b, attack, a, size, pgdSteps); ok {
 						torchSec += batch / tips
 					}
