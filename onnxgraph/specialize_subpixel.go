@@ -33,6 +33,9 @@ import "slices"
 // phase rows) measured 1.3–3.3× slower on every shape.
 func subpixelConvTransposes(m *Model) int {
 	g := m.Graph
+	if !slices.ContainsFunc(g.Nodes, func(n *Node) bool { return n.OpType == "ConvTranspose" }) {
+		return 0
+	}
 	types, err := InferShapes(m)
 	if err != nil {
 		return 0
