@@ -29,14 +29,18 @@ import (
 // reports images/s of both and the time ratio robust/PyTorch:
 //
 //	make bench-archs                                  # every case
-//	make bench-archs ARCHS='Archs/(resnet18|mobilenet_v2)-64'      # a subset (no $ in make)
-//	ROBUST_BENCH_ARCHS=1 go test ./internal/archbench -run '^$' -bench 'Archs/resnet18-64$' -benchtime 1x -timeout 0
+//	make bench-archs ARCHS='Archs/(resnet18|mobilenet_v2)-64'      # a subset, PGD and APGD
+//	ROBUST_BENCH_ARCHS=1 go test ./internal/archbench -run '^$' -bench 'Archs$/resnet18-64$' -benchtime 1x -timeout 0
 //
 // (-benchtime Nx repeats each case N times and averages; on a loaded
 // machine add ROBUST_BENCH_PASSIVE=1, see passive.) Cases are
 // ARCH-SIZE for ARCH in resnet18, mobilenet_v2, resnet50, efficientnet_b0, vit_b_16, vit_b_32,
 // resnet18-bn (BatchNormalization kept unfused in the export) and SIZE in
-// 64, 224; 224×224 ResNet-50 takes minutes per case on 2 cores.
+// 64, 224; 224×224 ResNet-50 takes minutes per case on 2 cores. The
+// PyTorch side of vit_b_* does not finish in minutes with Debian's
+// python3-torch when libblas.so.3 is the reference BLAS (its Linear
+// layers run at ≈1.6 GFLOP/s; the README says more), so robust's img/s
+// is printed as soon as it is measured.
 // Models are exported by PyTorch at benchmark time into
 // $ROBUST_ARCH_CACHE (default: the user cache dir's robust/archs); without
 // /usr/bin/python3 and torch the benchmarks are skipped (there is nothing
