@@ -176,7 +176,10 @@ func (w *window) flippable() bool {
 // 0.5–0.65× the time on PreAct-ResNet18's unit-stride layers (batch 128, 2
 // threads). With strides the ConvTranspose stays: the sub-pixel
 // decompositions tried (one Conv + DepthToSpace, a Conv per phase,
-// zero-insertion + Conv) measured 1.5–3× slower.
+// zero-insertion + Conv) measured 1.5–3× slower. With constant weights
+// (input gradients of frozen classifiers), SpecializeFrozen rewrites the
+// ConvTransposes of inputs of at most 4×4 positions as one Conv per phase,
+// which measured faster there (see subpixelConvTransposes).
 func flippedInputGrad(c *gradCtx, w *window, dy, wt string, wd []int64) string {
 	k := w.spatial()
 	mg := wd[0] / w.group

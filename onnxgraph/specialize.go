@@ -17,6 +17,9 @@ type SpecializeStats struct {
 	// ClipMasks is the number of Clip gradients Where(min ≤ x ≤ max, dy, 0)
 	// rewritten as dy·Cast(x = Clip(x)).
 	ClipMasks int
+	// SubpixelConvTransposes is the number of strided ConvTranspose nodes
+	// with constant weights rewritten as Conv + DepthToSpace.
+	SubpixelConvTransposes int
 	// DeadNodes and DeadInitializers count what was left unused.
 	DeadNodes, DeadInitializers int
 }
@@ -44,6 +47,10 @@ type SpecializeStats struct {
 //     ONNX Runtime's CPU provider (the ReLU gradient's form). The values are
 //     the same except where dy is ±Inf or NaN outside the bounds (NaN
 //     instead of 0) and for the sign of zero.
+//   - A strided 2-D ConvTranspose with constant weights (the input
+//     gradient of a strided Conv) becomes one unit-stride Conv with the
+//     stride phases of the kernel as output channels, a DepthToSpace and a
+//     Slice (see subpixelConvTransposes): equal up to summation order.
 //   - Nodes whose outputs nobody reads and initializers nobody reads are
 //     removed.
 //
@@ -61,6 +68,7 @@ func SpecializeFrozen(m *Model) SpecializeStats {
 	st.DeadNodes, st.DeadInitializers = removeDead(g) // bypassed nodes no longer count as readers
 	st.FoldedBatchNorms = foldBatchNorms(g)
 	st.ClipMasks = clipMasks(g)
+	st.SubpixelConvTransposes = subpixelConvTransposes(m)
 	nodes, inits := removeDead(g)
 	st.DeadNodes += nodes
 	st.DeadInitializers += inits

@@ -17,6 +17,15 @@ Two commands (Debian python3-torch 1.13, python3-torchvision 0.14):
       threads, after one warm-up attack. Prints one JSON object:
       {"arch", "size", "batch", "steps", "seconds_per_attack", "images_per_second"}.
 
+  archs_bench.py apgd ...   the same for APGD-CE (steps iterations, one restart,
+      the whole batch throughout; robust's BenchmarkArchsAPGD runs the same loop).
+  archs_bench.py fwd ...    steps forward passes only (no_grad): the roofline
+      reference of the attack.
+
+  archs_bench.py conv --conv CIN,COUT,H,K,S,P --batch 64 --reps 5
+      Times one forward convolution of that shape: {"conv", "batch", "seconds"}
+      (robust's BenchmarkLayers compares ONNX Runtime's Conv on the same shape).
+
 Only robust's benchmarks call it; nothing in robust itself depends on PyTorch.
 """
 import argparse
@@ -34,6 +43,7 @@ ARCHS = {
     "mobilenet_v2": lambda size: torchvision.models.mobilenet_v2(num_classes=10),
     "efficientnet_b0": lambda size: torchvision.models.efficientnet_b0(num_classes=10),
     "vit_b_16": lambda size: torchvision.models.vit_b_16(num_classes=10, image_size=size),
+    "vit_b_32": lambda size: torchvision.models.vit_b_32(num_classes=10, image_size=size),
 }
 
 
@@ -76,6 +86,78 @@ def pgd(model, x, y, eps, alpha, steps):
     return adv.detach()
 
 
+def apgd(model, x, y, eps, steps):
+    """APGD-CE (L-inf, one restart, the whole batch throughout) with the steps of
+    robust's attacks.APGD and Croce & Hein's reference: step size 2*eps halved at
+    checkpoints, momentum 0.75. Returns the best points."""
+    n = x.shape[0]
+    view = (n, 1, 1, 1)
+
+    def loss_grad(adv):
+        adv = adv.clone().requires_grad_(True)
+        losses = F.cross_entropy(model(adv), y, reduction="none")
+        g, = torch.autograd.grad(losses.sum(), adv)
+        return losses.detach(), g.detach()
+
+    adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    loss, grad = loss_grad(adv)
+    best, grad_best = adv.clone(), grad.clone()
+    old = adv.clone()
+    eta = torch.full((n,), 2 * eps)
+    loss_prev, loss_best, loss_check = loss.clone(), loss.clone(), loss.clone()
+    rises = torch.zeros(n)
+    reduced = torch.zeros(n, dtype=torch.bool)
+    interval, decr, min_interval = max(int(0.22 * steps), 1), max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+    since = 0
+    for i in range(steps):
+        mom = 1.0 if i == 0 else 0.75
+        with torch.no_grad():
+            z = adv + eta.view(view) * grad.sign()
+            z = torch.min(torch.max(z, x - eps), x + eps).clamp(0, 1)
+            z = adv + mom * (z - adv) + (1 - mom) * (adv - old)
+            z = torch.min(torch.max(z, x - eps), x + eps).clamp(0, 1)
+            old, adv = adv, z
+        loss, grad = loss_grad(adv)
+        rises += (loss > loss_prev).float()
+        loss_prev = loss
+        up = loss > loss_best
+        loss_best = torch.where(up, loss, loss_best)
+        best[up], grad_best[up] = adv[up], grad[up]
+        since += 1
+        if since < interval:
+            continue
+        reduce = (rises <= 0.75 * interval) | (~reduced & (loss_check >= loss_best))
+        reduced, loss_check, rises = reduce, loss_best.clone(), torch.zeros(n)
+        eta = torch.where(reduce, eta / 2, eta)
+        adv = torch.where(reduce.view(view), best, adv)
+        grad = torch.where(reduce.view(view), grad_best, grad)
+        interval, since = max(interval - decr, min_interval), 0
+    return best
+
+
+def forward(model, x, steps):
+    with torch.no_grad():
+        for _ in range(steps):
+            model(x)
+
+
+def time_conv(args):
+    """Times one forward Conv2d (batch, cin, h, h) -> cout with a k x k kernel,
+    stride s, pad p (--conv cin,cout,h,k,s,p) under no_grad, after a warm-up."""
+    torch.set_num_threads(args.threads)
+    cin, cout, h, k, s, p = (int(v) for v in args.conv.split(","))
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(args.batch, cin, h, h, generator=g)
+    w = torch.rand(cout, cin, k, k, generator=g) - 0.5
+    with torch.no_grad():
+        F.conv2d(x, w, stride=s, padding=p)
+        start = time.perf_counter()
+        for _ in range(args.reps):
+            F.conv2d(x, w, stride=s, padding=p)
+    sec = (time.perf_counter() - start) / args.reps
+    print(json.dumps({"conv": args.conv, "batch": args.batch, "seconds": sec}))
+
+
 def time_pgd(args):
     torch.set_num_threads(args.threads)
     m = build(args.arch, args.size)
@@ -83,10 +165,15 @@ def time_pgd(args):
     x = torch.rand(args.batch, 3, args.size, args.size, generator=g)
     y = torch.randint(0, 10, (args.batch,), generator=g)
     eps = 8 / 255
-    pgd(m, x, y, eps, eps / 4, 1)  # warm-up
+    run = {
+        "pgd": lambda steps: pgd(m, x, y, eps, eps / 4, steps),
+        "apgd": lambda steps: apgd(m, x, y, eps, steps),
+        "fwd": lambda steps: forward(m, x, steps),
+    }[args.command]
+    run(1)  # warm-up
     start = time.perf_counter()
     for _ in range(args.reps):
-        pgd(m, x, y, eps, eps / 4, args.steps)
+        run(args.steps)
     sec = (time.perf_counter() - start) / args.reps
     print(json.dumps({"arch": args.arch, "size": args.size, "batch": args.batch, "steps": args.steps,
                       "seconds_per_attack": sec, "images_per_second": args.batch / sec}))
@@ -94,8 +181,9 @@ def time_pgd(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["export", "pgd"])
-    p.add_argument("--arch", required=True, choices=sorted(ARCHS))
+    p.add_argument("command", choices=["export", "pgd", "apgd", "fwd", "conv"])
+    p.add_argument("--arch", choices=sorted(ARCHS))
+    p.add_argument("--conv", help="cin,cout,h,k,s,p for the conv command")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--out", default=".")
     p.add_argument("--batch", type=int, default=64)
@@ -104,6 +192,11 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--keep-bn", action="store_true")
     args = p.parse_args()
+    if args.command == "conv":
+        time_conv(args)
+        return
+    if args.arch is None:
+        p.error("--arch is required")
     if args.command == "export":
         export(args)
     else:

@@ -1,0 +1,93 @@
+package archbench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/robust-go/robust/internal/testenv"
+	"github.com/robust-go/robust/ort"
+)
+
+// BenchmarkThreads times PGD-10 steps on one architecture's input-gradient
+// graph (ROBUST_ARCH, default resnet18-64) with every combination of
+// intra-op thread count (ROBUST_BENCH_THREADS, comma-separated, default 1
+// and the number of CPUs) and spinning (on, off), the combinations
+// alternating step by step so that they share the machine's load; the
+// metrics are img/s of each, named T-spin and T-nospin:
+//
+//	ROBUST_BENCH_ARCHS=1 go test ./internal/archbench -run '^$' -bench Threads -benchtime 3x
+func BenchmarkThreads(b *testing.B) {
+	if os.Getenv("ROBUST_BENCH_ARCHS") == "" {
+		b.Skip("set ROBUST_BENCH_ARCHS=1")
+	}
+	testenv.ORT(b) // skips without ONNX Runtime
+	which := os.Getenv("ROBUST_ARCH")
+	if which == "" {
+		which = "resnet18-64"
+	}
+	i := strings.LastIndex(which, "-")
+	size, err := strconv.Atoi(which[i+1:])
+	if i < 0 || err != nil {
+		b.Fatalf("ROBUST_ARCH=%q: want ARCH-SIZE", which)
+	}
+	counts := []int{1, runtime.NumCPU()}
+	if s := os.Getenv("ROBUST_BENCH_THREADS"); s != "" {
+		counts = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				b.Fatalf("ROBUST_BENCH_THREADS=%q", s)
+			}
+			counts = append(counts, n)
+		}
+	}
+	m := exportArch(b, arch{name: which[:i]}, size)
+	ig, _ := inputGradient(b, m, false) // BuildInputGradientGraph specialises
+	x, y := images(size)
+	adv := make([]float32, len(x))
+	type config struct {
+		name string
+		gs   *gradSession
+		sec  float64
+	}
+	var configs []*config
+	for _, n := range counts {
+		env, err := ort.Init(ort.Options{Threads: n, LogLevel: ort.LogError})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, spin := range []ort.Spinning{ort.SpinOn, ort.SpinOff} {
+			name := fmt.Sprintf("%d-spin", n)
+			if spin == ort.SpinOff {
+				name = fmt.Sprintf("%d-nospin", n)
+			}
+			gs := newGradSession(b, env, ig, size, ort.SessionOptions{Spinning: spin})
+			defer gs.close()
+			if err := gs.pgd(x, y, 1, adv, rand.New(rand.NewPCG(2, 2))); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			configs = append(configs, &config{name: name, gs: gs})
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		for step := range pgdSteps {
+			for _, c := range configs {
+				start := time.Now()
+				if err := c.gs.pgd(x, y, 1, adv, rand.New(rand.NewPCG(uint64(step), 2))); err != nil {
+					b.Fatal(err)
+				}
+				c.sec += time.Since(start).Seconds()
+			}
+		}
+	}
+	for _, c := range configs {
+		b.ReportMetric(float64(b.N*batch)/c.sec, c.name)
+	}
+}
