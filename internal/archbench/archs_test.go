@@ -3,6 +3,7 @@ package archbench
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,9 +134,38 @@ func exportArch(tb testing.TB, a arch, size int) *onnxgraph.Model {
 
 // gradSession is an input-gradient session with its tensors for one batch.
 type gradSession struct {
-	s                     *ort.Session
 	x, logits, loss, grad *ort.TensorValue[float32]
 	y                     *ort.TensorValue[int64]
+	// parts are the sessions, each with tensors over its slice of the
+	// batch's rows, run at the same time (see sessions).
+	parts []*gradPart
+}
+
+type gradPart struct {
+	s    *ort.Session
+	ins  []ort.Value
+	outs []ort.Value
+}
+
+// sessions is how many sessions split every batch, as attacks.ONNXModel
+// does for robust eval and attack: by default one single-threaded session
+// per intra-op thread of env; ROBUST_BENCH_SESSIONS=1 measures one session
+// using every thread instead (ONNX Runtime's intra-op parallelism).
+func sessions(tb testing.TB, env *ort.Env) (n, threads int) {
+	if v := os.Getenv("ROBUST_BENCH_SESSIONS"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 {
+			tb.Fatalf("ROBUST_BENCH_SESSIONS=%q: want a count ≥ 1", v)
+		}
+		if k == 1 {
+			return 1, 0
+		}
+		return k, max(1, env.Threads()/k)
+	}
+	if env.Threads() > 1 {
+		return env.Threads(), 1
+	}
+	return 1, 0
 }
 
 // inputGradient builds the input-gradient graph of m. Specialised means
@@ -166,22 +197,21 @@ func inputGradient(tb testing.TB, m *onnxgraph.Model, specialize bool) (*traingr
 	return ig, st
 }
 
-func newGradSession(tb testing.TB, env *ort.Env, ig *traingraph.InputGradientGraph, size int, so ort.SessionOptions) *gradSession {
+// newGradSession opens ig in parts sessions that split every batch (0:
+// the default of sessions).
+func newGradSession(tb testing.TB, env *ort.Env, ig *traingraph.InputGradientGraph, size int, so ort.SessionOptions, parts int) *gradSession {
 	tb.Helper()
 	data, err := onnxgraph.Encode(ig.Model)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	gs := &gradSession{}
-	if gs.s, err = env.NewSessionWith(data, []string{ig.Input, ig.Labels}, []string{ig.Logits, ig.PerSample, ig.InputGrad}, so); err != nil {
-		tb.Fatal(err)
-	}
-	img := []int64{batch, 3, int64(size), int64(size)}
 	must := func(err error) {
 		if err != nil {
 			tb.Fatal(err)
 		}
 	}
+	gs := &gradSession{}
+	img := []int64{batch, 3, int64(size), int64(size)}
 	gs.x, err = ort.NewEmptyValue[float32](img)
 	must(err)
 	gs.grad, err = ort.NewEmptyValue[float32](img)
@@ -192,22 +222,68 @@ func newGradSession(tb testing.TB, env *ort.Env, ig *traingraph.InputGradientGra
 	must(err)
 	gs.y, err = ort.NewEmptyValue[int64]([]int64{batch})
 	must(err)
+	k, threads := sessions(tb, env)
+	if parts > 0 {
+		k, threads = parts, 0
+		if parts > 1 {
+			threads = max(1, env.Threads()/parts)
+		}
+	}
+	so.Threads = threads
+	d := 3 * size * size
+	for i := range k {
+		lo, hi := i*batch/k, (i+1)*batch/k
+		p := &gradPart{}
+		gs.parts = append(gs.parts, p)
+		p.s, err = env.NewSessionWith(data, []string{ig.Input, ig.Labels}, []string{ig.Logits, ig.PerSample, ig.InputGrad}, so)
+		must(err)
+		b := int64(hi - lo)
+		wrapF := func(shape []int64, v []float32) ort.Value {
+			t, err := ort.NewValue(shape, v)
+			must(err)
+			return t
+		}
+		yv, err := ort.NewValue([]int64{b}, gs.y.Data()[lo:hi])
+		must(err)
+		part := []int64{b, 3, int64(size), int64(size)}
+		p.ins = []ort.Value{wrapF(part, gs.x.Data()[lo*d:hi*d]), yv}
+		p.outs = []ort.Value{wrapF([]int64{b, classes}, gs.logits.Data()[lo*classes:hi*classes]),
+			wrapF([]int64{b}, gs.loss.Data()[lo:hi]), wrapF(part, gs.grad.Data()[lo*d:hi*d])}
+	}
 	return gs
 }
 
 func (gs *gradSession) run() error {
-	return gs.s.Run([]ort.Value{gs.x, gs.y}, []ort.Value{gs.logits, gs.loss, gs.grad})
+	if len(gs.parts) == 1 {
+		p := gs.parts[0]
+		return p.s.Run(p.ins, p.outs)
+	}
+	errs := make([]error, len(gs.parts))
+	var wg sync.WaitGroup
+	for i, p := range gs.parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.s.Run(p.ins, p.outs)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (gs *gradSession) close() error {
 	var errs []string
-	for _, v := range []ort.Value{gs.x, gs.y, gs.logits, gs.loss, gs.grad} {
-		if err := v.Close(); err != nil {
+	vs := []ort.Value{gs.x, gs.y, gs.logits, gs.loss, gs.grad}
+	for _, p := range gs.parts {
+		vs = append(append(vs, p.ins...), p.outs...)
+		if err := p.s.Close(); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
-	if err := gs.s.Close(); err != nil {
-		errs = append(errs, err.Error())
+	for _, v := range vs {
+		if err := v.Close(); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("archbench: close: %s", strings.Join(errs, "; "))
@@ -469,7 +545,7 @@ func benchArchs(b *testing.B, attack string) {
 // warm-up, and counts it in the benchmark's time.
 func timeAttack(b *testing.B, env *ort.Env, ig *traingraph.InputGradientGraph, attack string, size int, x []float32, y []int64, adv []float32, logStats bool) float64 {
 	b.Helper()
-	gs := newGradSession(b, env, ig, size, ort.SessionOptions{Spinning: spinning()})
+	gs := newGradSession(b, env, ig, size, ort.SessionOptions{Spinning: spinning()}, 0)
 	defer func() {
 		if err := gs.close(); err != nil {
 			b.Error(err)
@@ -573,7 +649,7 @@ func TestArchProfile(t *testing.T) {
 		ig, st := inputGradient(t, m, specialize)
 		t.Logf("%s: %+v", name, st)
 		gs := newGradSession(t, env, ig, size, ort.SessionOptions{
-			ProfilePrefix: prefix, OptimizedModelPath: prefix + "-optimized.onnx"})
+			ProfilePrefix: prefix, OptimizedModelPath: prefix + "-optimized.onnx"}, 1)
 		if err := gs.pgd(x, y, 3, adv, rand.New(rand.NewPCG(2, 2))); err != nil {
 			t.Fatal(err)
 		}

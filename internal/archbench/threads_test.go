@@ -67,12 +67,22 @@ func BenchmarkThreads(b *testing.B) {
 			if spin == ort.SpinOff {
 				name = fmt.Sprintf("%d-nospin", n)
 			}
-			gs := newGradSession(b, env, ig, size, ort.SessionOptions{Spinning: spin})
+			gs := newGradSession(b, env, ig, size, ort.SessionOptions{Spinning: spin}, 1)
 			defer gs.close()
 			if err := gs.pgd(x, y, 1, adv, rand.New(rand.NewPCG(2, 2))); err != nil { // warm-up
 				b.Fatal(err)
 			}
 			configs = append(configs, &config{name: name, gs: gs})
+		}
+		if n > 1 {
+			// What robust eval runs by default: n single-threaded
+			// sessions, each on a slice of the batch.
+			gs := newGradSession(b, env, ig, size, ort.SessionOptions{}, n)
+			defer gs.close()
+			if err := gs.pgd(x, y, 1, adv, rand.New(rand.NewPCG(2, 2))); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			configs = append(configs, &config{name: fmt.Sprintf("%dx1-sessions", n), gs: gs})
 		}
 	}
 	b.ResetTimer()
