@@ -46,20 +46,10 @@ func (e *evaluation) votedClean(ctx context.Context) error {
 	bs := e.cfg.BatchSize
 	mean := make([]float32, bs*e.classes)
 	votes := make([]int, bs*e.classes)
-	var buf []float32
 	count := 0
-	for lo := 0; lo < e.n; lo += bs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hi := min(lo+bs, e.n)
-		x, err := e.d.Floats(buf, lo, hi)
-		if err != nil {
-			return fmt.Errorf("clean pass: %w", err)
-		}
-		buf = x
+	err := e.cleanBatches(ctx, func(x []float32, lo, hi int) error {
 		if err := voteDraws(e.m, x, hi-lo, e.draws, mean, votes); err != nil {
-			return fmt.Errorf("clean pass: %w", err)
+			return err
 		}
 		for k := range hi - lo {
 			i, v := lo+k, votes[k*e.classes:(k+1)*e.classes]
@@ -70,6 +60,10 @@ func (e *evaluation) votedClean(ctx context.Context) error {
 				count++
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	e.report.Clean = NewAccuracy(count, e.n)
 	return nil

@@ -306,26 +306,40 @@ func (e *evaluation) progress(name string, done, total int) {
 	}
 }
 
-// cleanPass computes the clean predictions.
-func (e *evaluation) cleanPass(ctx context.Context) error {
-	e.logits = make([]float32, e.n*e.classes)
-	e.correct = make([]bool, e.n)
-	bs := e.cfg.BatchSize
+// cleanBatches calls f on every batch of the evaluated samples, rows
+// lo…hi-1, in order; errors are wrapped as the clean pass's.
+func (e *evaluation) cleanBatches(ctx context.Context, f func(x []float32, lo, hi int) error) error {
 	var buf []float32
-	for lo := 0; lo < e.n; lo += bs {
+	for lo := 0; lo < e.n; lo += e.cfg.BatchSize {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		hi := min(lo+bs, e.n)
+		hi := min(lo+e.cfg.BatchSize, e.n)
 		x, err := e.d.Floats(buf, lo, hi)
 		if err != nil {
 			return fmt.Errorf("clean pass: %w", err)
 		}
 		buf = x
-		if err := e.m.Logits(x, hi-lo, e.logits[lo*e.classes:hi*e.classes]); err != nil {
+		if err := f(x, lo, hi); err != nil {
 			return fmt.Errorf("clean pass: %w", err)
 		}
+	}
+	return nil
+}
+
+// cleanPass computes the clean predictions.
+func (e *evaluation) cleanPass(ctx context.Context) error {
+	e.logits = make([]float32, e.n*e.classes)
+	e.correct = make([]bool, e.n)
+	err := e.cleanBatches(ctx, func(x []float32, lo, hi int) error {
+		if err := e.m.Logits(x, hi-lo, e.logits[lo*e.classes:hi*e.classes]); err != nil {
+			return err
+		}
 		e.progress("clean", hi, e.n)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	count := 0
 	e.records = make([]SampleRecord, e.n)

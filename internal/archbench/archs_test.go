@@ -615,6 +615,21 @@ func timeForward(b *testing.B, env *ort.Env, m *onnxgraph.Model, size int, x []f
 	return time.Since(start).Seconds()
 }
 
+// archFromEnv parses $ROBUST_ARCH (ARCH-SIZE, default resnet18-64; an
+// ARCH ending in -bn keeps BatchNormalization unfused in the export).
+func archFromEnv(tb testing.TB) (a arch, size int, which string) {
+	which = os.Getenv("ROBUST_ARCH")
+	if which == "" {
+		which = "resnet18-64"
+	}
+	i := strings.LastIndex(which, "-")
+	size, err := strconv.Atoi(which[i+1:])
+	if i < 0 || err != nil {
+		tb.Fatalf("ROBUST_ARCH=%q: want ARCH-SIZE", which)
+	}
+	return arch{name: strings.TrimSuffix(which[:i], "-bn"), keepBN: strings.HasSuffix(which[:i], "-bn")}, size, which
+}
+
 // TestArchProfile dumps, for one architecture, ONNX Runtime's optimised
 // input-gradient graph and profile with and without SpecializeFrozen, and
 // logs the operator types that take the most time. It runs only when
@@ -626,16 +641,7 @@ func TestArchProfile(t *testing.T) {
 	if dir == "" {
 		t.Skip("set ROBUST_ARCH_PROFILE to an output folder")
 	}
-	which := os.Getenv("ROBUST_ARCH")
-	if which == "" {
-		which = "resnet18-64"
-	}
-	i := strings.LastIndex(which, "-")
-	size, err := strconv.Atoi(which[i+1:])
-	if i < 0 || err != nil {
-		t.Fatalf("ROBUST_ARCH=%q: want ARCH-SIZE", which)
-	}
-	a := arch{name: strings.TrimSuffix(which[:i], "-bn"), keepBN: strings.HasSuffix(which[:i], "-bn")}
+	a, size, which := archFromEnv(t)
 	env := testenv.ORT(t)
 	m := exportArch(t, a, size)
 	x, y := images(size)

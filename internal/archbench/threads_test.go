@@ -27,15 +27,7 @@ func BenchmarkThreads(b *testing.B) {
 		b.Skip("set ROBUST_BENCH_ARCHS=1")
 	}
 	testenv.ORT(b) // skips without ONNX Runtime
-	which := os.Getenv("ROBUST_ARCH")
-	if which == "" {
-		which = "resnet18-64"
-	}
-	i := strings.LastIndex(which, "-")
-	size, err := strconv.Atoi(which[i+1:])
-	if i < 0 || err != nil {
-		b.Fatalf("ROBUST_ARCH=%q: want ARCH-SIZE", which)
-	}
+	a, size, _ := archFromEnv(b)
 	counts := []int{1, runtime.NumCPU()}
 	if s := os.Getenv("ROBUST_BENCH_THREADS"); s != "" {
 		counts = nil
@@ -47,7 +39,7 @@ func BenchmarkThreads(b *testing.B) {
 			counts = append(counts, n)
 		}
 	}
-	m := exportArch(b, arch{name: which[:i]}, size)
+	m := exportArch(b, a, size)
 	ig, _ := inputGradient(b, m, false) // BuildInputGradientGraph specialises
 	x, y := images(size)
 	adv := make([]float32, len(x))
