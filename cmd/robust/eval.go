@@ -259,15 +259,7 @@ func (c *EvalCmd) Run(g *Globals) error {
 	case writeErr != nil:
 		return writeErr
 	}
-	if reason := report.GateFailure(); reason != "" {
-		return gateError{reason}
-	}
-	if len(gates) > 0 {
-		if err := report.CheckRandomness(c.AllowRandom); err != nil {
-			return gateError{err.Error() + " (--suite autoattack-rand), or accept this suite's number with --allow-random"}
-		}
-	}
-	return nil
+	return gateVerdict(report, len(gates) > 0, c.AllowRandom)
 }
 
 // plan parses the suite, budgets, norm and gates and checks that they fit
@@ -351,4 +343,19 @@ func dataName(d *dataset.Dataset) string {
 		return d.Name + "/" + d.Partition
 	}
 	return d.Name
+}
+
+// gateVerdict is the exit of a gated evaluation or merge: a failed gate, or
+// a deterministic suite's number on a randomised model without
+// --allow-random (only when gates were asked for).
+func gateVerdict(report *evaluate.Report, gated, allowRandom bool) error {
+	if reason := report.GateFailure(); reason != "" {
+		return gateError{reason}
+	}
+	if gated {
+		if err := report.CheckRandomness(allowRandom); err != nil {
+			return gateError{err.Error() + " (--suite autoattack-rand), or accept this suite's number with --allow-random"}
+		}
+	}
+	return nil
 }

@@ -55,15 +55,7 @@ func (c *MergeCmd) Run(g *Globals) error {
 	if err := writeOutputs(c.outputs(report)); err != nil {
 		return err
 	}
-	if reason := report.GateFailure(); reason != "" {
-		return gateError{reason}
-	}
-	if len(gates) > 0 {
-		if err := report.CheckRandomness(c.AllowRandom); err != nil {
-			return gateError{err.Error() + " (--suite autoattack-rand), or accept this suite's number with --allow-random"}
-		}
-	}
-	return nil
+	return gateVerdict(report, len(gates) > 0, c.AllowRandom)
 }
 
 // outputs are the report files asked for, writing r.
