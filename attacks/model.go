@@ -140,11 +140,8 @@ func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXMod
 	// are broken (ort.SessionOptions.VaryingShapes).
 	om.replicas, om.so.Threads = opts.sessions(env)
 	om.so.VaryingShapes = true
-	data, err := onnxgraph.Encode(m)
-	if err != nil {
-		return nil, fmt.Errorf("attacks: new model: %w", err)
-	}
-	om.fwd, err = om.newRunner(data, []string{om.input}, []string{om.logits}, false, false)
+	var err error
+	om.fwd, err = om.newRunner(m, []string{om.input}, []string{om.logits}, false, false)
 	if err != nil {
 		return nil, fmt.Errorf("attacks: new model: %w", err)
 	}
@@ -312,11 +309,7 @@ func (om *ONNXModel) gradRunner(loss Loss) (*runner, error) {
 	if ig.Targets != "" {
 		ins = append(ins, ig.Targets)
 	}
-	data, err := onnxgraph.Encode(ig.Model)
-	if err != nil {
-		return nil, err
-	}
-	r, err := om.newRunner(data, ins, []string{ig.Logits, ig.PerSample, ig.InputGrad}, true, loss.Targeted())
+	r, err := om.newRunner(ig.Model, ins, []string{ig.Logits, ig.PerSample, ig.InputGrad}, true, loss.Targeted())
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +358,12 @@ type runner struct {
 
 // newRunner creates the sessions of a graph, concurrently (ONNX Runtime
 // optimises each).
-func (om *ONNXModel) newRunner(data []byte, ins, outs []string, grad, targeted bool) (*runner, error) {
+func (om *ONNXModel) newRunner(m *onnxgraph.Model, ins, outs []string, grad, targeted bool) (*runner, error) {
+	src, err := ort.NewSource(m)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
 	r := &runner{ss: make([]*ort.Session, om.replicas), d: om.sampleSize(), classes: om.classes,
 		grad: grad, targeted: targeted, shape: om.shape}
 	errs := make([]error, len(r.ss))
@@ -374,11 +372,11 @@ func (om *ONNXModel) newRunner(data []byte, ins, outs []string, grad, targeted b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.ss[i], errs[i] = om.env.NewSessionWith(data, ins, outs, om.so)
+			r.ss[i], errs[i] = om.env.Open(src, ins, outs, om.so)
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, src.Close())...); err != nil {
 		return nil, errors.Join(err, r.close())
 	}
 	return r, nil

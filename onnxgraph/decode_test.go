@@ -3,6 +3,7 @@ package onnxgraph
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -104,6 +105,48 @@ func TestSaveExternalData(t *testing.T) {
 	// Locations may not escape the model's folder.
 	if err := SaveWith(path, m, SaveOptions{ExternalData: "../x.data"}); err == nil {
 		t.Fatal("escaping external data location accepted")
+	}
+}
+
+// A model over the inline limit is saved with its weights in path + ".data"
+// (Save's limit is protobuf's 2 GiB; the test lowers it) and reads back the
+// same; one under it is one file.
+func TestSaveLargeModelExternal(t *testing.T) {
+	dir := t.TempDir()
+	b := NewBuilder("wide")
+	x := b.Input("x", Float, Shape{Sym("N"), D(40)})
+	w := make([]float32, 40*20) // 3200 bytes: moved (threshold 1 KiB)
+	for i := range w {
+		w[i] = float32(i)
+	}
+	b.Output(b.Gemm(x, b.ConstFloat([]int64{40, 20}, w...), "", GemmOpts{}), Float, Shape{Sym("N"), D(20)})
+	m := b.Model()
+	for _, tc := range []struct {
+		limit    int
+		external bool
+	}{{MaxInlineSize, false}, {EncodedSize(m) - 1, true}} {
+		path := filepath.Join(dir, fmt.Sprintf("m%d.onnx", tc.limit))
+		if err := saveLimited(path, m, tc.limit); err != nil {
+			t.Fatal(err)
+		}
+		_, err := os.Stat(path + ".data")
+		if got := err == nil; got != tc.external {
+			t.Fatalf("limit %d: external data file written = %v, want %v", tc.limit, got, tc.external)
+		}
+		back, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, m) {
+			t.Fatalf("limit %d: model differs after reload", tc.limit)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (st.Size() < 3200) != tc.external {
+			t.Fatalf("limit %d: model file of %d bytes, want weights inline = %v", tc.limit, st.Size(), !tc.external)
+		}
 	}
 }
 

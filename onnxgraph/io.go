@@ -1,8 +1,11 @@
 package onnxgraph
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,6 +60,16 @@ func Encode(m *Model) (_ []byte, err error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(m.Proto())
 }
 
+// MaxInlineSize is the largest serialized model that ONNX tools read
+// (ONNX Runtime, onnx.load): a protobuf message is limited to 2 GiB. Save
+// writes the weights of larger models as external data, and ort opens such
+// graphs from a file (ort.NewSource).
+const MaxInlineSize = math.MaxInt32
+
+// EncodedSize returns the size in bytes of the model serialized with all
+// tensor data inline, as Encode would write it.
+func EncodedSize(m *Model) int { return proto.Size(m.Proto()) }
+
 // SaveOptions control how Save writes a model.
 type SaveOptions struct {
 	// ExternalData, when not empty, is the file name (relative to the model's
@@ -67,11 +80,23 @@ type SaveOptions struct {
 }
 
 // Save writes the model to path atomically (through a temporary file in the
-// same folder), with all data inline.
-func Save(path string, m *Model) error { return SaveWith(path, m, SaveOptions{}) }
+// same folder), with all data inline, or, for a model over MaxInlineSize, with
+// its initializers of 1 KiB or more in the file path + ".data" next to it (as
+// torch.onnx.export does), since no tool would read it otherwise.
+func Save(path string, m *Model) error { return saveLimited(path, m, MaxInlineSize) }
+
+func saveLimited(path string, m *Model, limit int) error {
+	opts := SaveOptions{}
+	if EncodedSize(m) > limit {
+		opts = SaveOptions{ExternalData: filepath.Base(path) + ".data", ExternalThreshold: 1024}
+	}
+	return SaveWith(path, m, opts)
+}
 
 // SaveWith writes the model to path atomically, optionally moving large
-// initializers to an external data file.
+// initializers to an external data file, which is written first, streamed
+// (each tensor 64-byte aligned), so that a model of several gigabytes is
+// not copied in memory.
 func SaveWith(path string, m *Model, opts SaveOptions) (err error) {
 	defer prefixErr(&err)
 	mp := m.Proto()
@@ -79,25 +104,36 @@ func SaveWith(path string, m *Model, opts SaveOptions) (err error) {
 		if err := checkLocation(opts.ExternalData); err != nil {
 			return fmt.Errorf("save %s: %w", path, err)
 		}
-		var blob []byte
-		for _, t := range mp.GetGraph().GetInitializer() {
-			if len(t.RawData) < opts.ExternalThreshold || len(t.RawData) == 0 {
-				continue
+		err := writeAtomic(filepath.Join(filepath.Dir(path), opts.ExternalData), func(w io.Writer) error {
+			var off int
+			var pad [64]byte
+			for _, t := range mp.GetGraph().GetInitializer() {
+				if len(t.RawData) < opts.ExternalThreshold || len(t.RawData) == 0 {
+					continue
+				}
+				if n := (64 - off%64) % 64; n > 0 {
+					if _, err := w.Write(pad[:n]); err != nil {
+						return err
+					}
+					off += n
+				}
+				if _, err := w.Write(t.RawData); err != nil {
+					return err
+				}
+				// The proto's tensors share their bytes with m: only the
+				// proto's fields change.
+				t.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+				t.ExternalData = []*onnxpb.StringStringEntryProto{
+					{Key: proto.String("location"), Value: proto.String(opts.ExternalData)},
+					{Key: proto.String("offset"), Value: proto.String(strconv.Itoa(off))},
+					{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(t.RawData)))},
+				}
+				off += len(t.RawData)
+				t.RawData = nil
 			}
-			for len(blob)%64 != 0 {
-				blob = append(blob, 0)
-			}
-			off := len(blob)
-			blob = append(blob, t.RawData...)
-			t.RawData = nil
-			t.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
-			t.ExternalData = []*onnxpb.StringStringEntryProto{
-				{Key: proto.String("location"), Value: proto.String(opts.ExternalData)},
-				{Key: proto.String("offset"), Value: proto.String(strconv.Itoa(off))},
-				{Key: proto.String("length"), Value: proto.String(strconv.Itoa(len(blob) - off))},
-			}
-		}
-		if err := WriteFileAtomic(filepath.Join(filepath.Dir(path), opts.ExternalData), blob); err != nil {
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("save %s: %w", path, err)
 		}
 	}
@@ -116,13 +152,25 @@ func SaveWith(path string, m *Model, opts SaveOptions) (err error) {
 // readable by everyone (mode 0644), like a file os.WriteFile creates.
 func WriteFileAtomic(path string, data []byte) (err error) {
 	defer prefixErr(&err)
+	return writeAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeAtomic is WriteFileAtomic with the contents written by write.
+func writeAtomic(path string, write func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, liberr.Bare(err))
 	}
 	tmp := f.Name()
 	merr := f.Chmod(0o644)
-	_, werr := f.Write(data)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	werr := write(bw)
+	if werr == nil {
+		werr = bw.Flush()
+	}
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(merr, werr, serr, cerr); err != nil {

@@ -1,4 +1,4 @@
-package onnxgraph
+package onnxgraph_test
 
 import (
 	"path/filepath"
@@ -6,14 +6,13 @@ import (
 	"testing"
 
 	"github.com/robust-go/robust/internal/testenv"
+	"github.com/robust-go/robust/onnxgraph"
 )
-
-const testdataRoot = "/usr/share/libonnx-testdata/data"
 
 // TestRoundTripPytorchConverted reads every model of ONNX's pytorch-converted
 // test data, writes it, reads it back and compares the two IRs.
 func TestRoundTripPytorchConverted(t *testing.T) {
-	dir := filepath.Join(testdataRoot, "pytorch-converted")
+	dir := filepath.Join("/usr/share/libonnx-testdata/data", "pytorch-converted")
 	testenv.Data(t, dir)
 	models, err := filepath.Glob(filepath.Join(dir, "*", "model.onnx"))
 	if err != nil {
@@ -21,17 +20,17 @@ func TestRoundTripPytorchConverted(t *testing.T) {
 	}
 	testenv.DataCases(t, dir, len(models), 80)
 	for _, path := range models {
-		m1, err := Load(path)
+		m1, err := onnxgraph.Load(path)
 		if err != nil {
 			t.Errorf("%s: %v", path, err)
 			continue
 		}
-		data, err := Encode(m1)
+		data, err := onnxgraph.Encode(m1)
 		if err != nil {
 			t.Errorf("%s: encode: %v", path, err)
 			continue
 		}
-		m2, err := Decode(data, "")
+		m2, err := onnxgraph.Decode(data, "")
 		if err != nil {
 			t.Errorf("%s: decode again: %v", path, err)
 			continue

@@ -264,11 +264,12 @@ func (e *engine) session(p pass) (*ort.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := og.Encode(m)
+	src, err := ort.NewSource(m)
 	if err != nil {
-		return nil, fmt.Errorf("encode training graph: %w", err)
+		return nil, fmt.Errorf("training graph: %w", err)
 	}
-	s, err := e.env.NewSession(data, ins, outs)
+	defer src.Close()
+	s, err := e.env.Open(src, ins, outs, ort.SessionOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("training graph session: %w", err)
 	}

@@ -8,7 +8,6 @@
 package testenv
 
 import (
-	"os"
 	"sync"
 	"testing"
 
@@ -42,9 +41,7 @@ func ORT(tb testing.TB) *ort.Env {
 // package (libonnx-testdata, dataset-fashion-mnist).
 func Data(tb testing.TB, path string) {
 	tb.Helper()
-	if _, err := os.Stat(path); err != nil {
-		skip.Missing(tb, skip.RequireData, "test data (run scripts/setup-debian.sh)", err)
-	}
+	skip.Data(tb, path)
 }
 
 var (

@@ -250,15 +250,35 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 	slices.Sort(params)
 	slices.Sort(res.notTrainable)
 	wrt = append(wrt, params...)
+	// With dump, the inputs of the model's ReLUs are outputs too, in the
+	// order of the nodes (the order PyTorch runs its ReLU modules), so that
+	// scripts/check_torch.py can recompute the exact gradients with robust's
+	// side of every kink (dumpReLUs).
+	var relus []string
+	if dump {
+		for _, n := range m.Graph.Nodes {
+			if n.OpType == "Relu" && n.Domain == "" && !slices.Contains(relus, n.Inputs[0]) {
+				relus = append(relus, n.Inputs[0])
+			}
+		}
+	}
 	grads, err := og.Gradients(m, loss, wrt, nil)
 	if err != nil {
 		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
-	data, err := og.Encode(m)
-	if err != nil {
-		return nil, fmt.Errorf("torchref: %w", err)
+	outs := grads
+	if len(relus) > 0 {
+		outs = append(slices.Clip(grads), relus...)
+		for _, r := range relus {
+			m.Graph.Outputs = append(m.Graph.Outputs, og.NewValueInfo(r, og.Float, nil))
+		}
 	}
-	sess, err := env.NewSession(data, []string{ref.Input.Name, labels}, grads)
+	src, err := ort.NewSource(m)
+	if err != nil {
+		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
+	}
+	defer src.Close()
+	sess, err := env.Open(src, []string{ref.Input.Name, labels}, outs, ort.SessionOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
@@ -285,6 +305,11 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 			}
 		}
 	}
+	if dump {
+		if err := dumpReLUs(dir, relus, out[len(wrt):]); err != nil {
+			return nil, err
+		}
+	}
 	torch32, err := readGrads(dir, ref.Grads, wrt)
 	if err != nil {
 		return nil, err
@@ -299,6 +324,36 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 		res.torchVsExact = compareGrads(torch32, exact, params)
 	}
 	return res, nil
+}
+
+// dumpReLUs writes the inputs of the model's ReLUs as robust computed them
+// (robust_relu_K.bin, K in node order) and their list, robust_relu.json:
+// [{"value": ONNX value name, "shape": [...], "file": ...}, ...].
+func dumpReLUs(dir string, names []string, values []*ort.Tensor) error {
+	type entry struct {
+		Value string  `json:"value"`
+		Shape []int64 `json:"shape"`
+		File  string  `json:"file"`
+	}
+	list := make([]entry, len(names))
+	for i, name := range names {
+		v, ok := values[i].Data.([]float32)
+		if !ok {
+			return fmt.Errorf("torchref: %s: ReLU input %q is not float32", dir, name)
+		}
+		list[i] = entry{Value: name, Shape: values[i].Shape, File: fmt.Sprintf("robust_relu_%d.bin", i)}
+		if err := writeFloats(filepath.Join(dir, list[i].File), v); err != nil {
+			return err
+		}
+	}
+	data, err := json.MarshalIndent(list, "", " ")
+	if err != nil {
+		return fmt.Errorf("torchref: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "robust_relu.json"), data, 0o644); err != nil {
+		return fmt.Errorf("torchref: %w", err)
+	}
+	return nil
 }
 
 // readGrads reads the gradients of the named tensors.

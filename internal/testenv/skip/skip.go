@@ -1,11 +1,12 @@
 // Package skip holds the only ways robust's tests skip themselves: a
 // dependency missing from the machine ([Missing]), which fails instead
 // when the matching ROBUST_REQUIRE_* variable is set (as `make test` and
-// CI do), and a slow test in `go test -short` ([Short]).
+// CI do; [Data] for test data), and a slow test in `go test -short`
+// ([Short]).
 //
 // It imports nothing of robust, so that the tests of the packages
-// [github.com/robust-go/robust/internal/testenv] builds on (ort, dataset)
-// can use it too; other tests use testenv, which calls it.
+// [github.com/robust-go/robust/internal/testenv] builds on (onnxgraph, ort,
+// dataset) can use it too; other tests use testenv, which calls it.
 package skip
 
 import (
@@ -29,6 +30,16 @@ func Missing(tb testing.TB, requireVar, what string, err error) {
 		return
 	}
 	tb.Skipf("%s is missing (set %s=1 to fail instead): %v", what, requireVar, err)
+}
+
+// Data makes sure path exists, a file or folder installed by a Debian
+// package (libonnx-testdata, dataset-fashion-mnist), or skips the test
+// ([Missing] with [RequireData]).
+func Data(tb testing.TB, path string) {
+	tb.Helper()
+	if _, err := os.Stat(path); err != nil {
+		Missing(tb, RequireData, "test data (run scripts/setup-debian.sh)", err)
+	}
 }
 
 // Short skips a slow test under `go test -short`; why says what makes it
