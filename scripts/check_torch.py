@@ -20,9 +20,11 @@ weights, 10 classes, a small input), the script
 and prints a table: architecture, opset, trainable parameter tensors, robust's errors
 against PyTorch's float64 gradients, PyTorch float32's own errors against them,
 seconds. A row passes when robust's errors are at most 1e-3 or at most PyTorch
-float32's, or when one ReLU unit whose input is within float32 rounding of zero,
-flipped, accounts for the whole difference (the row names it); docs/design.md
-explains why float32 cannot be asked for more.
+float32's, or when ReLU units whose inputs are within float32 rounding of zero
+and that robust put on the other side account for the whole difference: the
+float64 gradients recomputed with robust's side of every ReLU agree with robust's
+(the row says how many units; or, where the ReLUs cannot be matched, one flipped
+unit, named); docs/design.md explains why float32 cannot be asked for more.
 Architectures PyTorch cannot export are listed with PyTorch's reason. The default
 skips models above --max-params parameters (export and autograd of the ViT-H/L and
 RegNet-128GF class take minutes and gigabytes on a 2-core machine); pass

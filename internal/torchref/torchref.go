@@ -146,8 +146,10 @@ func Check(env *ort.Env, dir string) (*Result, error) { return check(env, dir, f
 
 // CheckDump is Check that also writes robust's gradients, of the export the
 // parameters are compared on, next to PyTorch's: each as "robust_" and the
-// name of PyTorch's file. scripts/check_torch.py reads them to test whether
-// a disagreement is a float32 flip at a ReLU.
+// name of PyTorch's file, and the inputs of that export's Relu nodes as
+// robust computed them (robust_relu.json lists them in node order).
+// scripts/check_torch.py reads them to test whether a disagreement is
+// float32 flips at ReLU kinks.
 func CheckDump(env *ort.Env, dir string) (*Result, error) { return check(env, dir, true) }
 
 func check(env *ort.Env, dir string, dump bool) (*Result, error) {
@@ -189,8 +191,9 @@ func check(env *ort.Env, dir string, dump bool) (*Result, error) {
 // alone, such a flip reads as an error of robust's (docs/design.md).
 // Without float64 gradients, robust's are measured against PyTorch's
 // float32 ones. A flip that robust alone makes fails Pass;
-// scripts/check_torch.py then tests whether one unit near a kink accounts
-// for the whole difference (CheckDump writes what it needs).
+// scripts/check_torch.py then tests whether robust's side of the ReLU kinks,
+// recomputed in float64, accounts for the whole difference (CheckDump
+// writes what it needs).
 func (r *Result) Pass(tol float64) bool {
 	if r.Exact == nil {
 		return r.InputErr <= tol && r.ParamErr <= tol

@@ -10,9 +10,9 @@
 // torchref.Result.Pass) or {"dir": ..., "error": ...}. It exits non-zero
 // when a directory fails.
 //
-// With -dump, robust's gradients are written next to PyTorch's
-// (torchref.CheckDump), for scripts/check_torch.py's test of float32 flips
-// at ReLU kinks.
+// With -dump, robust's gradients and ReLU inputs are written next to
+// PyTorch's (torchref.CheckDump), for scripts/check_torch.py's test of
+// float32 flips at ReLU kinks.
 //
 // Usage: go run ./internal/cmd/torchcheck [-tol 1e-3] [-dump] [-v] DIR...
 package main
