@@ -61,10 +61,19 @@ type ModelOptions struct {
 	// Sessions is the number of ONNX Runtime sessions per graph that each
 	// run a slice of every batch at the same time (data parallelism
 	// inside one process). 0 chooses: on the CPU one session per intra-op
-	// thread of the Env, each with one thread; on a GPU one session. 1
-	// is one session with all the Env's threads.
+	// thread of the Env, each with one thread, unless the model's weights
+	// exceed MaxReplicatedWeights; on a GPU one session. 1 is one session
+	// with all the Env's threads.
 	Sessions int
 }
+
+// MaxReplicatedWeights is the largest size of a model's weights (its
+// initializers, in bytes) for which ModelOptions.Sessions = 0 opens one
+// session per core. Every session holds its own copy of the weights, so a
+// ViT-L (1.2 GB) or ViT-H (2.5 GB) would take that much again per core;
+// large models are also the ones whose operators ONNX Runtime's intra-op
+// threads already parallelise well, so they run in one session.
+const MaxReplicatedWeights = 256 << 20
 
 // sessions returns how many sessions run each graph and the intra-op
 // threads of each (0: the Env's).
@@ -77,14 +86,14 @@ type ModelOptions struct {
 // model needs twice the CPU time with two threads as with one, for the
 // same results). A slice of the batch per session keeps every core busy
 // from the first operator to the last with no synchronisation at all.
-func (o ModelOptions) sessions(env *ort.Env) (n, threads int) {
+func (o ModelOptions) sessions(env *ort.Env, weights int64) (n, threads int) {
 	if o.Sessions > 0 {
 		if o.Sessions == 1 {
 			return 1, 0
 		}
 		return o.Sessions, max(1, cores(env)/o.Sessions)
 	}
-	if env.Device().Kind != ort.DeviceCPU {
+	if env.Device().Kind != ort.DeviceCPU || weights > MaxReplicatedWeights {
 		return 1, 0
 	}
 	if c := cores(env); c > 1 {
@@ -138,7 +147,11 @@ func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXMod
 	}
 	// Attacks run the sessions on batches whose size changes as samples
 	// are broken (ort.SessionOptions.VaryingShapes).
-	om.replicas, om.so.Threads = opts.sessions(env)
+	var weights int64
+	for _, t := range m.Graph.Initializers {
+		weights += int64(len(t.Raw))
+	}
+	om.replicas, om.so.Threads = opts.sessions(env, weights)
 	om.so.VaryingShapes = true
 	var err error
 	om.fwd, err = om.newRunner(m, []string{om.input}, []string{om.logits}, false, false)

@@ -69,3 +69,25 @@ func TestSessionsAgree(t *testing.T) {
 		t.Error("Sessions: -1 accepted")
 	}
 }
+
+// The automatic choice replicates small models over the cores and keeps a
+// model whose weights would be copied per core in one session.
+func TestSessionsChoice(t *testing.T) {
+	env := testenv.ORT(t) // 2 threads, CPU
+	for _, tc := range []struct {
+		sessions       int
+		weights        int64
+		wantN, wantThr int
+	}{
+		{0, 1 << 20, 2, 1},
+		{0, MaxReplicatedWeights + 1, 1, 0},
+		{1, 1 << 20, 1, 0},
+		{3, MaxReplicatedWeights + 1, 3, 1},
+	} {
+		n, thr := ModelOptions{Sessions: tc.sessions}.sessions(env, tc.weights)
+		if n != tc.wantN || thr != tc.wantThr {
+			t.Errorf("Sessions %d, %d bytes of weights: %d sessions of %d threads, want %d of %d",
+				tc.sessions, tc.weights, n, thr, tc.wantN, tc.wantThr)
+		}
+	}
+}

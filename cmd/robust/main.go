@@ -53,7 +53,7 @@ type Globals struct {
 	OrtLib   string           `name:"ort-lib" env:"ROBUST_ORT_LIB" placeholder:"PATH" help:"ONNX Runtime shared library (libonnxruntime.so). Default: the project cache (scripts/setup-ort.sh installs it), then system library folders."`
 	Device   string           `default:"cpu" placeholder:"cpu|cuda[:N]" help:"Execution provider: cpu, or cuda / cuda:N for a GPU build of ONNX Runtime."`
 	Threads  int              `default:"0" help:"Intra-op threads for ONNX Runtime (0: one per core)."`
-	Sessions int              `default:"0" help:"ONNX Runtime sessions that attack slices of each batch at the same time (eval, attack): 0 chooses one single-threaded session per thread on the CPU, one session on a GPU; 1 is one session using every thread."`
+	Sessions int              `default:"0" help:"ONNX Runtime sessions that attack slices of each batch at the same time (eval, attack): 0 chooses one single-threaded session per thread on the CPU (one session for models with over 256 MB of weights), one session on a GPU; 1 is one session using every thread."`
 	LogLevel string           `name:"log-level" default:"warning" enum:"verbose,info,warning,error,fatal" help:"Log level (${enum})."`
 	// Progress display (cmd/robust/progress.go).
 	Quiet     bool   `short:"q" help:"Show no progress (bars, periodic lines)."`
