@@ -137,6 +137,36 @@ def kink_margin(model):
             h.remove()
 
 
+def read_dump(dirname):
+    """Returns what explaining a disagreement needs from a directory that
+    torchcheck -dump has run on: load(file, shape) (a raw float32 file as a
+    float64 tensor), the input, the labels and robust's gradients by name."""
+    import numpy as np
+    with open(os.path.join(dirname, "ref.json")) as f:
+        ref = json.load(f)
+
+    def load(file, shape):
+        return torch.from_numpy(np.fromfile(os.path.join(dirname, file), dtype="<f4").reshape(shape)).double()
+
+    robust = {name: load("robust_" + t["file"], t["shape"]) for name, t in ref["grads"].items()
+              if os.path.exists(os.path.join(dirname, "robust_" + t["file"]))}
+    return load, load(ref["input"]["file"], ref["input"]["shape"]), torch.tensor(ref["labels"]), robust
+
+
+def errors_against(robust, gx, gp):
+    """Returns robust's max |Δ| / max |g| against the given float64 gradients:
+    the input's and the worst parameter's (floored at 1e-3 of the largest, as
+    torchref does)."""
+    exact = {"x": gx}
+    exact.update((n, g) for n, g in gp if g is not None)
+    largest = max((exact[n].abs().max().item() for n in robust if n != "x"), default=0.0)
+
+    def err(n, floor):
+        return ((robust[n] - exact[n]).abs().max() / max(exact[n].abs().max().item(), floor)).item()
+
+    return err("x", 0.0), max((err(n, 1e-3 * largest) for n in robust if n != "x"), default=0.0)
+
+
 def explain_by_flip(model, dirname, near=1e-6, most=16):
     """Tests whether robust's disagreement with the float64 gradients is one ReLU
     (or ReLU6) unit whose input lies within float32 rounding of the kink, taken on
@@ -145,18 +175,7 @@ def explain_by_flip(model, dirname, near=1e-6, most=16):
     unit's derivative flipped and compares robust's (written by torchcheck -dump).
     Returns the unit that accounts for the disagreement within TOL, or None."""
     import numpy as np
-    with open(os.path.join(dirname, "ref.json")) as f:
-        ref = json.load(f)
-
-    def load(file, shape):
-        return torch.from_numpy(np.fromfile(os.path.join(dirname, file), dtype="<f4").reshape(shape)).double()
-
-    x = load(ref["input"]["file"], ref["input"]["shape"])
-    labels = torch.tensor(ref["labels"])
-    robust = {}
-    for name, t in ref["grads"].items():
-        if os.path.exists(os.path.join(dirname, "robust_" + t["file"])):
-            robust[name] = load("robust_" + t["file"], t["shape"])
+    _, x, labels, robust = read_dump(dirname)
     if "x" not in robust:
         return None
     m64 = copy.deepcopy(model).double()
@@ -197,16 +216,7 @@ def explain_by_flip(model, dirname, near=1e-6, most=16):
         for _, k, i, z, kink, shape in candidates[:most]:
             calls.clear()
             flip.update(call=k, index=i, z=z, kink=kink)
-            gx, gp = backward(m64, x, labels)
-            exact = {"x": gx}
-            exact.update((n, g) for n, g in gp if g is not None)
-            largest = max((exact[n].abs().max().item() for n in robust if n != "x"), default=0.0)
-
-            def err(n, floor):
-                return ((robust[n] - exact[n]).abs().max() / max(exact[n].abs().max().item(), floor)).item()
-
-            dx = err("x", 0.0)
-            dtheta = max((err(n, 1e-3 * largest) for n in robust if n != "x"), default=0.0)
+            dx, dtheta = errors_against(robust, *backward(m64, x, labels))
             if dx <= TOL and dtheta <= TOL:
                 unit = [int(u) for u in np.unravel_index(i, shape)]
                 return {"module": calls[k], "call": k, "unit": unit, "z": z,
@@ -229,22 +239,12 @@ def explain_by_sides(model, dirname, near=1e-5):
     on the other side. Needs the ReLUs to be nn.ReLU modules that the export runs in
     the same order (the shapes are checked); returns None otherwise or when not
     explained, else {"flips", "layers", "margin", "dx", "dtheta"}."""
-    import numpy as np
     path = os.path.join(dirname, "robust_relu.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
         dumped = json.load(f)
-    with open(os.path.join(dirname, "ref.json")) as f:
-        ref = json.load(f)
-
-    def load(file, shape):
-        return torch.from_numpy(np.fromfile(os.path.join(dirname, file), dtype="<f4").reshape(shape)).double()
-
-    x = load(ref["input"]["file"], ref["input"]["shape"])
-    labels = torch.tensor(ref["labels"])
-    robust = {name: load("robust_" + t["file"], t["shape"]) for name, t in ref["grads"].items()
-              if os.path.exists(os.path.join(dirname, "robust_" + t["file"]))}
+    load, x, labels, robust = read_dump(dirname)
     if "x" not in robust or not dumped:
         return None
     m64 = copy.deepcopy(model).double()
@@ -280,15 +280,7 @@ def explain_by_sides(model, dirname, near=1e-5):
             h.remove()
     if not state["ok"] or state["calls"] != len(dumped) or state["margin"] > near:
         return None
-    exact = {"x": gx}
-    exact.update((n, g) for n, g in gp if g is not None)
-    largest = max((exact[n].abs().max().item() for n in robust if n != "x"), default=0.0)
-
-    def err(n, floor):
-        return ((robust[n] - exact[n]).abs().max() / max(exact[n].abs().max().item(), floor)).item()
-
-    dx = err("x", 0.0)
-    dtheta = max((err(n, 1e-3 * largest) for n in robust if n != "x"), default=0.0)
+    dx, dtheta = errors_against(robust, gx, gp)
     if dx > TOL or dtheta > TOL:
         return None
     return {"flips": state["flips"], "layers": state["layers"], "margin": state["margin"], "dx": dx, "dtheta": dtheta}
