@@ -21,6 +21,7 @@ import (
 type Source struct {
 	data      []byte
 	dir, path string
+	closed    bool
 }
 
 // NewSource prepares m for [Env.Open]. The model may be changed afterwards:
@@ -52,9 +53,10 @@ func newSource(m *onnxgraph.Model, limit int) (*Source, error) {
 // data rather than from bytes.
 func (s *Source) External() bool { return s.path != "" }
 
-// Close removes the temporary folder of an external Source. Closing twice
-// is allowed.
+// Close releases the serialized model, or removes the temporary folder of
+// an external Source. Closing twice is allowed.
 func (s *Source) Close() error {
+	s.data, s.closed = nil, true
 	if s.dir == "" {
 		return nil
 	}
@@ -68,11 +70,11 @@ func (s *Source) Close() error {
 
 // Open is [Env.NewSessionWith] for a [Source].
 func (e *Env) Open(src *Source, inputNames, outputNames []string, opts SessionOptions) (*Session, error) {
+	if src.closed {
+		return nil, fmt.Errorf("ort: open a closed model source")
+	}
 	if !src.External() {
 		return e.NewSessionWith(src.data, inputNames, outputNames, opts)
-	}
-	if src.dir == "" {
-		return nil, fmt.Errorf("ort: open a closed model source")
 	}
 	info, err := InspectModelFile(src.path)
 	if err != nil {

@@ -295,6 +295,9 @@ def reference(model, x, labels, dirname):
     for i, (pname, g) in enumerate(gp):
         if g is not None:
             grads[pname] = save(dirname, "grad_p%d" % i, g)
+    # Saved: the model need not hold them (2.5 GB for ViT-H/14) while robust runs.
+    del gx, gp
+    model.zero_grad(set_to_none=True)
     ref = {"input": dict(save(dirname, "x", x), name="x"), "labels": labels.tolist(), "grads": grads,
            "unfolded": "model_unfolded.onnx"}
     # Both float32 implementations round differently: where a ReLU's input is

@@ -28,6 +28,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 
 	og "github.com/robust-go/robust/onnxgraph"
@@ -286,6 +287,13 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
 	defer sess.Close()
+	// The session has its own copy of the weights: the graph and its
+	// serialization (2.5 GB each for ViT-H/14) are not used from here on,
+	// and the gradients about to be computed are as large again.
+	if err := src.Close(); err != nil {
+		return nil, err
+	}
+	debug.FreeOSMemory()
 	x, err := ReadFloats(filepath.Join(dir, ref.Input.File), size(ref.Input.Shape))
 	if err != nil {
 		return nil, err
@@ -313,18 +321,30 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 			return nil, err
 		}
 	}
-	torch32, err := readGrads(dir, ref.Grads, wrt)
-	if err != nil {
-		return nil, err
-	}
-	res.vsTorch = compareGrads(got, torch32, params)
+	// PyTorch's gradients are read one tensor at a time: for ViT-H/14 each
+	// set is 2.5 GB, beside robust's.
+	vsTorch := make([]gap, len(wrt))
+	var vsExact, torchVsExact []gap
 	if ref.Grads64 != nil {
-		exact, err := readGrads(dir, ref.Grads64, wrt)
+		vsExact, torchVsExact = make([]gap, len(wrt)), make([]gap, len(wrt))
+	}
+	for i, name := range wrt {
+		torch32, err := readGrad(dir, ref.Grads, name)
 		if err != nil {
 			return nil, err
 		}
-		res.vsExact = compareGrads(got, exact, params)
-		res.torchVsExact = compareGrads(torch32, exact, params)
+		vsTorch[i] = measure(got[i], torch32)
+		if ref.Grads64 != nil {
+			exact, err := readGrad(dir, ref.Grads64, name)
+			if err != nil {
+				return nil, err
+			}
+			vsExact[i], torchVsExact[i] = measure(got[i], exact), measure(torch32, exact)
+		}
+	}
+	res.vsTorch = errorsOf(vsTorch, params)
+	if ref.Grads64 != nil {
+		res.vsExact, res.torchVsExact = errorsOf(vsExact, params), errorsOf(torchVsExact, params)
 	}
 	return res, nil
 }
@@ -359,21 +379,13 @@ func dumpReLUs(dir string, names []string, values []*ort.Tensor) error {
 	return nil
 }
 
-// readGrads reads the gradients of the named tensors.
-func readGrads(dir string, grads map[string]Tensor, names []string) ([][]float32, error) {
-	out := make([][]float32, len(names))
-	for i, name := range names {
-		t, ok := grads[name]
-		if !ok {
-			return nil, fmt.Errorf("torchref: %s: no reference gradient of %q", dir, name)
-		}
-		g, err := ReadFloats(filepath.Join(dir, t.File), size(t.Shape))
-		if err != nil {
-			return nil, err
-		}
-		out[i] = g
+// readGrad reads the reference gradient of the named tensor.
+func readGrad(dir string, grads map[string]Tensor, name string) ([]float32, error) {
+	t, ok := grads[name]
+	if !ok {
+		return nil, fmt.Errorf("torchref: %s: no reference gradient of %q", dir, name)
 	}
-	return out, nil
+	return ReadFloats(filepath.Join(dir, t.File), size(t.Shape))
 }
 
 // Errors are the errors of one set of gradients against another: the
@@ -396,18 +408,38 @@ func (e Errors) MaxParam() (float64, string) {
 	return worst, name
 }
 
-// compareGrads compares gradients got with want: the input's (index 0)
-// relative to its largest value, the parameters' (named params) relative to
-// their largest value floored at ParamFloor of the largest over all
-// parameters.
-func compareGrads(got, want [][]float32, params []string) Errors {
-	var largest float64
-	for _, w := range want[1:] {
-		largest = max(largest, maxAbs(w))
+// gap is what comparing one tensor got with want needs: max |got − want|
+// and max |want|.
+type gap struct{ diff, scale float64 }
+
+func measure(got, want []float32) gap {
+	var diff float64
+	for i := range want {
+		diff = math.Max(diff, math.Abs(float64(got[i])-float64(want[i])))
 	}
-	e := Errors{Input: RelErr(got[0], want[0], 0), Params: make(map[string]float64, len(params))}
+	return gap{diff, maxAbs(want)}
+}
+
+// rel is the gap relative to the tensor's scale floored at floor.
+func (g gap) rel(floor float64) float64 {
+	if scale := math.Max(g.scale, floor); scale > 0 {
+		return g.diff / scale
+	}
+	return g.diff
+}
+
+// errorsOf turns the gaps of the input's gradient (index 0) and the
+// parameters' (named params) into errors: the input's relative to its
+// largest value, the parameters' relative to their largest value floored
+// at ParamFloor of the largest over all parameters.
+func errorsOf(gaps []gap, params []string) Errors {
+	var largest float64
+	for _, g := range gaps[1:] {
+		largest = max(largest, g.scale)
+	}
+	e := Errors{Input: gaps[0].rel(0), Params: make(map[string]float64, len(params))}
 	for i, name := range params {
-		e.Params[name] = RelErr(got[i+1], want[i+1], ParamFloor*largest)
+		e.Params[name] = gaps[i+1].rel(ParamFloor * largest)
 	}
 	return e
 }
@@ -451,17 +483,7 @@ func untie(g *og.Graph) {
 
 // RelErr returns max |got − want| / max(max |want|, floor), the absolute
 // error when both are zero.
-func RelErr(got, want []float32, floor float64) float64 {
-	var diff float64
-	for i := range want {
-		diff = math.Max(diff, math.Abs(float64(got[i])-float64(want[i])))
-	}
-	scale := math.Max(maxAbs(want), floor)
-	if scale == 0 {
-		return diff
-	}
-	return diff / scale
-}
+func RelErr(got, want []float32, floor float64) float64 { return measure(got, want).rel(floor) }
 
 // ErrNoReference is returned by Dirs when no reference directory is found.
 var ErrNoReference = errors.New("torchref: no reference directories")
