@@ -520,8 +520,11 @@ def main():
             for _, d, _, _, err in mine:
                 r = results.get(d)
                 if err is None and r is not None and r.get("ok") is False and "input_err_exact" in r:
+                    # Robust's sides cover every flip at a ReLU module, one
+                    # or many; single flips are tried only where the ReLUs
+                    # could not be matched (functional ReLUs, ReLU6).
                     r["sides"] = explain_by_sides(model, d)
-                    if not (r["sides"] or {}).get("explained"):
+                    if r["sides"] is None:
                         r["flip"] = explain_by_flip(model, d)
             del model
             rows += mine
