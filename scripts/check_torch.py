@@ -229,61 +229,102 @@ def explain_by_flip(model, dirname, near=1e-6, most=16):
 
 def explain_by_sides(model, dirname, near=1e-5):
     """Tests whether robust's disagreement with the float64 gradients is float32
-    rounding at ReLU kinks, however many units: recomputes the float64 gradients
-    with every ReLU's derivative taken from robust's own forward pass (the sign of
-    robust's float32 input to it, which torchcheck -dump writes in node order) and
-    compares robust's gradients with those. The disagreement is explained when they
-    agree within TOL and every unit whose side differs from float64's lies within
-    `near` of the kink, relative to its layer's largest input: a wrong gradient rule
-    would not agree, and a wrong forward value would put a unit far from the kink
-    on the other side. Needs the ReLUs to be nn.ReLU modules that the export runs in
-    the same order (the shapes are checked); returns None otherwise, else
-    {"explained", "flips", "layers", "margin", "dx", "dtheta"} (when not
-    explained, a lead for the investigation)."""
-    path = os.path.join(dirname, "robust_relu.json")
+    rounding at the kinks of ReLU and max pooling, however many: recomputes the
+    float64 gradients with every ReLU's derivative taken from robust's own forward
+    pass (the sign of robust's float32 input to it) and every max-pooling window's
+    gradient routed to the element robust found largest (torchcheck -dump writes
+    the inputs of both, in node order), and compares robust's gradients with those.
+    The disagreement is explained when they agree within TOL and every unit whose
+    side differs from float64's lies within `near` of the kink, and every window
+    whose maximum differs has the two elements within `near` of each other,
+    relative to the layer's largest input: a wrong gradient rule would not agree,
+    and a wrong forward value would move a unit far from a kink. Needs the ReLUs to
+    be nn.ReLU modules that the export runs in the same order (the shapes are
+    checked); max pooling is matched the same way with nn.MaxPool2d, and left to
+    float64 where it cannot be matched. Returns None when the ReLUs cannot be
+    matched, else {"explained", "flips", "layers", "windows", "margin", "dx",
+    "dtheta"} (when not explained, a lead for the investigation)."""
+    path = os.path.join(dirname, "robust_kinks.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
         dumped = json.load(f)
+    relus = [k for k in dumped if k["op"] == "Relu"]
+    pools = [k for k in dumped if k["op"] == "MaxPool"]
     load, x, labels, robust = read_dump(dirname)
-    if "x" not in robust or not dumped:
+    if "x" not in robust or not relus:
         return None
     m64 = copy.deepcopy(model).double()
     for mod in m64.modules():
         if type(mod) is nn.ReLU:
             mod.inplace = False  # the hook reads the ReLU's input after it ran
-    state = {"calls": 0, "ok": True, "flips": 0, "layers": 0, "margin": 0.0}
 
-    def hook(mod, inp, out):
-        k = state["calls"]
-        state["calls"] += 1
-        z = inp[0]
-        if k >= len(dumped) or list(z.shape) != dumped[k]["shape"]:
-            state["ok"] = False
-            return None
-        mask = (load(dumped[k]["file"], dumped[k]["shape"]) > 0).double()
-        zd = z.detach()
-        differ = mask != (zd > 0).double()
-        n = int(differ.sum().item())
-        if n:
-            scale = max(zd.abs().max().item(), 1e-300)
-            state["flips"] += n
-            state["layers"] += 1
-            state["margin"] = max(state["margin"], zd[differ].abs().max().item() / scale)
-        # float64's value, robust's derivative.
-        return out.detach() + mask * (z - zd)
+    def run(with_pools):
+        state = {"relu": 0, "pool": 0, "ok": True, "pools_ok": True, "flips": 0, "layers": 0, "windows": 0,
+                 "margin": 0.0}
 
-    handles = [mod.register_forward_hook(hook) for mod in m64.modules() if type(mod) is nn.ReLU]
-    try:
-        gx, gp = backward(m64, x, labels)
-    finally:
-        for h in handles:
-            h.remove()
-    if not state["ok"] or state["calls"] != len(dumped):
+        def relu_hook(mod, inp, out):
+            k = state["relu"]
+            state["relu"] += 1
+            z = inp[0]
+            if k >= len(relus) or list(z.shape) != relus[k]["shape"]:
+                state["ok"] = False
+                return None
+            mask = (load(relus[k]["file"], relus[k]["shape"]) > 0).double()
+            zd = z.detach()
+            differ = mask != (zd > 0).double()
+            n = int(differ.sum().item())
+            if n:
+                scale = max(zd.abs().max().item(), 1e-300)
+                state["flips"] += n
+                state["layers"] += 1
+                state["margin"] = max(state["margin"], zd[differ].abs().max().item() / scale)
+            # float64's value, robust's derivative.
+            return out.detach() + mask * (z - zd)
+
+        def pool_hook(mod, inp, out):
+            k = state["pool"]
+            state["pool"] += 1
+            z = inp[0]
+            if k >= len(pools) or list(z.shape) != pools[k]["shape"] or z.dim() != 4:
+                state["pools_ok"] = False
+                return None
+            kw = dict(kernel_size=mod.kernel_size, stride=mod.stride, padding=mod.padding,
+                      dilation=mod.dilation, ceil_mode=mod.ceil_mode, return_indices=True)
+            _, ir = F.max_pool2d(load(pools[k]["file"], pools[k]["shape"]), **kw)
+            zd = z.detach()
+            _, i64 = F.max_pool2d(zd, **kw)
+            differ = ir != i64
+            n = int(differ.sum().item())
+            if n:
+                scale = max(zd.abs().max().item(), 1e-300)
+                flat = zd.flatten(2)
+                gap = (flat.gather(2, i64.flatten(2)) - flat.gather(2, ir.flatten(2))).view_as(ir)
+                state["windows"] += n
+                state["margin"] = max(state["margin"], gap[differ].abs().max().item() / scale)
+            # robust's element of every window, float64's value of it.
+            return z.flatten(2).gather(2, ir.flatten(2)).view_as(out)
+
+        handles = [mod.register_forward_hook(relu_hook) for mod in m64.modules() if type(mod) is nn.ReLU]
+        if with_pools:
+            handles += [mod.register_forward_hook(pool_hook) for mod in m64.modules() if type(mod) is nn.MaxPool2d]
+        try:
+            gx, gp = backward(m64, x, labels)
+        finally:
+            for h in handles:
+                h.remove()
+        state["pools_ok"] = state["pools_ok"] and state["pool"] == len(pools)
+        return state, gx, gp
+
+    state, gx, gp = run(bool(pools))
+    if pools and not state["pools_ok"]:  # functional max pooling: float64's choice
+        state, gx, gp = run(False)
+    if not state["ok"] or state["relu"] != len(relus):
         return None
     dx, dtheta = errors_against(robust, gx, gp)
     return {"explained": dx <= TOL and dtheta <= TOL and state["margin"] <= near, "flips": state["flips"],
-            "layers": state["layers"], "margin": state["margin"], "dx": dx, "dtheta": dtheta}
+            "layers": state["layers"], "windows": state["windows"], "margin": state["margin"],
+            "dx": dx, "dtheta": dtheta}
 
 
 def reference(model, x, labels, dirname):
@@ -430,15 +471,18 @@ def table(rows, results):
             f = r["flip"]
             note = " (a float32 flip: the input of %s at %s is %.2g in float64; with its ReLU derivative " \
                    "flipped, robust is within %.1e, %.1e)" % (f["module"], f["unit"], f["z"], f["dx"], f["dtheta"])
+        if sides:
+            where = "%d ReLU units in %d layers and %d max-pooling windows" % (
+                sides["flips"], sides["layers"], sides.get("windows", 0))
         if sides.get("explained"):
-            note = " (float32 flips: %d ReLU units in %d layers, all within %.1e of their layer's scale from " \
-                   "zero in float64; with robust's side of them, robust is within %.1e, %.1e)" % (
-                       sides["flips"], sides["layers"], sides["margin"], sides["dx"], sides["dtheta"])
+            note = " (float32 flips: %s, all within %.1e of their layer's scale from the kink in float64; " \
+                   "with robust's side of them, robust is within %.1e, %.1e)" % (
+                       where, sides["margin"], sides["dx"], sides["dtheta"])
         elif sides and not ok:
             # Not a verdict: a lead for the investigation.
-            note += " (robust's side differs at %d ReLU units in %d layers, the farthest %.1e of its layer's " \
-                    "scale from zero; with robust's sides, robust is %.1e, %.1e off)" % (
-                        sides["flips"], sides["layers"], sides["margin"], sides["dx"], sides["dtheta"])
+            note += " (robust's side differs at %s, the farthest %.1e of its layer's scale from the kink; " \
+                    "with robust's sides, robust is %.1e, %.1e off)" % (
+                        where, sides["margin"], sides["dx"], sides["dtheta"])
         kink = r.get("kink")
         if not ok and kink and kink["module"]:
             # Not a verdict: a lead for the investigation (docs/design.md).

@@ -147,8 +147,9 @@ func Check(env *ort.Env, dir string) (*Result, error) { return check(env, dir, f
 
 // CheckDump is Check that also writes robust's gradients, of the export the
 // parameters are compared on, next to PyTorch's: each as "robust_" and the
-// name of PyTorch's file, and the inputs of that export's Relu nodes as
-// robust computed them (robust_relu.json lists them in node order).
+// name of PyTorch's file, and the inputs of that export's Relu and MaxPool
+// nodes as robust computed them (robust_kinks.json lists them in node
+// order).
 // scripts/check_torch.py reads them to test whether a disagreement is
 // float32 flips at ReLU kinks.
 func CheckDump(env *ort.Env, dir string) (*Result, error) { return check(env, dir, true) }
@@ -254,15 +255,16 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 	slices.Sort(params)
 	slices.Sort(res.notTrainable)
 	wrt = append(wrt, params...)
-	// With dump, the inputs of the model's ReLUs are outputs too, in the
-	// order of the nodes (the order PyTorch runs its ReLU modules), so that
-	// scripts/check_torch.py can recompute the exact gradients with robust's
-	// side of every kink (dumpReLUs).
-	var relus []string
+	// With dump, the inputs of the model's ReLUs and MaxPools are outputs
+	// too, listed in the order of the nodes (the order PyTorch runs its
+	// modules), so that scripts/check_torch.py can recompute the exact
+	// gradients with robust's side of every ReLU kink and robust's choice
+	// of every pooling window's maximum (dumpKinks).
+	var kinks []kink
 	if dump {
 		for _, n := range m.Graph.Nodes {
-			if n.OpType == "Relu" && n.Domain == "" && !slices.Contains(relus, n.Inputs[0]) {
-				relus = append(relus, n.Inputs[0])
+			if (n.OpType == "Relu" || n.OpType == "MaxPool") && n.Domain == "" {
+				kinks = append(kinks, kink{Op: n.OpType, Value: n.Inputs[0]})
 			}
 		}
 	}
@@ -270,11 +272,11 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 	if err != nil {
 		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
-	outs := grads
-	if len(relus) > 0 {
-		outs = append(slices.Clip(grads), relus...)
-		for _, r := range relus {
-			m.Graph.Outputs = append(m.Graph.Outputs, og.NewValueInfo(r, og.Float, nil))
+	outs := slices.Clip(grads)
+	for _, k := range kinks {
+		if !slices.Contains(outs, k.Value) {
+			outs = append(outs, k.Value)
+			m.Graph.Outputs = append(m.Graph.Outputs, og.NewValueInfo(k.Value, og.Float, nil))
 		}
 	}
 	src, err := ort.NewSource(m)
@@ -317,7 +319,7 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 		}
 	}
 	if dump {
-		if err := dumpReLUs(dir, relus, out[len(wrt):]); err != nil {
+		if err := dumpKinks(dir, kinks, outs[len(wrt):], out[len(wrt):]); err != nil {
 			return nil, err
 		}
 	}
@@ -349,31 +351,39 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 	return res, nil
 }
 
-// dumpReLUs writes the inputs of the model's ReLUs as robust computed them
-// (robust_relu_K.bin, K in node order) and their list, robust_relu.json:
-// [{"value": ONNX value name, "shape": [...], "file": ...}, ...].
-func dumpReLUs(dir string, names []string, values []*ort.Tensor) error {
-	type entry struct {
-		Value string  `json:"value"`
-		Shape []int64 `json:"shape"`
-		File  string  `json:"file"`
-	}
-	list := make([]entry, len(names))
+// kink is one entry of robust_kinks.json: the input of a Relu or MaxPool
+// node and the file that holds it as robust computed it.
+type kink struct {
+	Op    string  `json:"op"`
+	Value string  `json:"value"`
+	Shape []int64 `json:"shape"`
+	File  string  `json:"file"`
+}
+
+// dumpKinks writes the values the kinks read (robust_kink_K.bin, K in the
+// order of names, the extra outputs of the run, with values) and their
+// list, robust_kinks.json, in node order.
+func dumpKinks(dir string, kinks []kink, names []string, values []*ort.Tensor) error {
 	for i, name := range names {
 		v, ok := values[i].Data.([]float32)
 		if !ok {
-			return fmt.Errorf("torchref: %s: ReLU input %q is not float32", dir, name)
+			return fmt.Errorf("torchref: %s: %q is not float32", dir, name)
 		}
-		list[i] = entry{Value: name, Shape: values[i].Shape, File: fmt.Sprintf("robust_relu_%d.bin", i)}
-		if err := writeFloats(filepath.Join(dir, list[i].File), v); err != nil {
+		file := fmt.Sprintf("robust_kink_%d.bin", i)
+		if err := writeFloats(filepath.Join(dir, file), v); err != nil {
 			return err
 		}
+		for j := range kinks {
+			if kinks[j].Value == name {
+				kinks[j].Shape, kinks[j].File = values[i].Shape, file
+			}
+		}
 	}
-	data, err := json.MarshalIndent(list, "", " ")
+	data, err := json.MarshalIndent(kinks, "", " ")
 	if err != nil {
 		return fmt.Errorf("torchref: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "robust_relu.json"), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "robust_kinks.json"), data, 0o644); err != nil {
 		return fmt.Errorf("torchref: %w", err)
 	}
 	return nil
