@@ -10,7 +10,7 @@
 // torchref.Result.Pass) or {"dir": ..., "error": ...}. It exits non-zero
 // when a directory fails.
 //
-// With -dump, robust's gradients and ReLU inputs are written next to
+// With -dump, robust's gradients and ReLU and MaxPool inputs are written next to
 // PyTorch's (torchref.CheckDump), for scripts/check_torch.py's test of
 // float32 flips at ReLU kinks.
 //
