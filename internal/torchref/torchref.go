@@ -151,7 +151,7 @@ func Check(env *ort.Env, dir string) (*Result, error) { return check(env, dir, f
 // nodes as robust computed them (robust_kinks.json lists them in node
 // order).
 // scripts/check_torch.py reads them to test whether a disagreement is
-// float32 flips at ReLU kinks.
+// float32 flips at ReLU and max-pooling kinks.
 func CheckDump(env *ort.Env, dir string) (*Result, error) { return check(env, dir, true) }
 
 func check(env *ort.Env, dir string, dump bool) (*Result, error) {

@@ -12,7 +12,7 @@
 //
 // With -dump, robust's gradients and ReLU and MaxPool inputs are written next to
 // PyTorch's (torchref.CheckDump), for scripts/check_torch.py's test of
-// float32 flips at ReLU kinks.
+// float32 flips at ReLU and max-pooling kinks.
 //
 // Usage: go run ./internal/cmd/torchcheck [-tol 1e-3] [-dump] [-v] DIR...
 package main
