@@ -442,6 +442,10 @@ def read_kink(dirname):
         return None
 
 
+def count(n, noun):
+    return "%d %s%s" % (n, noun, "" if n == 1 else "s")
+
+
 def table(rows, results):
     # With PyTorch's float64 gradients, robust's errors are against those (the
     # exact gradients), beside PyTorch float32's own errors against them; a row
@@ -472,8 +476,8 @@ def table(rows, results):
             note = " (a float32 flip: the input of %s at %s is %.2g in float64; with its ReLU derivative " \
                    "flipped, robust is within %.1e, %.1e)" % (f["module"], f["unit"], f["z"], f["dx"], f["dtheta"])
         if sides:
-            where = "%d ReLU units in %d layers and %d max-pooling windows" % (
-                sides["flips"], sides["layers"], sides.get("windows", 0))
+            where = "%s in %s and %s" % (count(sides["flips"], "ReLU unit"), count(sides["layers"], "layer"),
+                                          count(sides.get("windows", 0), "max-pooling window"))
         if sides.get("explained"):
             note = " (float32 flips: %s, all within %.1e of their layer's scale from the kink in float64; " \
                    "with robust's side of them, robust is within %.1e, %.1e)" % (
