@@ -82,6 +82,11 @@ type SessionOptions struct {
 	// changing that only adds memory (measured: about 10% of the peak of
 	// an ImageNet-sized evaluation) and no speed.
 	VaryingShapes bool
+	// NoArena turns off ONNX Runtime's CPU memory arena for this session:
+	// the buffers of a run are returned when it ends instead of kept for
+	// the next. For one-off runs of a graph much larger than the machine's
+	// spare memory (torchref's check of a 2.5 GB model).
+	NoArena bool
 	// Threads, when positive, overrides the Env's intra-op thread count for
 	// this session (several sessions that run at the same time, one thread
 	// each, instead of one session with a thread per core).
@@ -106,6 +111,11 @@ func (o *SessionOptions) apply(so *ortgo.SessionOptions) error {
 	if o.Threads > 0 {
 		if err := so.SetIntraOpNumThreads(o.Threads); err != nil {
 			return fmt.Errorf("ort: set %d intra-op threads: %w", o.Threads, err)
+		}
+	}
+	if o.NoArena {
+		if err := so.SetCpuMemArena(false); err != nil {
+			return fmt.Errorf("ort: turn off the memory arena: %w", err)
 		}
 	}
 	if o.VaryingShapes {

@@ -20,6 +20,7 @@ func TestNewSessionWith(t *testing.T) {
 		{name: "spin-on", opts: SessionOptions{Spinning: SpinOn}},
 		{name: "spin-off", opts: SessionOptions{Spinning: SpinOff}},
 		{name: "varying-shapes", opts: SessionOptions{VaryingShapes: true}},
+		{name: "no-arena", opts: SessionOptions{NoArena: true}},
 		{name: "bad-spinning", opts: SessionOptions{Spinning: Spinning(7)}, wantErr: "unknown spinning setting 7"},
 		{
 			name: "optimized-model", opts: SessionOptions{OptimizedModelPath: filepath.Join(dir, "opt.onnx")},

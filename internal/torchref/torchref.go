@@ -221,6 +221,7 @@ type side struct {
 // like a PyTorch parameter, runs it and compares the gradients with
 // PyTorch's. With dump, it writes robust's gradients (see CheckDump).
 func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, dump bool) (*side, error) {
+	debug.FreeOSMemory() // the previous export's graph and gradients, before this one's
 	m, err := og.Load(filepath.Join(dir, file))
 	if err != nil {
 		return nil, fmt.Errorf("torchref: %w", err)
@@ -279,12 +280,21 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 			m.Graph.Outputs = append(m.Graph.Outputs, og.NewValueInfo(k.Value, og.Float, nil))
 		}
 	}
+	// The gradients' shapes: robust writes them into buffers of its own
+	// (run), which are the parameters' as large.
+	shapes := make([][]int64, len(wrt))
+	shapes[0] = ref.Input.Shape
+	for i, name := range params {
+		shapes[i+1] = m.Graph.Initializer(name).Dims
+	}
 	src, err := ort.NewSource(m)
 	if err != nil {
 		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
 	defer src.Close()
-	sess, err := env.Open(src, []string{ref.Input.Name, labels}, outs, ort.SessionOptions{})
+	// Without the arena, ONNX Runtime returns the intermediate buffers of
+	// the run when it ends instead of keeping them for the next.
+	sess, err := env.Open(src, []string{ref.Input.Name, labels}, outs, ort.SessionOptions{NoArena: true})
 	if err != nil {
 		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
@@ -300,18 +310,15 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 	if err != nil {
 		return nil, err
 	}
-	out, err := sess.RunTensors(&ort.Tensor{Shape: ref.Input.Shape, Data: x},
-		&ort.Tensor{Shape: []int64{int64(len(ref.Labels))}, Data: ref.Labels})
+	got, kinkValues, err := run(sess, x, ref, shapes)
 	if err != nil {
 		return nil, fmt.Errorf("torchref: %s: %s: %w", dir, file, err)
 	}
-	got := make([][]float32, len(wrt))
 	for i, name := range wrt {
-		g, ok := out[i].Data.([]float32)
-		if want := ref.Grads[name]; !ok || int64(len(g)) != size(want.Shape) {
+		g := got[i]
+		if want := ref.Grads[name]; int64(len(g)) != size(want.Shape) {
 			return nil, fmt.Errorf("torchref: %s: %s: gradient of %q has %d values, PyTorch's %d", dir, file, name, len(g), size(want.Shape))
 		}
-		got[i] = g
 		if dump {
 			if err := writeFloats(filepath.Join(dir, "robust_"+ref.Grads[name].File), g); err != nil {
 				return nil, err
@@ -319,7 +326,7 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 		}
 	}
 	if dump {
-		if err := dumpKinks(dir, kinks, outs[len(wrt):], out[len(wrt):]); err != nil {
+		if err := dumpKinks(dir, kinks, outs[len(wrt):], kinkValues); err != nil {
 			return nil, err
 		}
 	}
@@ -349,6 +356,59 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 		res.vsExact, res.torchVsExact = errorsOf(vsExact, params), errorsOf(torchVsExact, params)
 	}
 	return res, nil
+}
+
+// run runs the gradient session once on x and the reference's labels: the
+// gradients (of the given shapes) go into Go buffers that ONNX Runtime
+// writes in place, so that a model's worth of parameter gradients exists
+// once (ONNX Runtime allocating them and Go copying them out needed them
+// twice, which a 2.5 GB model could not afford); the remaining outputs,
+// robust's kink inputs, are allocated by the run.
+func run(sess *ort.Session, x []float32, ref *Reference, shapes [][]int64) (grads [][]float32, rest []*ort.Tensor, err error) {
+	var vals []ort.Value
+	defer func() {
+		for _, v := range vals {
+			if v != nil {
+				err = errors.Join(err, v.Close())
+			}
+		}
+	}()
+	xv, err := ort.NewValue(ref.Input.Shape, x)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals = append(vals, xv)
+	yv, err := ort.NewValue([]int64{int64(len(ref.Labels))}, ref.Labels)
+	if err != nil {
+		return nil, nil, err
+	}
+	vals = append(vals, yv)
+	outs := make([]ort.Value, len(sess.Outputs()))
+	grads = make([][]float32, len(shapes))
+	for i, shape := range shapes {
+		grads[i] = make([]float32, size(shape))
+		if outs[i], err = ort.NewValue(shape, grads[i]); err != nil {
+			return nil, nil, err
+		}
+		vals = append(vals, outs[i])
+	}
+	err = sess.Run([]ort.Value{xv, yv}, outs)
+	for _, v := range outs[len(shapes):] {
+		if v != nil {
+			vals = append(vals, v)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, v := range outs[len(shapes):] {
+		t, err := ort.TensorOf(v)
+		if err != nil {
+			return nil, nil, err
+		}
+		rest = append(rest, t)
+	}
+	return grads, rest, nil
 }
 
 // kink is one entry of robust_kinks.json: the input of a Relu or MaxPool
