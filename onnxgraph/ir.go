@@ -74,10 +74,24 @@ func (m *Model) SetMetadata(key, value string) {
 	m.Metadata = append(m.Metadata, MetadataEntry{key, value})
 }
 
-// Clone returns a deep copy of the model: nothing it holds is shared with
-// m (tensor data included).
+// Clone returns a copy of the model that can be changed without changing
+// m: graph, nodes, attributes and tensors are copied, except the bytes of
+// the initializers (Tensor.Raw), which are shared. Tensor bytes are never
+// written in place in robust — code that changes a tensor's values assigns
+// it a new Raw — so sharing them is safe, and a clone of a 2.5 GB model
+// (every gradient graph, harden's trainable copy) costs no gigabytes.
 func (m *Model) Clone() *Model {
-	c, err := FromProto(proto.Clone(m.Proto()).(*onnxpb.ModelProto))
+	mp := m.Proto() // fresh messages whose raw_data are m's bytes
+	inits := mp.GetGraph().GetInitializer()
+	raws := make([][]byte, len(inits))
+	for i, t := range inits {
+		raws[i], t.RawData = t.RawData, nil
+	}
+	cp := proto.Clone(mp).(*onnxpb.ModelProto)
+	for i, t := range cp.GetGraph().GetInitializer() {
+		t.RawData = raws[i]
+	}
+	c, err := FromProto(cp)
 	if err != nil { // cannot happen: Proto's output always converts back
 		panic(fmt.Sprintf("onnxgraph: clone: %v", err))
 	}
