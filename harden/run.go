@@ -90,12 +90,19 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 	if err != nil {
 		return nil, err
 	}
+	values, trainCfg := tr.Values(), tr.Config()
+	// The trainer's sessions and buffers (weights, gradients, momentum) are
+	// not needed from here on; for a 2.5 GB model they are most of the
+	// memory, and the evaluation after training needs as much again.
+	if err := tr.Close(); err != nil {
+		return nil, err
+	}
 	if cfg.EvalN > 0 && test != nil {
 		if res.After, err = evaluateModel(ctx, env, trained, p, test.Subset(cfg.EvalN), cfg.Train.Eps, "after hardening"); err != nil {
 			return nil, fmt.Errorf("evaluate after: %w", err)
 		}
 	}
-	if res.Model, err = p.Export(tr.Values(), note(tr.Config(), p, res)); err != nil {
+	if res.Model, err = p.Export(values, note(trainCfg, p, res)); err != nil {
 		return nil, err
 	}
 	return res, nil
