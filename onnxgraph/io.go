@@ -158,7 +158,15 @@ func WriteFileAtomic(path string, data []byte) (err error) {
 	})
 }
 
-// writeAtomic is WriteFileAtomic with the contents written by write.
+// WriteAtomic is [WriteFileAtomic] for contents that write streams into
+// the file (buffered), so that a file of gigabytes needs no copy of itself
+// in memory. An error from write leaves path as it was.
+func WriteAtomic(path string, write func(io.Writer) error) (err error) {
+	defer prefixErr(&err)
+	return writeAtomic(path, write)
+}
+
+// writeAtomic is WriteAtomic without the package prefix.
 func writeAtomic(path string, write func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {

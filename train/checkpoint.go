@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -86,25 +87,38 @@ func (t *Trainer) SaveCheckpoint(path string) (err error) {
 	}
 	h := ckptHeader{Config: t.cfg, State: t.st, History: t.history, RNG: rng}
 	ts := t.tensors()
-	size := 0
 	for _, nt := range ts {
 		h.Tensors = append(h.Tensors, ckptTensor{nt.name, len(nt.data)})
-		size += 4 * len(nt.data)
 	}
 	head, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("train: save checkpoint: %w", err)
 	}
-	buf := make([]byte, 0, len(ckptMagic)+len(head)+1+size+4)
-	buf = append(buf, ckptMagic...)
-	buf = append(append(buf, head...), '\n')
-	for _, nt := range ts {
-		for _, v := range nt.data {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+	// Streamed, with the checksum computed on the way: the tensors of a
+	// 2.5 GB model's checkpoint (weights and momentum) are 5 GB.
+	err = og.WriteAtomic(path, func(w io.Writer) error {
+		crc := crc32.NewIEEE()
+		out := io.MultiWriter(w, crc)
+		if _, err := fmt.Fprintf(out, "%s%s\n", ckptMagic, head); err != nil {
+			return err
 		}
-	}
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf))
-	if err := og.WriteFileAtomic(path, buf); err != nil {
+		var chunk [4096]byte
+		for _, nt := range ts {
+			for data := nt.data; len(data) > 0; {
+				n := min(len(data), len(chunk)/4)
+				for i, v := range data[:n] {
+					binary.LittleEndian.PutUint32(chunk[4*i:], math.Float32bits(v))
+				}
+				if _, err := out.Write(chunk[:4*n]); err != nil {
+					return err
+				}
+				data = data[n:]
+			}
+		}
+		_, err := w.Write(binary.LittleEndian.AppendUint32(nil, crc.Sum32()))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("train: save checkpoint: %w", err)
 	}
 	t.saved.path, t.saved.st = path, t.st
