@@ -8,6 +8,23 @@ import (
 	"github.com/robust-go/robust/onnxgraph"
 )
 
+// trainableWith returns the trainable form of the model (Plan.Trainable,
+// which the trainer runs) holding the given values: what the trainer's
+// Model would return, built after the trainer is closed.
+func (p *Plan) trainableWith(values map[string][]float32) (*onnxgraph.Model, error) {
+	m := p.Trainable.Clone()
+	for name, v := range values {
+		t := m.Graph.Initializer(name)
+		if t == nil {
+			return nil, fmt.Errorf("the trainable model has no initializer %q", name)
+		}
+		if err := setValues(t, v); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
 // Export returns a copy of the original model holding the given values
 // (trained parameters and updated BatchNormalization statistics, by name).
 // Everything else — inputs, outputs, opset, nodes, other initializers — is

@@ -86,10 +86,6 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 	}); err != nil {
 		return nil, err
 	}
-	trained, err := tr.Model()
-	if err != nil {
-		return nil, err
-	}
 	values, trainCfg := tr.Values(), tr.Config()
 	// The trainer's sessions and buffers (weights, gradients, momentum) are
 	// not needed from here on; for a 2.5 GB model they are most of the
@@ -98,6 +94,10 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 		return nil, err
 	}
 	if cfg.EvalN > 0 && test != nil {
+		trained, err := p.trainableWith(values)
+		if err != nil {
+			return nil, err
+		}
 		if res.After, err = evaluateModel(ctx, env, trained, p, test.Subset(cfg.EvalN), cfg.Train.Eps, "after hardening"); err != nil {
 			return nil, fmt.Errorf("evaluate after: %w", err)
 		}
