@@ -86,11 +86,12 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 	}); err != nil {
 		return nil, err
 	}
-	values, trainCfg := tr.Values(), tr.Config()
-	// The trainer's sessions and buffers (weights, gradients, momentum) are
-	// not needed from here on; for a 2.5 GB model they are most of the
-	// memory, and the evaluation after training needs as much again.
-	if err := tr.Close(); err != nil {
+	// The trainer's sessions and buffers (gradients, momentum) are not
+	// needed from here on; for a 2.5 GB model they are most of the memory,
+	// and the evaluation after training needs as much again.
+	trainCfg := tr.Config()
+	values, err := tr.Finish()
+	if err != nil {
 		return nil, err
 	}
 	if cfg.EvalN > 0 && test != nil {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -22,6 +23,27 @@ func (t *Trainer) Values() map[string][]float32 {
 		out[st.Mean], out[st.Var] = slices.Clone(mean), slices.Clone(vars)
 	}
 	return out
+}
+
+// Finish closes the trainer and returns its values as [Trainer.Values]
+// does, handing over the parameter buffers instead of copying them: for a
+// model of gigabytes the copy would be as large again, on top of the
+// trainer's weights, gradients and momentum that Finish releases.
+func (t *Trainer) Finish() (_ map[string][]float32, err error) {
+	defer liberr.Prefix(&err, "train")
+	e := t.eng
+	if e == nil {
+		return nil, errors.New("finish: the trainer is closed")
+	}
+	out := make(map[string][]float32, len(e.params)+2*len(e.bn))
+	for _, p := range e.params {
+		out[p.Name] = p.Data // Go memory that outlives the ONNX Runtime values over it
+	}
+	for i, st := range e.bn {
+		mean, vars := e.runningStats(i)
+		out[st.Mean], out[st.Var] = slices.Clone(mean), slices.Clone(vars)
+	}
+	return out, t.Close()
 }
 
 // Model returns the inference model with the current weights: a copy of

@@ -262,6 +262,39 @@ func TestCheckpointErrors(t *testing.T) {
 // TestExport checks the exported inference model: the zoo model's inputs,
 // outputs and nodes, the trained weights and running statistics, and that
 // plain ONNX Runtime runs it.
+// Finish hands over what Values copies, the parameters without a copy,
+// and leaves the trainer closed.
+func TestFinish(t *testing.T) {
+	data := synthData(96, 1, 8, 8, 4, 8)
+	tr := newTrainer(t, tinyBNNet(1, 8, 8, 4, 9), data, nil, smallConfig(Natural))
+	if _, err := tr.Run(context.Background(), RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := tr.Values()
+	p0 := tr.Params()[0]
+	got, err := tr.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || len(want) == 0 {
+		t.Fatalf("Finish returned %d values, Values %d", len(got), len(want))
+	}
+	for name, w := range want {
+		if !slices.Equal(got[name], w) {
+			t.Errorf("value %s differs from Values'", name)
+		}
+	}
+	if &got[p0.Name][0] != &p0.Data[0] {
+		t.Error("Finish copied the parameters")
+	}
+	if _, err := tr.Finish(); err == nil {
+		t.Error("Finish on a closed trainer succeeded")
+	}
+	if err := tr.Close(); err != nil {
+		t.Errorf("Close after Finish: %v", err)
+	}
+}
+
 func TestExport(t *testing.T) {
 	env := testenv.ORT(t)
 	data := synthData(96, 1, 8, 8, 4, 8)
