@@ -79,7 +79,7 @@ func Prepare(m *onnxgraph.Model, opts Options) (_ *Plan, err error) {
 	if p.Input, p.Logits, err = classifierIO(g, opts.Input, opts.Logits); err != nil {
 		return nil, err
 	}
-	p.constantsToInitializers()
+	p.Trainable.Graph.ConstantsToInitializers()
 	p.untie()
 	if len(opts.Mean) > 0 || len(opts.Std) > 0 {
 		if err := p.prependNormalisation(opts.Mean, opts.Std); err != nil {
@@ -128,7 +128,7 @@ func CheckTrainable(m *onnxgraph.Model) (_ []string, err error) {
 		}
 	}
 	p := &Plan{Original: m, Trainable: m.Clone()}
-	p.constantsToInitializers()
+	p.Trainable.Graph.ConstantsToInitializers()
 	p.untie()
 	g := p.Trainable.Graph
 	params := onnxgraph.TrainableParams(g)
@@ -166,23 +166,6 @@ func classifierIO(g *onnxgraph.Graph, input, logits string) (string, string, err
 		return "", "", fmt.Errorf("input %q is %v; robust hardens image classifiers with a float [N,C,H,W] input", input, in.Type)
 	}
 	return input, logits, nil
-}
-
-// constantsToInitializers replaces Constant nodes holding a tensor by
-// initializers of the same name (TensorFlow exporters keep weights there).
-func (p *Plan) constantsToInitializers() {
-	g := p.Trainable.Graph
-	kept := g.Nodes[:0]
-	for _, n := range g.Nodes {
-		if a := n.Attr("value"); n.OpType == "Constant" && a != nil && a.Tensor != nil && len(n.Outputs) == 1 {
-			t := a.Tensor.Clone()
-			t.Name = n.Outputs[0]
-			g.Initializers = append(g.Initializers, t)
-			continue
-		}
-		kept = append(kept, n)
-	}
-	g.Nodes = kept
 }
 
 // untie removes Identity nodes that read float initializers. Where the

@@ -242,3 +242,24 @@ func TestSavedFileIsReadable(t *testing.T) {
 		t.Fatalf("mode %v, %v", st.Mode(), err)
 	}
 }
+
+// A Constant node's tensor becomes an initializer of its output's name;
+// other nodes stay, in order.
+func TestConstantsToInitializers(t *testing.T) {
+	m := tinyModel()
+	g := m.Graph
+	c := &Node{OpType: "Constant", Outputs: []string{"k"}, Attrs: []*Attribute{{Name: "value", Type: AttrTensor, Tensor: NewFloatTensor("", []int64{1}, []float32{0.5})}}}
+	nodes := len(g.Nodes)
+	g.Nodes = append([]*Node{c}, g.Nodes...)
+	g.ConstantsToInitializers()
+	if len(g.Nodes) != nodes || g.Nodes[0].OpType == "Constant" {
+		t.Fatalf("nodes after: %v", g.Nodes)
+	}
+	k := g.Initializer("k")
+	if k == nil {
+		t.Fatal("no initializer k")
+	}
+	if v, err := k.Float32s(); err != nil || v[0] != 0.5 {
+		t.Fatalf("initializer k: %v %v", v, err)
+	}
+}

@@ -115,6 +115,24 @@ type Graph struct {
 	QuantizationAnnotation []*onnxpb.TensorAnnotation
 }
 
+// ConstantsToInitializers replaces every Constant node holding a tensor by
+// an initializer of its output's name (TensorFlow exporters keep weights
+// there; PyTorch's exporter keeps GELU's constants and epsilons there), so
+// that parameter discovery and training see them as initializers.
+func (g *Graph) ConstantsToInitializers() {
+	kept := g.Nodes[:0]
+	for _, n := range g.Nodes {
+		if a := n.Attr("value"); n.OpType == "Constant" && a != nil && a.Tensor != nil && len(n.Outputs) == 1 {
+			t := a.Tensor.Clone()
+			t.Name = n.Outputs[0]
+			g.Initializers = append(g.Initializers, t)
+			continue
+		}
+		kept = append(kept, n)
+	}
+	g.Nodes = kept
+}
+
 // Initializer returns the initializer called name, or nil.
 func (g *Graph) Initializer(name string) *Tensor {
 	for _, t := range g.Initializers {

@@ -50,17 +50,7 @@ func TestTrainableParamsPyTorch(t *testing.T) {
 				g := m.Graph
 				// As package harden does, make the exporter's Constant
 				// nodes (GELU's 0.5 and 1/√2, epsilons) initializers.
-				kept := g.Nodes[:0]
-				for _, n := range g.Nodes {
-					if a := n.Attr("value"); n.OpType == "Constant" && a != nil && a.Tensor != nil {
-						c := a.Tensor.Clone()
-						c.Name = n.Outputs[0]
-						g.Initializers = append(g.Initializers, c)
-						continue
-					}
-					kept = append(kept, n)
-				}
-				g.Nodes = kept
+				g.ConstantsToInitializers()
 				params := og.TrainableParams(g)
 				want := mustHave[filepath.Base(dir)]
 				if file == "model_unfolded.onnx" {
