@@ -33,6 +33,12 @@ RegNet-128GF class take minutes and gigabytes on a 2-core machine); pass
     make check-torch                         # all architectures, opsets 13 and 17
     scripts/check_torch.py --only resnet18,vit_b_16 --opsets 17
     scripts/check_torch.py --fixtures onnxgraph/testdata/torch   # rewrite the test fixtures
+    CHECK_TORCH_ARGS="--max-params 0 --log run.jsonl --resume" make check-torch
+
+With --log every architecture's rows go to a JSON-lines file as it finishes, with the
+version of the check that produced them; --resume then runs only the architectures
+the file does not yet hold from the current version, so a run of all 80 (hours on 2
+cores) can be stopped and continued and still print one consistent table.
 
 --fixtures writes tiny instances of the newer architectures (a ViT, ConvNeXt,
 MobileNetV3, ShuffleNetV2 and Swin of a few thousand parameters) with their PyTorch
@@ -420,6 +426,47 @@ def prepare(name, model, size, opsets, batch, root, seed=0):
     return rows
 
 
+def version():
+    """Names what produces a row: the last commit that touched this script or a
+    Go package torchcheck builds, with "-dirty" when one of them has changes
+    not committed (such rows are never resumed). None outside a git checkout."""
+    try:
+        dirs = subprocess.run(["go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}",
+                               "./internal/cmd/torchcheck"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              check=True).stdout.split()
+        paths = [os.path.relpath(d, ROOT) for d in dirs if d.startswith(ROOT + os.sep)]
+        paths += ["scripts/check_torch.py", "go.mod", "go.sum"]
+        git = ["git", "-C", ROOT]
+        commit = subprocess.run(git + ["log", "-1", "--format=%h", "--"] + paths, stdout=subprocess.PIPE,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(git + ["status", "--porcelain", "--"] + paths, stdout=subprocess.PIPE,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if dirty else "") if commit else None
+
+
+def logged(path, ver, settings, opsets):
+    """Returns the rows and results --log holds from version ver with the same
+    settings, by architecture, for the architectures whose last rows cover
+    every opset asked for."""
+    if ver is None or ver.endswith("-dirty"):
+        return {}
+    by = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                e = json.loads(line)
+                name, opset = e["row"][0], e["row"][2]
+                if e.get("version") == ver and e.get("settings") == settings:
+                    by.setdefault(name, {})[opset] = (e["row"], e["result"])
+                else:  # a later, different run of it makes the earlier ones stale
+                    by.pop(name, None)
+    except FileNotFoundError:
+        return {}
+    return {n: [v[o] for o in opsets] for n, v in by.items() if all(o in v for o in opsets)}
+
+
 def torchcheck(dirs):
     """Runs robust's side on the exported directories; returns results by directory."""
     # One process per directory, so that each starts with the machine's
@@ -534,8 +581,14 @@ def main():
     ap.add_argument("--max-params", type=float, default=100e6, help="skip larger models (0: no limit)")
     ap.add_argument("--out", default="", help="keep the exports here (default: a temporary directory)")
     ap.add_argument("--log", default="", help="append each architecture's rows to this JSON-lines file as it finishes")
+    ap.add_argument("--resume", action="store_true",
+                    help="with --log: keep the architectures the log already holds from this same version of the "
+                         "check (the script and the Go packages torchcheck builds, at one commit, unmodified) and "
+                         "run only the others; the table shows them all")
     ap.add_argument("--fixtures", default="", help="write the tiny test fixtures into this directory")
     args = ap.parse_args()
+    if args.resume and not args.log:
+        ap.error("--resume needs --log")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     opsets = [int(o) for o in args.opsets.split(",")]
     root = args.out or tempfile.mkdtemp(prefix="robust-check-torch-")
@@ -546,7 +599,18 @@ def main():
             rows += prepare(name, model.eval(), size, [opset], args.batch, root)
     else:
         names = args.only.split(",") if args.only else architectures()
+        ver, settings = version(), {"size": args.size, "batch": args.batch}
+        done = logged(args.log, ver, settings, opsets) if args.resume else {}
+        if done:
+            print("resuming: %d of %d architectures from %s (version %s)" % (
+                len([n for n in names if n in done]), len(names), args.log, ver), file=sys.stderr, flush=True)
         for name in names:
+            if name in done:
+                for row, result in done[name]:
+                    rows.append(tuple(row))
+                    if result is not None:
+                        results[row[1]] = result
+                continue
             start = time.time()
             # Seeded before building, so that an architecture's random weights do
             # not depend on the ones checked before it: --only reproduces a row.
@@ -584,7 +648,8 @@ def main():
             if args.log:
                 with open(args.log, "a") as f:
                     for row in mine:
-                        f.write(json.dumps({"row": row, "result": results.get(row[1])}) + "\n")
+                        f.write(json.dumps({"row": row, "result": results.get(row[1]), "version": ver,
+                                        "settings": settings}) + "\n")
             if not args.out:
                 for _, d, _, _, _ in mine:
                     shutil.rmtree(d, ignore_errors=True)
