@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 
 	"github.com/robust-go/robust/onnxgraph"
@@ -120,6 +121,7 @@ type ONNXModel struct {
 	logits  string
 	shape   [3]int
 	classes int
+	weights int64 // bytes of the model's initializers
 
 	mu    sync.Mutex
 	fwd   *runner
@@ -147,11 +149,10 @@ func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXMod
 	}
 	// Attacks run the sessions on batches whose size changes as samples
 	// are broken (ort.SessionOptions.VaryingShapes).
-	var weights int64
 	for _, t := range m.Graph.Initializers {
-		weights += int64(len(t.Raw))
+		om.weights += int64(len(t.Raw))
 	}
-	om.replicas, om.so.Threads = opts.sessions(env, weights)
+	om.replicas, om.so.Threads = opts.sessions(env, om.weights)
 	om.so.VaryingShapes = true
 	var err error
 	om.fwd, err = om.newRunner(m, []string{om.input}, []string{om.logits}, false, false)
@@ -391,6 +392,12 @@ func (om *ONNXModel) newRunner(m *onnxgraph.Model, ins, outs []string, grad, tar
 	wg.Wait()
 	if err := errors.Join(append(errs, src.Close())...); err != nil {
 		return nil, errors.Join(err, r.close())
+	}
+	if om.weights > MaxReplicatedWeights {
+		// The serialized graph, as large as the weights, is garbage now;
+		// returned at once, it makes room for the next session (Go would
+		// collect it only after as much again had been allocated).
+		debug.FreeOSMemory()
 	}
 	return r, nil
 }

@@ -1,11 +1,13 @@
 package harden
 
 import (
+	"encoding/binary"
 	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/internal/testenv"
@@ -204,5 +206,34 @@ func TestPytorchConvertedImport(t *testing.T) {
 	testenv.DataCases(t, dir, ok+blocked, 80)
 	if ok == 0 {
 		t.Error("no model imported")
+	}
+}
+
+// TestSetValuesShares checks that a tensor given trained values holds them
+// without a copy where the byte order allows (the trained weights of a
+// 2.5 GB model are then held once) and reads back the same either way.
+func TestSetValuesShares(t *testing.T) {
+	v := []float32{1.5, -2, 0.25, 3e-8, 7}
+	tensor := onnxgraph.NewFloatTensor("w", []int64{5}, make([]float32, 5))
+	if err := setValues(tensor, v); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tensor.Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, v) {
+		t.Fatalf("tensor reads %v, want %v", got, v)
+	}
+	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 && &tensor.Raw[0] != (*byte)(unsafe.Pointer(&v[0])) {
+		t.Error("on a little-endian machine the tensor's bytes are a copy of the values, not the values")
+	}
+	for _, bad := range []*onnxgraph.Tensor{
+		onnxgraph.NewFloatTensor("short", []int64{4}, make([]float32, 4)),
+		onnxgraph.NewDoubleTensor("double", []int64{5}, make([]float64, 5)),
+	} {
+		if err := setValues(bad, v); err == nil {
+			t.Errorf("%s: no error", bad.Name)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 
 	"github.com/robust-go/robust/attacks"
@@ -63,6 +64,7 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 			return nil, fmt.Errorf("evaluate before: %w", err)
 		}
 	}
+	releaseMemory(p)
 	tcfg := cfg.Train
 	tcfg.Params = p.Params
 	trainSet, val := data, (*dataset.Dataset)(nil)
@@ -94,6 +96,7 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 	if err != nil {
 		return nil, err
 	}
+	releaseMemory(p)
 	if cfg.EvalN > 0 && test != nil {
 		trained, err := p.trainableWith(values)
 		if err != nil {
@@ -107,6 +110,23 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 		return nil, err
 	}
 	return res, nil
+}
+
+// releaseMemory returns the memory a phase of Run left as garbage (the
+// trainer's gradients and momentum, an evaluation's serialized graphs) to
+// the system before the next phase, for a model whose weights are large
+// (over attacks.MaxReplicatedWeights). Go would collect it only once as
+// much again had been allocated on its heap, and meanwhile ONNX Runtime's
+// sessions of the next phase, which Go does not see, take their own share:
+// for a 2.5 GB model the two together outgrew a 24 GB machine.
+func releaseMemory(p *Plan) {
+	var weights int
+	for _, t := range p.Original.Graph.Initializers {
+		weights += len(t.Raw)
+	}
+	if weights > attacks.MaxReplicatedWeights {
+		debug.FreeOSMemory()
+	}
 }
 
 // Evaluate measures clean and PGD-20 accuracy (α=ε/4, random start) of a
