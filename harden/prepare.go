@@ -208,7 +208,14 @@ func (p *Plan) untie() {
 		}
 	}
 	if len(p.Untied) > 0 {
-		p.Notes = append(p.Notes, fmt.Sprintf("untied %d values the exporter had merged with equal tensors (%s)", len(p.Untied), strings.Join(p.Untied, ", ")))
+		// A ViT-H/14 export merges 192 of them; the note names a few
+		// (Plan.Untied has them all).
+		const named = 4
+		names := strings.Join(p.Untied[:min(named, len(p.Untied))], ", ")
+		if len(p.Untied) > named {
+			names += fmt.Sprintf(" and %d more", len(p.Untied)-named)
+		}
+		p.Notes = append(p.Notes, fmt.Sprintf("untied %d values the exporter had merged with equal tensors (%s)", len(p.Untied), names))
 	}
 }
 

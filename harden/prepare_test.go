@@ -3,6 +3,7 @@ package harden
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -58,6 +59,14 @@ func TestPreparePyTorchExports(t *testing.T) {
 			}
 			if p.Input != "image" || p.Logits != "scores" {
 				t.Errorf("input/logits %q/%q", p.Input, p.Logits)
+			}
+			if tt.untied > 4 {
+				// The note names four and counts the rest (ViT-H/14 has 192).
+				note := strings.Join(p.Notes, "; ")
+				if want := fmt.Sprintf("untied %d values", tt.untied); !strings.Contains(note, want) ||
+					!strings.Contains(note, fmt.Sprintf(" and %d more)", tt.untied-4)) || strings.Contains(note, p.Untied[4]+",") {
+					t.Errorf("note %q does not name four untied values and count the other %d", note, tt.untied-4)
+				}
 			}
 		})
 	}
