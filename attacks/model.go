@@ -123,9 +123,22 @@ type ONNXModel struct {
 	classes int
 	weights int64 // bytes of the model's initializers
 
-	mu    sync.Mutex
-	fwd   *runner
-	grads map[Loss]*runner
+	mu     sync.Mutex
+	closed bool
+	fwd    *runner // nil once a large model's gradient graph is open
+	grads  map[Loss]*runner
+	// oneGraph: the model's weights exceed MaxReplicatedWeights, and each
+	// session holds a copy of them, so the forward session is closed when
+	// the first gradient session opens, and logits come from a gradient
+	// session from then on (with a backward pass that is thrown away:
+	// about a tenth more time for PGD-20, a weights-sized session less
+	// memory).
+	oneGraph bool
+	scratch  struct { // a gradient session's unused inputs and outputs when it serves Logits
+		labels []int64
+		losses []float32
+		grad   []float32
+	}
 	// so and replicas: every graph runs in replicas sessions with these
 	// options.
 	so       ort.SessionOptions
@@ -153,6 +166,7 @@ func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXMod
 		om.weights += int64(len(t.Raw))
 	}
 	om.replicas, om.so.Threads = opts.sessions(env, om.weights)
+	om.oneGraph = om.weights > MaxReplicatedWeights
 	om.so.VaryingShapes = true
 	var err error
 	om.fwd, err = om.newRunner(m, []string{om.input}, []string{om.logits}, false, false)
@@ -241,13 +255,43 @@ func (om *ONNXModel) Logits(x []float32, n int, out []float32) error {
 	}
 	om.mu.Lock()
 	defer om.mu.Unlock()
-	if om.fwd == nil {
+	if om.closed {
 		return fmt.Errorf("attacks: logits: %w", ErrClosed)
 	}
-	if err := om.fwd.run(x, nil, nil, n, out, nil, nil); err != nil {
+	var err error
+	if om.fwd != nil {
+		err = om.fwd.run(x, nil, nil, n, out, nil, nil)
+	} else {
+		err = om.logitsByGradient(x, n, out)
+	}
+	if err != nil {
 		return fmt.Errorf("attacks: logits: %w", err)
 	}
 	return nil
+}
+
+// logitsByGradient runs an open gradient session for the logits alone
+// (ONNXModel.oneGraph), an untargeted one where there is one; the labels
+// and targets it is given are class 0, and its losses and gradient are
+// discarded.
+func (om *ONNXModel) logitsByGradient(x []float32, n int, out []float32) error {
+	var r *runner
+	for loss := range Loss(len(losses)) {
+		if g := om.grads[loss]; g != nil && (r == nil || r.targeted) {
+			r = g
+		}
+	}
+	if r == nil {
+		return errors.New("no session open") // not reached: fwd closes only when a gradient session opens
+	}
+	sc := &om.scratch
+	if len(sc.labels) < n {
+		sc.labels, sc.losses = make([]int64, n), make([]float32, n)
+	}
+	if d := om.sampleSize(); len(sc.grad) < n*d {
+		sc.grad = make([]float32, n*d)
+	}
+	return r.run(x, sc.labels, sc.labels, n, out, sc.losses, sc.grad)
 }
 
 // Grad writes the logits, per-sample losses and input gradient of the
@@ -278,7 +322,7 @@ func (om *ONNXModel) Grad(in GradInput, out GradOutput) error {
 	}
 	om.mu.Lock()
 	defer om.mu.Unlock()
-	if om.fwd == nil {
+	if om.closed {
 		return fmt.Errorf("attacks: gradient: %w", ErrClosed)
 	}
 	r, err := om.gradRunner(in.Loss)
@@ -312,6 +356,15 @@ func (om *ONNXModel) gradRunner(loss Loss) (*runner, error) {
 	if r := om.grads[loss]; r != nil {
 		return r, nil
 	}
+	if om.oneGraph && om.fwd != nil {
+		// Before the gradient session opens, so that the two copies of
+		// the weights are never held at once.
+		err := om.fwd.close()
+		om.fwd = nil
+		if err != nil {
+			return nil, err
+		}
+	}
 	ig, err := traingraph.BuildInputGradientGraph(om.model, traingraph.InputGradientOptions{
 		Input: om.input, Logits: om.logits, MaxPool: om.opts.MaxPool,
 		Loss: traingraph.LossOptions{Head: losses[loss].head, Targeted: loss.Targeted(), MinClasses: loss.MinClasses()},
@@ -336,6 +389,7 @@ func (om *ONNXModel) Close() error {
 	om.mu.Lock()
 	defer om.mu.Unlock()
 	var errs []error
+	om.closed = true
 	if om.fwd != nil {
 		errs = append(errs, om.fwd.close())
 		om.fwd = nil

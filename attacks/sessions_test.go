@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"errors"
 	"math"
 	"testing"
 
@@ -89,5 +90,87 @@ func TestSessionsChoice(t *testing.T) {
 			t.Errorf("Sessions %d, %d bytes of weights: %d sessions of %d threads, want %d of %d",
 				tc.sessions, tc.weights, n, thr, tc.wantN, tc.wantThr)
 		}
+	}
+}
+
+// TestOneGraph checks the mode of models over MaxReplicatedWeights: the
+// forward session closes when the first gradient session opens, and
+// logits then come from a gradient session, agreeing with the forward
+// graph's.
+func TestOneGraph(t *testing.T) {
+	g, err := zoo.Build("small-cnn", zoo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := testenv.ORT(t)
+	ref, err := NewONNXModel(env, g, ModelOptions{Sessions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	big, err := NewONNXModel(env, g, ModelOptions{Sessions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	if ref.oneGraph || big.oneGraph {
+		t.Fatal("a small model in one-graph mode")
+	}
+	big.oneGraph = true // as NewONNXModel sets it for a model over MaxReplicatedWeights
+
+	const n = 5
+	x, _, _ := benchImages(n)
+	c, d := ref.Classes(), ref.sampleSize()
+	y, tg := make([]int64, n), make([]int64, n)
+	for i := range y {
+		y[i], tg[i] = int64(i%c), int64((i+1)%c)
+	}
+	want := make([]float32, n*c)
+	if err := ref.Logits(x, n, want); err != nil {
+		t.Fatal(err)
+	}
+	logits := func(when string) {
+		t.Helper()
+		got := make([]float32, n*c)
+		if err := big.Logits(x, n, got); err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		for i := range got {
+			if math.Abs(float64(got[i]-want[i])) > 1e-5*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("%s: logit %d = %g, the forward graph's is %g", when, i, got[i], want[i])
+			}
+		}
+	}
+	logits("before any gradient")
+	if big.fwd == nil {
+		t.Fatal("forward session closed before a gradient session opened")
+	}
+	for _, loss := range []Loss{DLRTargeted, CE} {
+		in := GradInput{X: x, N: n, Loss: loss, Labels: y}
+		if loss.Targeted() {
+			in.Targets = tg
+		}
+		outs := [2]GradOutput{}
+		for i, m := range []*ONNXModel{ref, big} {
+			outs[i] = GradOutput{Logits: make([]float32, n*c), Losses: make([]float32, n), Grad: make([]float32, n*d)}
+			if err := m.Grad(in, outs[i]); err != nil {
+				t.Fatalf("%s: %v", loss, err)
+			}
+		}
+		for i := range outs[0].Grad {
+			if outs[0].Grad[i] != outs[1].Grad[i] {
+				t.Fatalf("%s: gradient %d differs: %g, %g", loss, i, outs[0].Grad[i], outs[1].Grad[i])
+			}
+		}
+		if big.fwd != nil {
+			t.Fatalf("%s: the forward session is still open beside a gradient session", loss)
+		}
+		logits("after a " + loss.String() + " gradient")
+	}
+	if err := big.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Logits(x, n, want); !errors.Is(err, ErrClosed) {
+		t.Errorf("Logits after Close: %v, want ErrClosed", err)
 	}
 }
