@@ -14,21 +14,7 @@ import (
 // session running the whole batch, for every loss and for batch sizes that
 // do not divide evenly (ModelOptions.Sessions).
 func TestSessionsAgree(t *testing.T) {
-	g, err := zoo.Build("small-cnn", zoo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := testenv.ORT(t)
-	one, err := NewONNXModel(env, g, ModelOptions{Sessions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer one.Close()
-	three, err := NewONNXModel(env, g, ModelOptions{Sessions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer three.Close()
+	one, three := openSmallCNN(t, ModelOptions{Sessions: 1}), openSmallCNN(t, ModelOptions{Sessions: 3})
 	if len(one.fwd.ss) != 1 || len(three.fwd.ss) != 3 {
 		t.Fatalf("sessions: %d and %d, want 1 and 3", len(one.fwd.ss), len(three.fwd.ss))
 	}
@@ -66,9 +52,24 @@ func TestSessionsAgree(t *testing.T) {
 			}
 		}
 	}
-	if _, err := NewONNXModel(env, g, ModelOptions{Sessions: -1}); err == nil {
+	if _, err := NewONNXModel(testenv.ORT(t), one.Model(), ModelOptions{Sessions: -1}); err == nil {
 		t.Error("Sessions: -1 accepted")
 	}
+}
+
+// openSmallCNN opens zoo's small-cnn for the test, which closes it.
+func openSmallCNN(t *testing.T, opts ModelOptions) *ONNXModel {
+	t.Helper()
+	g, err := zoo.Build("small-cnn", zoo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	om, err := NewONNXModel(testenv.ORT(t), g, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { om.Close() })
+	return om
 }
 
 // The automatic choice replicates small models over the cores and keeps a
@@ -98,21 +99,7 @@ func TestSessionsChoice(t *testing.T) {
 // logits then come from a gradient session, agreeing with the forward
 // graph's.
 func TestOneGraph(t *testing.T) {
-	g, err := zoo.Build("small-cnn", zoo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := testenv.ORT(t)
-	ref, err := NewONNXModel(env, g, ModelOptions{Sessions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	big, err := NewONNXModel(env, g, ModelOptions{Sessions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer big.Close()
+	ref, big := openSmallCNN(t, ModelOptions{Sessions: 1}), openSmallCNN(t, ModelOptions{Sessions: 1})
 	if ref.oneGraph || big.oneGraph {
 		t.Fatal("a small model in one-graph mode")
 	}
