@@ -22,8 +22,9 @@ against PyTorch's float64 gradients, PyTorch float32's own errors against them,
 seconds. A row passes when robust's errors are at most 1e-3 or at most PyTorch
 float32's, or when ReLU units whose inputs are within float32 rounding of zero
 and that robust put on the other side account for the whole difference: the
-float64 gradients recomputed with robust's side of every ReLU agree with robust's
-(the row says how many units; or, where the ReLUs cannot be matched, one flipped
+float64 gradients recomputed with robust's side of every ReLU agree with robust's,
+on each export whose own errors fail (the two exports round differently) (the row
+says on which export and how many units; or, where the ReLUs cannot be matched, one flipped
 unit, named); docs/design.md explains why float32 cannot be asked for more.
 Architectures PyTorch cannot export are listed with PyTorch's reason. The default
 skips models above --max-params parameters (export and autograd of the ViT-H/L and
@@ -143,10 +144,11 @@ def kink_margin(model):
             h.remove()
 
 
-def read_dump(dirname):
+def read_dump(dirname, prefix=""):
     """Returns what explaining a disagreement needs from a directory that
     torchcheck -dump has run on: load(file, shape) (a raw float32 file as a
-    float64 tensor), the input, the labels and robust's gradients by name."""
+    float64 tensor), the input, the labels and robust's gradients by name, of
+    the export whose dump files start with prefix (see EXPORTS)."""
     import numpy as np
     with open(os.path.join(dirname, "ref.json")) as f:
         ref = json.load(f)
@@ -154,8 +156,8 @@ def read_dump(dirname):
     def load(file, shape):
         return torch.from_numpy(np.fromfile(os.path.join(dirname, file), dtype="<f4").reshape(shape)).double()
 
-    robust = {name: load("robust_" + t["file"], t["shape"]) for name, t in ref["grads"].items()
-              if os.path.exists(os.path.join(dirname, "robust_" + t["file"]))}
+    robust = {name: load(prefix + "robust_" + t["file"], t["shape"]) for name, t in ref["grads"].items()
+              if os.path.exists(os.path.join(dirname, prefix + "robust_" + t["file"]))}
     return load, load(ref["input"]["file"], ref["input"]["shape"]), torch.tensor(ref["labels"]), robust
 
 
@@ -173,7 +175,7 @@ def errors_against(robust, gx, gp):
     return err("x", 0.0), max((err(n, 1e-3 * largest) for n in robust if n != "x"), default=0.0)
 
 
-def explain_by_flip(model, dirname, near=1e-6, most=16):
+def explain_by_flip(model, dirname, prefix="", near=1e-6, most=16):
     """Tests whether robust's disagreement with the float64 gradients is one ReLU
     (or ReLU6) unit whose input lies within float32 rounding of the kink, taken on
     the other side by robust: for each such unit (the nearest `most`, within `near`
@@ -181,7 +183,7 @@ def explain_by_flip(model, dirname, near=1e-6, most=16):
     unit's derivative flipped and compares robust's (written by torchcheck -dump).
     Returns the unit that accounts for the disagreement within TOL, or None."""
     import numpy as np
-    _, x, labels, robust = read_dump(dirname)
+    _, x, labels, robust = read_dump(dirname, prefix)
     if "x" not in robust:
         return None
     m64 = copy.deepcopy(model).double()
@@ -233,7 +235,7 @@ def explain_by_flip(model, dirname, near=1e-6, most=16):
     return None
 
 
-def explain_by_sides(model, dirname, near=1e-5):
+def explain_by_sides(model, dirname, prefix="", near=1e-5):
     """Tests whether robust's disagreement with the float64 gradients is float32
     rounding at the kinks of ReLU and max pooling, however many: recomputes the
     float64 gradients with every ReLU's derivative taken from robust's own forward
@@ -250,14 +252,14 @@ def explain_by_sides(model, dirname, near=1e-5):
     float64 where it cannot be matched. Returns None when the ReLUs cannot be
     matched, else {"explained", "flips", "layers", "windows", "margin", "dx",
     "dtheta"} (when not explained, a lead for the investigation)."""
-    path = os.path.join(dirname, "robust_kinks.json")
+    path = os.path.join(dirname, prefix + "robust_kinks.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
         dumped = json.load(f)
     relus = [k for k in dumped if k["op"] == "Relu"]
     pools = [k for k in dumped if k["op"] == "MaxPool"]
-    load, x, labels, robust = read_dump(dirname)
+    load, x, labels, robust = read_dump(dirname, prefix)
     if "x" not in robust or not relus:
         return None
     m64 = copy.deepcopy(model).double()
@@ -426,6 +428,49 @@ def prepare(name, model, size, opsets, batch, root, seed=0):
     return rows
 
 
+# The exports torchcheck -dump writes robust's side of, by the prefix of
+# their dump files: the one the parameters are compared on (without constant
+# folding, or model.onnx where it is the only one), and model.onnx beside it.
+EXPORTS = {"": "the export without folding", "user_": "model.onnx"}
+
+
+def failing_exports(r):
+    """Returns the prefixes (EXPORTS) of the exports whose own errors fail
+    torchref.Result.Pass: each export rounds differently (BatchNormalization
+    folded into the convolution or not), so a disagreement is explained on the
+    export that has it."""
+    by = r.get("input_err_by_export") or {}
+    tin = max(TOL, r["torch_input_err"])
+    params = r["param_err_exact"] > max(TOL, r["torch_param_err"])
+    if len(by) < 2:
+        return [""]
+    unfolded = next(v for f, v in by.items() if f != "model.onnx")
+    return [p for p, fails in (("", unfolded > tin or params), ("user_", by["model.onnx"] > tin)) if fails]
+
+
+def explain(model, d, r):
+    """Tests whether float32 flips explain a failing row, on every export that
+    fails: robust's sides of every ReLU and max-pooling kink where the ReLUs
+    can be matched (r["sides"], one part per export), else one flipped unit
+    (r["flip"], the first export's, found on each)."""
+    exports = failing_exports(r)
+    if len(r.get("input_err_by_export") or {}) < 2:
+        names = {"": "model.onnx"}
+    else:
+        names = EXPORTS
+    parts = [explain_by_sides(model, d, p) for p in exports]
+    if all(p is not None for p in parts):
+        for p, e in zip(parts, exports):
+            p["export"] = names[e]
+            if e == "user_":
+                p["dtheta"] = None  # its input gradient only
+        r["sides"] = {"explained": all(p["explained"] for p in parts), "parts": parts}
+        return
+    flips = [explain_by_flip(model, d, p) for p in exports]
+    if all(flips):
+        r["flip"] = dict(flips[0], exports=[names[e] for e in exports])
+
+
 def version():
     """Names what produces a row: the last commit that touched this script or a
     Go package torchcheck builds, with "-dirty" when one of them has changes
@@ -525,20 +570,22 @@ def table(rows, results):
         note = "" if ok else " FAIL"
         if r.get("flip"):
             f = r["flip"]
-            note = " (a float32 flip: the input of %s at %s is %.2g in float64; with its ReLU derivative " \
-                   "flipped, robust is within %.1e, %.1e)" % (f["module"], f["unit"], f["z"], f["dx"], f["dtheta"])
-        if sides:
-            where = "%s in %s and %s" % (count(sides["flips"], "ReLU unit"), count(sides["layers"], "layer"),
-                                          count(sides.get("windows", 0), "max-pooling window"))
-        if sides.get("explained"):
-            note = " (float32 flips: %s, all within %.1e of their layer's scale from the kink in float64; " \
-                   "with robust's side of them, robust is within %.1e, %.1e)" % (
-                       where, sides["margin"], sides["dx"], sides["dtheta"])
-        elif sides and not ok:
-            # Not a verdict: a lead for the investigation.
-            note += " (robust's side differs at %s, the farthest %.1e of its layer's scale from the kink; " \
-                    "with robust's sides, robust is %.1e, %.1e off)" % (
-                        where, sides["margin"], sides["dx"], sides["dtheta"])
+            note = " (a float32 flip on %s: the input of %s at %s is %.2g in float64; with its ReLU derivative " \
+                   "flipped, robust is within %.1e, %.1e)" % (" and ".join(f["exports"]), f["module"], f["unit"],
+                                                              f["z"], f["dx"], f["dtheta"])
+        for p in sides.get("parts", []):
+            within = "%.1e, %.1e" % (p["dx"], p["dtheta"]) if p["dtheta"] is not None else "%.1e (dx)" % p["dx"]
+            where = "%s in %s and %s" % (count(p["flips"], "ReLU unit"), count(p["layers"], "layer"),
+                                          count(p["windows"], "max-pooling window"))
+            if p["explained"]:
+                note += " (float32 flips on %s: %s, all within %.1e of their layer's scale from the kink in " \
+                        "float64; with robust's side of them, robust is within %s)" % (
+                            p["export"], where, p["margin"], within)
+            else:
+                # Not a verdict: a lead for the investigation.
+                note += " (on %s robust's side differs at %s, the farthest %.1e of its layer's scale from the " \
+                        "kink; with robust's sides, robust is %s off)" % (
+                            p["export"], where, p["margin"], within)
         kink = r.get("kink")
         if not ok and kink and kink["module"]:
             # Not a verdict: a lead for the investigation (docs/design.md).
@@ -637,12 +684,7 @@ def main():
             for _, d, _, _, err in mine:
                 r = results.get(d)
                 if err is None and r is not None and r.get("ok") is False and "input_err_exact" in r:
-                    # Robust's sides cover every flip at a ReLU module, one
-                    # or many; single flips are tried only where the ReLUs
-                    # could not be matched (functional ReLUs, ReLU6).
-                    r["sides"] = explain_by_sides(model, d)
-                    if r["sides"] is None:
-                        r["flip"] = explain_by_flip(model, d)
+                    explain(model, d, r)
             del model
             rows += mine
             if args.log:

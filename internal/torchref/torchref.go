@@ -85,6 +85,13 @@ type Result struct {
 	// (Reference.Grads64), robust's errors against them, and Torch
 	// PyTorch float32's own errors against them; both nil otherwise.
 	Exact, Torch *Errors
+	// InputByExport is robust's input-gradient error on each export
+	// compared, by file name (model.onnx and, where the directory has it,
+	// the export without folding), against the float64 gradients when
+	// there are some: InputErr and Exact.Input are the larger of the two,
+	// and a disagreement is explained export by export, since each rounds
+	// differently (BatchNormalization folded into the convolution or not).
+	InputByExport map[string]float64
 }
 
 // ReadFloats reads a raw little-endian float32 file of n values.
@@ -145,11 +152,12 @@ func Load(dir string) (*Reference, error) {
 // parameter gradients on the latter (on model.onnx otherwise).
 func Check(env *ort.Env, dir string) (*Result, error) { return check(env, dir, false) }
 
-// CheckDump is Check that also writes robust's gradients, of the export the
-// parameters are compared on, next to PyTorch's: each as "robust_" and the
-// name of PyTorch's file, and the inputs of that export's Relu and MaxPool
-// nodes as robust computed them (robust_kinks.json lists them in node
-// order).
+// CheckDump is Check that also writes robust's gradients next to PyTorch's,
+// each as "robust_" and the name of PyTorch's file, and the inputs of the
+// export's Relu and MaxPool nodes as robust computed them (robust_kinks.json
+// lists them in node order): for the export the parameters are compared on,
+// and, where that is the export without folding, for model.onnx too, with
+// the prefix "user_" (its input gradient only).
 // scripts/check_torch.py reads them to test whether a disagreement is
 // float32 flips at ReLU and max-pooling kinks.
 func CheckDump(env *ort.Env, dir string) (*Result, error) { return check(env, dir, true) }
@@ -159,13 +167,17 @@ func check(env *ort.Env, dir string, dump bool) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	user, err := compare(env, dir, ref, "model.onnx", ref.Unfolded == "", dump && ref.Unfolded == "")
+	userDump := ""
+	if ref.Unfolded != "" {
+		userDump = "user_"
+	}
+	user, err := compare(env, dir, ref, "model.onnx", ref.Unfolded == "", dump, userDump)
 	if err != nil {
 		return nil, err
 	}
 	params := user
 	if ref.Unfolded != "" {
-		if params, err = compare(env, dir, ref, ref.Unfolded, true, dump); err != nil {
+		if params, err = compare(env, dir, ref, ref.Unfolded, true, dump, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -173,9 +185,17 @@ func check(env *ort.Env, dir string, dump bool) (*Result, error) {
 		NotTrainable: params.notTrainable, Errors: params.vsTorch.Params}
 	res.InputErr = max(user.vsTorch.Input, params.vsTorch.Input)
 	res.ParamErr, res.WorstParam = params.vsTorch.MaxParam()
+	res.InputByExport = map[string]float64{"model.onnx": user.vsTorch.Input}
+	if ref.Unfolded != "" {
+		res.InputByExport[ref.Unfolded] = params.vsTorch.Input
+	}
 	if params.vsExact.Params != nil {
 		res.Exact = &Errors{Input: max(user.vsExact.Input, params.vsExact.Input), Params: params.vsExact.Params}
 		res.Torch = &params.torchVsExact
+		res.InputByExport["model.onnx"] = user.vsExact.Input
+		if ref.Unfolded != "" {
+			res.InputByExport[ref.Unfolded] = params.vsExact.Input
+		}
 	}
 	return res, nil
 }
@@ -219,8 +239,9 @@ type side struct {
 // compare differentiates the mean cross-entropy of the export file of dir
 // with respect to the input and, if withParams, to every initializer named
 // like a PyTorch parameter, runs it and compares the gradients with
-// PyTorch's. With dump, it writes robust's gradients (see CheckDump).
-func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, dump bool) (*side, error) {
+// PyTorch's. With dump, it writes robust's gradients (see CheckDump), their
+// file names prefixed with prefix.
+func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, dump bool, prefix string) (*side, error) {
 	debug.FreeOSMemory() // the previous export's graph and gradients, before this one's
 	m, err := og.Load(filepath.Join(dir, file))
 	if err != nil {
@@ -320,13 +341,13 @@ func compare(env *ort.Env, dir string, ref *Reference, file string, withParams, 
 			return nil, fmt.Errorf("torchref: %s: %s: gradient of %q has %d values, PyTorch's %d", dir, file, name, len(g), size(want.Shape))
 		}
 		if dump {
-			if err := writeFloats(filepath.Join(dir, "robust_"+ref.Grads[name].File), g); err != nil {
+			if err := writeFloats(filepath.Join(dir, prefix+"robust_"+ref.Grads[name].File), g); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if dump {
-		if err := dumpKinks(dir, kinks, outs[len(wrt):], kinkValues); err != nil {
+		if err := dumpKinks(dir, prefix, kinks, outs[len(wrt):], kinkValues); err != nil {
 			return nil, err
 		}
 	}
@@ -422,14 +443,15 @@ type kink struct {
 
 // dumpKinks writes the values the kinks read (robust_kink_K.bin, K in the
 // order of names, the extra outputs of the run, with values) and their
-// list, robust_kinks.json, in node order.
-func dumpKinks(dir string, kinks []kink, names []string, values []*ort.Tensor) error {
+// list, robust_kinks.json, in node order; prefix comes before each file
+// name.
+func dumpKinks(dir, prefix string, kinks []kink, names []string, values []*ort.Tensor) error {
 	for i, name := range names {
 		v, ok := values[i].Data.([]float32)
 		if !ok {
 			return fmt.Errorf("torchref: %s: %q is not float32", dir, name)
 		}
-		file := fmt.Sprintf("robust_kink_%d.bin", i)
+		file := fmt.Sprintf("%srobust_kink_%d.bin", prefix, i)
 		if err := writeFloats(filepath.Join(dir, file), v); err != nil {
 			return err
 		}
@@ -443,7 +465,7 @@ func dumpKinks(dir string, kinks []kink, names []string, values []*ort.Tensor) e
 	if err != nil {
 		return fmt.Errorf("torchref: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "robust_kinks.json"), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, prefix+"robust_kinks.json"), data, 0o644); err != nil {
 		return fmt.Errorf("torchref: %w", err)
 	}
 	return nil

@@ -1,10 +1,15 @@
 package torchref
 
 import (
+	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/robust-go/robust/internal/testenv"
 )
 
 func TestRelErr(t *testing.T) {
@@ -85,5 +90,60 @@ func TestWriteReadFloats(t *testing.T) {
 	}
 	if _, err := ReadFloats(path, 5); err == nil {
 		t.Error("ReadFloats of 5 values from a file of 4: no error")
+	}
+}
+
+// TestCheckDumpBothExports checks that CheckDump writes robust's side of
+// both exports — the one without folding under the plain names, model.onnx
+// with the prefix "user_" — and that the input gradient's error is reported
+// per export, the row's being the larger: a disagreement on either export
+// must be explained on that export's own values.
+func TestCheckDumpBothExports(t *testing.T) {
+	src := filepath.Join("..", "..", "onnxgraph", "testdata", "torch", "shufflenet_v2_tiny_opset13")
+	dir := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := CheckDump(testenv.ORT(t), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, unfolded := res.InputByExport["model.onnx"], res.InputByExport["model_unfolded.onnx"]
+	if len(res.InputByExport) != 2 || res.Exact == nil || res.Exact.Input != max(user, unfolded) {
+		t.Fatalf("input errors by export %v, row %+v: want both exports and the row's the larger", res.InputByExport, res.Exact)
+	}
+	for _, prefix := range []string{"", "user_"} {
+		for _, f := range []string{"robust_kinks.json", "robust_grad_x.bin"} {
+			if _, err := os.Stat(filepath.Join(dir, prefix+f)); err != nil {
+				t.Errorf("%s%s not written: %v", prefix, f, err)
+			}
+		}
+		var kinks []kink
+		data, err := os.ReadFile(filepath.Join(dir, prefix+"robust_kinks.json"))
+		if err == nil {
+			err = json.Unmarshal(data, &kinks)
+		}
+		if err != nil || len(kinks) == 0 {
+			t.Fatalf("%srobust_kinks.json: %v, %d kinks", prefix, err, len(kinks))
+		}
+		for _, k := range kinks {
+			if !strings.HasPrefix(k.File, prefix+"robust_kink_") {
+				t.Errorf("%s kink %q written to %q", prefix, k.Value, k.File)
+			}
+		}
+	}
+	// The parameters' gradients come from the export without folding only.
+	if _, err := os.Stat(filepath.Join(dir, "user_robust_grad_p0.bin")); err == nil {
+		t.Error("parameter gradients written for model.onnx")
 	}
 }

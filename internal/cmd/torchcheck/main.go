@@ -6,7 +6,8 @@
 //
 // (input_err and param_err against PyTorch's float32 gradients; with its
 // float64 ones, input_err_exact and param_err_exact against those and
-// torch_input_err and torch_param_err PyTorch float32's own; ok is
+// torch_input_err and torch_param_err PyTorch float32's own;
+// input_err_by_export the input gradient's error on each export; ok is
 // torchref.Result.Pass) or {"dir": ..., "error": ...}. It exits non-zero
 // when a directory fails.
 //
@@ -48,6 +49,9 @@ type line struct {
 	ParamErrExact *float64 `json:"param_err_exact,omitempty"`
 	TorchInputErr *float64 `json:"torch_input_err,omitempty"`
 	TorchParamErr *float64 `json:"torch_param_err,omitempty"`
+	// InputByExport is the input gradient's error on each export
+	// (torchref.Result.InputByExport).
+	InputByExport map[string]float64 `json:"input_err_by_export,omitempty"`
 	// OK is torchref.Result.Pass.
 	OK      bool    `json:"ok"`
 	Seconds float64 `json:"seconds"`
@@ -86,6 +90,7 @@ func main() {
 		} else {
 			l.InputErr, l.ParamErr, l.WorstParam = res.InputErr, res.ParamErr, res.WorstParam
 			l.Params, l.Missing, l.Trainable, l.NotTrainable = res.Params, res.Missing, res.Trainable, res.NotTrainable
+			l.InputByExport = res.InputByExport
 			if res.Exact != nil {
 				pe, _ := res.Exact.MaxParam()
 				tp, _ := res.Torch.MaxParam()
