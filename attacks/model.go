@@ -258,32 +258,41 @@ func (om *ONNXModel) Logits(x []float32, n int, out []float32) error {
 	if om.closed {
 		return fmt.Errorf("attacks: logits: %w", ErrClosed)
 	}
-	var err error
-	if om.fwd != nil {
-		err = om.fwd.run(x, nil, nil, n, out, nil, nil)
-	} else {
-		err = om.logitsByGradient(x, n, out)
+	if om.fwd == nil {
+		if r := om.gradientForLogits(); r != nil {
+			if err := om.logitsByGradient(r, x, n, out); err != nil {
+				return fmt.Errorf("attacks: logits: %w", err)
+			}
+			return nil
+		}
+		// A gradient session failed to open after the forward one closed.
+		var err error
+		if om.fwd, err = om.newRunner(om.model, []string{om.input}, []string{om.logits}, false, false); err != nil {
+			return fmt.Errorf("attacks: logits: %w", err)
+		}
 	}
-	if err != nil {
+	if err := om.fwd.run(x, nil, nil, n, out, nil, nil); err != nil {
 		return fmt.Errorf("attacks: logits: %w", err)
 	}
 	return nil
 }
 
-// logitsByGradient runs an open gradient session for the logits alone
-// (ONNXModel.oneGraph), an untargeted one where there is one; the labels
-// and targets it is given are class 0, and its losses and gradient are
-// discarded.
-func (om *ONNXModel) logitsByGradient(x []float32, n int, out []float32) error {
+// gradientForLogits returns an open gradient session, an untargeted one
+// where there is one, or nil.
+func (om *ONNXModel) gradientForLogits() *runner {
 	var r *runner
 	for loss := range Loss(len(losses)) {
 		if g := om.grads[loss]; g != nil && (r == nil || r.targeted) {
 			r = g
 		}
 	}
-	if r == nil {
-		return errors.New("no session open") // not reached: fwd closes only when a gradient session opens
-	}
+	return r
+}
+
+// logitsByGradient runs gradient session r for the logits alone
+// (ONNXModel.oneGraph); the labels and targets it is given are class 0,
+// and its losses and gradient are discarded.
+func (om *ONNXModel) logitsByGradient(r *runner, x []float32, n int, out []float32) error {
 	sc := &om.scratch
 	if len(sc.labels) < n {
 		sc.labels, sc.losses = make([]int64, n), make([]float32, n)
@@ -356,21 +365,22 @@ func (om *ONNXModel) gradRunner(loss Loss) (*runner, error) {
 	if r := om.grads[loss]; r != nil {
 		return r, nil
 	}
-	if om.oneGraph && om.fwd != nil {
-		// Before the gradient session opens, so that the two copies of
-		// the weights are never held at once.
-		err := om.fwd.close()
-		om.fwd = nil
-		if err != nil {
-			return nil, err
-		}
-	}
 	ig, err := traingraph.BuildInputGradientGraph(om.model, traingraph.InputGradientOptions{
 		Input: om.input, Logits: om.logits, MaxPool: om.opts.MaxPool,
 		Loss: traingraph.LossOptions{Head: losses[loss].head, Targeted: loss.Targeted(), MinClasses: loss.MinClasses()},
 	})
 	if err != nil {
 		return nil, err
+	}
+	if om.oneGraph && om.fwd != nil {
+		// Before the gradient session opens, so that the two copies of
+		// the weights are never held at once (Logits opens it again if
+		// the gradient session fails to open).
+		err := om.fwd.close()
+		om.fwd = nil
+		if err != nil {
+			return nil, err
+		}
 	}
 	ins := []string{ig.Input, ig.Labels}
 	if ig.Targets != "" {

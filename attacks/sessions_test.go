@@ -3,6 +3,7 @@ package attacks
 import (
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/robust-go/robust/internal/testenv"
@@ -153,6 +154,18 @@ func TestOneGraph(t *testing.T) {
 			t.Fatalf("%s: the forward session is still open beside a gradient session", loss)
 		}
 		logits("after a " + loss.String() + " gradient")
+	}
+	// Were a gradient session to fail to open after the forward one
+	// closed, Logits opens the forward one again.
+	lone := openSmallCNN(t, ModelOptions{Sessions: 1})
+	lone.oneGraph = true
+	if err := lone.fwd.close(); err != nil {
+		t.Fatal(err)
+	}
+	lone.fwd = nil
+	got := make([]float32, n*c)
+	if err := lone.Logits(x, n, got); err != nil || lone.fwd == nil || !slices.Equal(got, want) {
+		t.Errorf("Logits with no session open: %v (forward session %v), logits equal: %v", err, lone.fwd != nil, slices.Equal(got, want))
 	}
 	if err := big.Close(); err != nil {
 		t.Fatal(err)
