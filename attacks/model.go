@@ -76,6 +76,17 @@ type ModelOptions struct {
 // threads already parallelise well, so they run in one session.
 const MaxReplicatedWeights = 256 << 20
 
+// WeightBytes is the size of m's initializers in bytes, what each ONNX
+// Runtime session of it holds a copy of (compared with
+// MaxReplicatedWeights).
+func WeightBytes(m *onnxgraph.Model) int64 {
+	var n int64
+	for _, t := range m.Graph.Initializers {
+		n += int64(len(t.Raw))
+	}
+	return n
+}
+
 // sessions returns how many sessions run each graph and the intra-op
 // threads of each (0: the Env's).
 //
@@ -162,9 +173,7 @@ func NewONNXModel(env *ort.Env, m *onnxgraph.Model, opts ModelOptions) (*ONNXMod
 	}
 	// Attacks run the sessions on batches whose size changes as samples
 	// are broken (ort.SessionOptions.VaryingShapes).
-	for _, t := range m.Graph.Initializers {
-		om.weights += int64(len(t.Raw))
-	}
+	om.weights = WeightBytes(m)
 	om.replicas, om.so.Threads = opts.sessions(env, om.weights)
 	om.oneGraph = om.weights > MaxReplicatedWeights
 	om.so.VaryingShapes = true

@@ -120,11 +120,7 @@ func Run(ctx context.Context, env *ort.Env, p *Plan, data, test *dataset.Dataset
 // sessions of the next phase, which Go does not see, take their own share:
 // for a 2.5 GB model the two together outgrew a 24 GB machine.
 func releaseMemory(p *Plan) {
-	var weights int
-	for _, t := range p.Original.Graph.Initializers {
-		weights += len(t.Raw)
-	}
-	if weights > attacks.MaxReplicatedWeights {
+	if attacks.WeightBytes(p.Original) > attacks.MaxReplicatedWeights {
 		debug.FreeOSMemory()
 	}
 }

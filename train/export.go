@@ -12,18 +12,7 @@ import (
 
 // Values returns a copy of the trained values by initializer name: the
 // parameters and the BatchNormalization running statistics.
-func (t *Trainer) Values() map[string][]float32 {
-	e := t.eng
-	out := make(map[string][]float32, len(e.params)+2*len(e.bn))
-	for _, p := range e.params {
-		out[p.Name] = slices.Clone(p.Data)
-	}
-	for i, st := range e.bn {
-		mean, vars := e.runningStats(i)
-		out[st.Mean], out[st.Var] = slices.Clone(mean), slices.Clone(vars)
-	}
-	return out
-}
+func (t *Trainer) Values() map[string][]float32 { return t.eng.values(slices.Clone[[]float32]) }
 
 // Finish closes the trainer and returns its values as [Trainer.Values]
 // does, handing over the parameter buffers instead of copying them: for a
@@ -35,15 +24,24 @@ func (t *Trainer) Finish() (_ map[string][]float32, err error) {
 	if e == nil {
 		return nil, errors.New("finish: the trainer is closed")
 	}
+	// The parameters' Data is Go memory that outlives the ONNX Runtime
+	// values over it.
+	out := e.values(func(data []float32) []float32 { return data })
+	return out, t.Close()
+}
+
+// values returns the parameters (each through param: a copy, or the
+// buffer itself) and copies of the running statistics by initializer name.
+func (e *engine) values(param func([]float32) []float32) map[string][]float32 {
 	out := make(map[string][]float32, len(e.params)+2*len(e.bn))
 	for _, p := range e.params {
-		out[p.Name] = p.Data // Go memory that outlives the ONNX Runtime values over it
+		out[p.Name] = param(p.Data)
 	}
 	for i, st := range e.bn {
 		mean, vars := e.runningStats(i)
 		out[st.Mean], out[st.Var] = slices.Clone(mean), slices.Clone(vars)
 	}
-	return out, t.Close()
+	return out
 }
 
 // Model returns the inference model with the current weights: a copy of
