@@ -1,9 +1,13 @@
 package ort
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
@@ -19,7 +23,10 @@ import (
 // data size exceeds maximum supported size"), and it saves memory for any
 // large one, since ONNX Runtime then maps the weights from the file instead
 // of parsing a copy of the whole model, and Go holds no serialized copy.
-// Close removes the folder; sessions already opened keep working.
+// Close removes the folder; sessions already opened keep working. A process
+// killed before it could (the kernel's out-of-memory killer, a second
+// Ctrl-C) leaves its folder behind, gigabytes for such a model; the next
+// external Source removes the folders of processes that no longer run.
 type Source struct {
 	data      []byte
 	dir, path string
@@ -45,7 +52,8 @@ func newSource(m *onnxgraph.Model, limit int) (*Source, error) {
 		}
 		return &Source{data: data}, nil
 	}
-	dir, err := os.MkdirTemp("", "robust-model-")
+	removeStale(os.TempDir())
+	dir, err := os.MkdirTemp("", tempPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("ort: external model: %w", err)
 	}
@@ -56,6 +64,39 @@ func newSource(m *onnxgraph.Model, limit int) (*Source, error) {
 		return nil, fmt.Errorf("ort: external model: %w", err)
 	}
 	return &Source{dir: dir, path: path}, nil
+}
+
+// tempPrefix begins the name of an external Source's temporary folder,
+// followed by the process id and "-".
+const tempPrefix = "robust-model-"
+
+// removeStale removes the temporary model folders under root whose process
+// has ended. Errors are ignored: a folder that cannot be removed (another
+// user's) is left as it was.
+func removeStale(root string) {
+	dirs, _ := filepath.Glob(filepath.Join(root, tempPrefix+"*-*"))
+	for _, dir := range dirs {
+		id, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(dir), tempPrefix), "-")
+		pid, err := strconv.Atoi(id)
+		if err != nil || pid <= 0 || pid == os.Getpid() || running(pid) {
+			continue
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+// running reports whether process pid may still run: only a process the
+// system says has finished is taken as gone (signal 0 checks without
+// signalling; where signals are not supported, every process counts as
+// running and nothing is removed).
+func running(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	p.Release()
+	return !errors.Is(err, os.ErrProcessDone)
 }
 
 // External reports whether the model is read from a file with external

@@ -1,7 +1,10 @@
 package ort
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/robust-go/robust/onnxgraph"
@@ -54,5 +57,41 @@ func TestSourceExternal(t *testing.T) {
 	}
 	if !equal(outs[0], outs[1]) || len(outs[0]) != 8 {
 		t.Fatalf("bytes session %v, external-data session %v", outs[0], outs[1])
+	}
+}
+
+// The temporary model folders of processes that have ended are removed by
+// the next external Source; those of running processes, and other names,
+// are not.
+func TestRemoveStale(t *testing.T) {
+	ended := exec.Command(os.Args[0], "-test.run=^$")
+	if err := ended.Run(); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	dir := func(name string) string {
+		path := filepath.Join(root, name)
+		if err := os.MkdirAll(path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(path, "model.onnx.data"), []byte{1}, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	keep := map[string]bool{
+		dir(fmt.Sprintf("robust-model-%d-123", ended.Process.Pid)): false,
+		dir(fmt.Sprintf("robust-model-%d-456", os.Getpid())):       true,
+		dir(fmt.Sprintf("robust-model-%d-789", os.Getppid())):      true,
+		dir("robust-model-1234567"):                                true, // no process id
+		dir("robust-model-x-1"):                                    true,
+		dir(fmt.Sprintf("other-%d-1", ended.Process.Pid)):          true,
+	}
+	removeStale(root)
+	for path, want := range keep {
+		_, err := os.Stat(path)
+		if got := err == nil; got != want {
+			t.Errorf("%s: kept = %v, want %v (%v)", filepath.Base(path), got, want, err)
+		}
 	}
 }
