@@ -1,10 +1,8 @@
 package harden
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
-	"unsafe"
 
 	"github.com/robust-go/robust/internal/liberr"
 	"github.com/robust-go/robust/onnxgraph"
@@ -85,13 +83,11 @@ func (p *Plan) Export(values map[string][]float32, note string) (_ *onnxgraph.Mo
 	return out, nil
 }
 
-// setValues makes a float32 tensor hold v. Where the machine's byte order
-// is ONNX's (little-endian: every machine ONNX Runtime ships for), the
-// tensor's bytes are v's own memory rather than a copy, so the trained
-// values of a 2.5 GB model are held once, by the trainable copy the
-// evaluation runs and by the exported model alike; this is safe because
-// nothing in robust writes a tensor's bytes in place (Model.Clone relies on
-// the same) and the values come from a closed trainer.
+// setValues makes a float32 tensor hold v: v's own memory where the byte
+// order allows ([onnxgraph.FloatTensorOver]), so the trained values of a
+// 2.5 GB model are held once, by the trainable copy the evaluation runs and
+// by the exported model alike; the values come from a closed trainer and
+// are not changed afterwards.
 func setValues(t *onnxgraph.Tensor, v []float32) error {
 	if t.DataType != onnxgraph.Float {
 		return fmt.Errorf("%q is %s; robust writes back float32 values only", t.Name, t.DataType)
@@ -99,10 +95,6 @@ func setValues(t *onnxgraph.Tensor, v []float32) error {
 	if int64(len(v)) != t.NumElements() {
 		return fmt.Errorf("%q has %d elements, got %d values", t.Name, t.NumElements(), len(v))
 	}
-	if len(v) > 0 && binary.NativeEndian.Uint16([]byte{1, 0}) == 1 {
-		t.Raw = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
-	} else {
-		t.Raw = onnxgraph.NewFloatTensor(t.Name, t.Dims, v).Raw
-	}
+	t.Raw = onnxgraph.FloatTensorOver(t.Name, t.Dims, v).Raw
 	return nil
 }

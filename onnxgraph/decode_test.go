@@ -2,13 +2,16 @@ package onnxgraph
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func tinyModel() *Model {
@@ -162,6 +165,14 @@ func TestTensorAccessors(t *testing.T) {
 	h := &Tensor{Name: "h", DataType: Float16, Dims: []int64{2}, Raw: []byte{0x00, 0x3c, 0x00, 0xc0}} // 1, -2
 	if v, err := h.Float32s(); err != nil || v[0] != 1 || v[1] != -2 {
 		t.Fatalf("float16: %v %v", v, err)
+	}
+	data := []float32{1.5, -2, 3e-8}
+	over := FloatTensorOver("over", []int64{3}, data)
+	if v, err := over.Float32s(); err != nil || !slices.Equal(v, data) {
+		t.Fatalf("FloatTensorOver reads %v %v, want %v", v, err, data)
+	}
+	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 && &over.Raw[0] != (*byte)(unsafe.Pointer(&data[0])) {
+		t.Error("FloatTensorOver copied the data on a little-endian machine")
 	}
 	bad := &Tensor{Name: "bad", DataType: Float, Dims: []int64{3}, Raw: make([]byte, 8)}
 	if _, err := bad.Float32s(); err == nil {

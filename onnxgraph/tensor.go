@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // Tensor is a constant tensor: an initializer, a Constant node's value or a
@@ -73,6 +74,20 @@ func NewFloatTensor(name string, dims []int64, data []float32) *Tensor {
 	for i, v := range data {
 		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
 	}
+	return &Tensor{Name: name, DataType: Float, Dims: append([]int64{}, dims...), Raw: raw}
+}
+
+// FloatTensorOver returns a float32 tensor whose bytes are data's own
+// memory where the machine's byte order is ONNX's (little-endian: every
+// machine ONNX Runtime ships for), and a copy elsewhere, so that a
+// weights-sized tensor costs no second copy. data must not be changed
+// afterwards; nothing in robust writes a tensor's bytes in place ([Model.Clone]
+// relies on the same).
+func FloatTensorOver(name string, dims []int64, data []float32) *Tensor {
+	if len(data) == 0 || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		return NewFloatTensor(name, dims, data)
+	}
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 4*len(data))
 	return &Tensor{Name: name, DataType: Float, Dims: append([]int64{}, dims...), Raw: raw}
 }
 
