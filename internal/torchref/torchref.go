@@ -185,17 +185,20 @@ func check(env *ort.Env, dir string, dump bool) (*Result, error) {
 		NotTrainable: params.notTrainable, Errors: params.vsTorch.Params}
 	res.InputErr = max(user.vsTorch.Input, params.vsTorch.Input)
 	res.ParamErr, res.WorstParam = params.vsTorch.MaxParam()
-	res.InputByExport = map[string]float64{"model.onnx": user.vsTorch.Input}
-	if ref.Unfolded != "" {
-		res.InputByExport[ref.Unfolded] = params.vsTorch.Input
-	}
-	if params.vsExact.Params != nil {
+	exact := params.vsExact.Params != nil
+	if exact {
 		res.Exact = &Errors{Input: max(user.vsExact.Input, params.vsExact.Input), Params: params.vsExact.Params}
 		res.Torch = &params.torchVsExact
-		res.InputByExport["model.onnx"] = user.vsExact.Input
-		if ref.Unfolded != "" {
-			res.InputByExport[ref.Unfolded] = params.vsExact.Input
+	}
+	input := func(s *side) float64 { // against the float64 gradients when there are some
+		if exact {
+			return s.vsExact.Input
 		}
+		return s.vsTorch.Input
+	}
+	res.InputByExport = map[string]float64{"model.onnx": input(user)}
+	if ref.Unfolded != "" {
+		res.InputByExport[ref.Unfolded] = input(params)
 	}
 	return res, nil
 }
